@@ -1,0 +1,52 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "gradebox",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SandboxCore", targets: ["SandboxCore"]),
+        .library(name: "BenchCore", targets: ["BenchCore"]),
+        .executable(name: "gradebox", targets: ["gradebox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // Everything between clone() and execve(): async-signal-safe C that
+        // carries out a flat plan. No policy lives here.
+        .target(name: "CSandbox"),
+        .target(
+            name: "SandboxCore",
+            dependencies: [
+                "CSandbox",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
+        ),
+        .target(
+            name: "BenchCore",
+            dependencies: [
+                "SandboxCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "gradebox",
+            dependencies: [
+                "SandboxCore",
+                "BenchCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "SandboxCoreTests", dependencies: ["SandboxCore"]),
+        .testTarget(name: "SandboxIntegrationTests", dependencies: ["SandboxCore"]),
+        .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
+    ]
+)

@@ -1,0 +1,55 @@
+/// A cgroup made for one box (or one warm-pool slot), as the driver that made it knows it.
+package struct CgroupHandle: Sendable, Equatable, Codable {
+    /// Relative name below gradebox's parent group, e.g. "box-1234" or "pool-3".
+    package var name: String
+    /// The `cgroup.procs` files a process writes "0" to in order to join the
+    /// group (one per v1 hierarchy, one for v2). The C core opens none of
+    /// these itself: the launcher opens them and hands the fds over.
+    package var procsFiles: [String]
+    /// v2 only: the group directory, usable with CLONE_INTO_CGROUP.
+    package var directory: String?
+    package init(name: String, procsFiles: [String], directory: String?) {
+        self.name = name
+        self.procsFiles = procsFiles
+        self.directory = directory
+    }
+}
+
+/// What a cgroup measured for a finished box.
+package struct CgroupStats: Sendable, Equatable {
+    package var cpuUsageNanoseconds: UInt64
+    package var memoryPeakBytes: UInt64?
+    /// OOM kills inside the group since it was created or last reset.
+    package var oomKills: UInt64
+    package init(cpuUsageNanoseconds: UInt64, memoryPeakBytes: UInt64?, oomKills: UInt64) {
+        self.cpuUsageNanoseconds = cpuUsageNanoseconds
+        self.memoryPeakBytes = memoryPeakBytes
+        self.oomKills = oomKills
+    }
+}
+
+/// One cgroup hierarchy layout (v1 per-controller trees, or v2 unified),
+/// behind one interface so the rest of SandboxCore never asks which.
+package protocol CgroupDriver: Sendable {
+    var version: CgroupVersion { get }
+    /// mkdir the group (in every hierarchy it needs). Fails if it exists.
+    func create(name: String) throws(SandboxError) -> CgroupHandle
+    /// Write the limits (memory, memory+swap, cpu quota, pids). Unset limits are written as unlimited,
+    /// so a reused pool group carries nothing over from its last user.
+    func apply(_ limits: Limits, to group: CgroupHandle) throws(SandboxError)
+    func stats(_ group: CgroupHandle) throws(SandboxError) -> CgroupStats
+    /// Current CPU usage only: read on the hot loop that enforces CPU time.
+    func cpuUsageNanoseconds(_ group: CgroupHandle) throws(SandboxError) -> UInt64
+    /// SIGKILL every process in the group (v2: cgroup.kill; v1: freeze, kill each pid, thaw) and wait until it is empty.
+    func killAll(_ group: CgroupHandle) throws(SandboxError)
+    /// Make a used, empty group fresh for reuse: peak counters and OOM counts start again.
+    func reset(_ group: CgroupHandle) throws(SandboxError)
+    /// rmdir the group everywhere (kills what is left first).
+    func remove(_ group: CgroupHandle) throws(SandboxError)
+    /// Names of groups gradebox left behind below its parent group (for `gradebox gc`).
+    func leftovers() throws(SandboxError) -> [String]
+}
+
+package enum CgroupVersion: String, Sendable, Codable {
+    case v1, v2
+}
