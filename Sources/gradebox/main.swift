@@ -1,0 +1,2 @@
+import SandboxCore
+// Replaced by the CLI entry point.
