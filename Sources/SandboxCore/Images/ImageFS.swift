@@ -1,0 +1,328 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import SystemPackage
+
+/// The *at() syscalls the image store needs, each relative to a directory
+/// descriptor so no path is ever resolved from `/` again once the store has
+/// opened the image root. EINTR is retried here and nowhere else; every error
+/// names the syscall and the path it was given.
+///
+/// Kept beside the image code rather than in Kernel/ because it was written in
+/// parallel with that layer; it holds nothing image-specific and can move there.
+package enum ImageFS {
+    /// What `fstatat(AT_SYMLINK_NOFOLLOW)` says an entry is.
+    package enum Kind: Equatable, Sendable {
+        case regular, directory, symlink, characterDevice, blockDevice, fifo, socket
+    }
+
+    package struct Stat: Sendable {
+        package var kind: Kind
+        package var mode: UInt32
+        package var size: Int64
+        package var blocks: Int64
+        package var device: UInt64
+        package var inode: UInt64
+        package var links: UInt64
+    }
+
+    @inline(__always)
+    static func retrying(_ body: () -> Int32) -> Int32 {
+        while true {
+            let r = body()
+            if r == -1 && errno == EINTR { continue }
+            return r
+        }
+    }
+
+    static func check(_ r: Int32, _ what: @autoclosure () -> String) throws(SandboxError) {
+        if r == -1 { throw .syscall(what(), errno: errno) }
+    }
+
+    /// open(2) of a directory the caller names by an absolute host path (the store, a source).
+    package static func openDirectory(_ path: String) throws(SandboxError) -> FileDescriptor {
+        let fd = retrying { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        try check(fd, "open(\(path))")
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// openat(O_DIRECTORY|O_NOFOLLOW): fails with ELOOP or ENOTDIR instead of following a symlink.
+    package static func openDirectory(_ name: String, in dir: FileDescriptor, display: String? = nil) throws(SandboxError) -> FileDescriptor {
+        let fd = retrying { openat(dir.rawValue, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        try check(fd, "openat(\(display ?? name))")
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// openat(O_RDONLY|O_NOFOLLOW) of a file below `dir`.
+    package static func openFile(_ name: String, in dir: FileDescriptor, display: String? = nil) throws(SandboxError) -> FileDescriptor {
+        let fd = retrying { openat(dir.rawValue, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+        try check(fd, "openat(\(display ?? name))")
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// open(2) read-only of a host path given by the user.
+    package static func openFile(_ path: String) throws(SandboxError) -> FileDescriptor {
+        let fd = retrying { open(path, O_RDONLY | O_CLOEXEC) }
+        try check(fd, "open(\(path))")
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// openat(O_CREAT|O_EXCL|O_NOFOLLOW|O_WRONLY): a new file, never an existing one or a symlink's target.
+    package static func createFile(_ name: String, in dir: FileDescriptor, display: String) -> Result<FileDescriptor, Errno> {
+        let fd = retrying { openat(dir.rawValue, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+        return fd == -1 ? .failure(Errno(rawValue: errno)) : .success(FileDescriptor(rawValue: fd))
+    }
+
+    package static func close(_ fd: FileDescriptor) {
+        _ = Glibc.close(fd.rawValue)
+    }
+
+    /// mkdirat(2); EEXIST is returned, not thrown, so callers can decide.
+    package static func mkdir(_ name: String, in dir: FileDescriptor, mode: UInt32) -> Errno? {
+        retrying { mkdirat(dir.rawValue, name, mode_t(mode)) } == -1 ? Errno(rawValue: errno) : nil
+    }
+
+    /// symlinkat(2).
+    package static func symlink(_ target: String, _ name: String, in dir: FileDescriptor) -> Errno? {
+        retrying { symlinkat(target, dir.rawValue, name) } == -1 ? Errno(rawValue: errno) : nil
+    }
+
+    /// linkat(2) with flags 0: a symlink as the old path is linked itself, never followed.
+    package static func link(_ oldName: String, in oldDir: FileDescriptor, to newName: String, in newDir: FileDescriptor) -> Errno? {
+        retrying { linkat(oldDir.rawValue, oldName, newDir.rawValue, newName, 0) } == -1 ? Errno(rawValue: errno) : nil
+    }
+
+    /// unlinkat(2), with AT_REMOVEDIR for directories.
+    package static func unlink(_ name: String, in dir: FileDescriptor, directory: Bool, display: String) throws(SandboxError) {
+        let r = retrying { unlinkat(dir.rawValue, name, directory ? AT_REMOVEDIR : 0) }
+        try check(r, "unlinkat(\(display))")
+    }
+
+    /// fstatat(AT_SYMLINK_NOFOLLOW); nil when the entry does not exist.
+    package static func stat(_ name: String, in dir: FileDescriptor, display: String) throws(SandboxError) -> Stat? {
+        var st = Glibc.stat()
+        let r = retrying { fstatat(dir.rawValue, name, &st, AT_SYMLINK_NOFOLLOW) }
+        if r == -1 {
+            if errno == ENOENT { return nil }
+            throw .syscall("fstatat(\(display))", errno: errno)
+        }
+        return Stat(st)
+    }
+
+    /// fstat(2).
+    package static func stat(_ fd: FileDescriptor, display: String) throws(SandboxError) -> Stat {
+        var st = Glibc.stat()
+        try check(retrying { fstat(fd.rawValue, &st) }, "fstat(\(display))")
+        return Stat(st)
+    }
+
+    /// fchownat(AT_SYMLINK_NOFOLLOW): the link itself, never what it points to.
+    package static func chown(_ name: String, in dir: FileDescriptor, uid: UInt32, gid: UInt32, display: String) throws(SandboxError) {
+        try check(retrying { fchownat(dir.rawValue, name, uid, gid, AT_SYMLINK_NOFOLLOW) }, "fchownat(\(display))")
+    }
+
+    /// fchown(2).
+    package static func chown(_ fd: FileDescriptor, uid: UInt32, gid: UInt32, display: String) throws(SandboxError) {
+        try check(retrying { fchown(fd.rawValue, uid, gid) }, "fchown(\(display))")
+    }
+
+    /// fchmod(2).
+    package static func chmod(_ fd: FileDescriptor, mode: UInt32, display: String) throws(SandboxError) {
+        try check(retrying { fchmod(fd.rawValue, mode_t(mode)) }, "fchmod(\(display))")
+    }
+
+    /// fchmodat(2) of an entry the caller has just seen, with fstatat(AT_SYMLINK_NOFOLLOW), to be a
+    /// regular file or directory (Linux has no fchmodat that refuses symlinks). Only for trees
+    /// nobody else writes to: a staging directory of the store.
+    package static func chmod(_ name: String, in dir: FileDescriptor, mode: UInt32, display: String) throws(SandboxError) {
+        try check(retrying { fchmodat(dir.rawValue, name, mode_t(mode), 0) }, "fchmodat(\(display))")
+    }
+
+    /// lseek(fd, 0, SEEK_SET).
+    package static func rewind(_ fd: FileDescriptor, display: String) throws(SandboxError) {
+        if lseek(fd.rawValue, 0, SEEK_SET) < 0 { throw .syscall("lseek(\(display))", errno: errno) }
+    }
+
+    /// futimens(2): atime and mtime both set to `seconds`.
+    package static func setTimes(_ fd: FileDescriptor, seconds: Int64, display: String) throws(SandboxError) {
+        var times = [timespec(tv_sec: Int(seconds), tv_nsec: 0), timespec(tv_sec: Int(seconds), tv_nsec: 0)]
+        try check(retrying { futimens(fd.rawValue, &times) }, "futimens(\(display))")
+    }
+
+    /// utimensat(AT_SYMLINK_NOFOLLOW): for symlinks, which cannot be opened.
+    package static func setTimes(_ name: String, in dir: FileDescriptor, seconds: Int64, display: String) throws(SandboxError) {
+        var times = [timespec(tv_sec: Int(seconds), tv_nsec: 0), timespec(tv_sec: Int(seconds), tv_nsec: 0)]
+        try check(retrying { utimensat(dir.rawValue, name, &times, AT_SYMLINK_NOFOLLOW) }, "utimensat(\(display))")
+    }
+
+    /// readlinkat(2).
+    package static func readLink(_ name: String, in dir: FileDescriptor, display: String) throws(SandboxError) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlinkat(dir.rawValue, name, &buffer, buffer.count - 1)
+        if n < 0 { throw .syscall("readlinkat(\(display))", errno: errno) }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// renameat(2).
+    package static func rename(_ old: String, in oldDir: FileDescriptor, to new: String, in newDir: FileDescriptor) -> Errno? {
+        retrying { renameat(oldDir.rawValue, old, newDir.rawValue, new) } == -1 ? Errno(rawValue: errno) : nil
+    }
+
+    /// write(2) of the whole buffer.
+    package static func writeAll(_ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, display: String) throws(SandboxError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(fd.rawValue, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .syscall("write(\(display))", errno: errno)
+            }
+            offset += n
+        }
+    }
+
+    /// write(2) of the whole array.
+    package static func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8], count: Int? = nil, display: String) throws(SandboxError) {
+        let n = count ?? bytes.count
+        let failure: SandboxError? = bytes.withUnsafeBytes { b in
+            do throws(SandboxError) {
+                try writeAll(fd, UnsafeRawBufferPointer(rebasing: b[0..<n]), display: display)
+                return nil
+            } catch { return error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// read(2) into `buffer`; 0 at end of file.
+    package static func read(_ fd: FileDescriptor, into buffer: inout [UInt8], display: String) throws(SandboxError) -> Int {
+        let result: Result<Int, SandboxError> = buffer.withUnsafeMutableBytes { b in
+            do throws(SandboxError) { return .success(try read(fd, into: b, display: display)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    /// read(2) into `buffer`; 0 at end of file.
+    package static func read(_ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, display: String) throws(SandboxError) -> Int {
+        while true {
+            let n = Glibc.read(fd.rawValue, buffer.baseAddress!, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .syscall("read(\(display))", errno: errno)
+            }
+            return n
+        }
+    }
+
+    /// Names in a directory (without . and ..), via fdopendir(3)/readdir(3) on a dup of `dir`.
+    package static func entries(of dir: FileDescriptor, display: String) throws(SandboxError) -> [String] {
+        let copy = retrying { dup(dir.rawValue) }
+        try check(copy, "dup(\(display))")
+        guard let stream = fdopendir(copy) else {
+            let e = errno
+            _ = Glibc.close(copy)
+            throw .syscall("fdopendir(\(display))", errno: e)
+        }
+        defer { closedir(stream) }
+        // The dup shares the file offset with `dir`, which may have been read before.
+        rewinddir(stream)
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(stream) else {
+                if errno != 0 { throw .syscall("readdir(\(display))", errno: errno) }
+                break
+            }
+            let name = withUnsafePointer(to: &entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Removes `name` below `dir` and everything under it, descending with
+    /// O_NOFOLLOW so a symlink in the tree is removed, never followed.
+    package static func removeTree(_ name: String, in dir: FileDescriptor, display: String) throws(SandboxError) {
+        guard let st = try stat(name, in: dir, display: display) else { return }
+        if st.kind == .directory {
+            let child = try openDirectory(name, in: dir, display: display)
+            defer { close(child) }
+            try emptyDirectory(child, display: display)
+            try unlink(name, in: dir, directory: true, display: display)
+        } else {
+            try unlink(name, in: dir, directory: false, display: display)
+        }
+    }
+
+    /// Removes everything inside `dir`, keeping `dir` itself.
+    package static func emptyDirectory(_ dir: FileDescriptor, display: String) throws(SandboxError) {
+        for name in try entries(of: dir, display: display) {
+            try removeTree(name, in: dir, display: display + "/" + name)
+        }
+    }
+
+    /// Removes an absolute host path and everything under it; nothing if it does not exist.
+    package static func removeTree(atPath path: String) throws(SandboxError) {
+        let (parent, name) = splitPath(path)
+        let parentFd = try openDirectory(parent)
+        defer { close(parentFd) }
+        try removeTree(name, in: parentFd, display: path)
+    }
+
+    /// mkdir -p of an absolute host path (the store directory).
+    package static func makeDirectories(_ path: String, mode: UInt32 = 0o755) throws(SandboxError) {
+        var current = ""
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if Glibc.mkdir(current, mode_t(mode)) == -1 && errno != EEXIST {
+                throw .syscall("mkdir(\(current))", errno: errno)
+            }
+        }
+    }
+
+    /// ("/a/b", "c") for "/a/b/c".
+    package static func splitPath(_ path: String) -> (String, String) {
+        var trimmed = path
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return (".", trimmed) }
+        let parent = String(trimmed[..<slash])
+        return (parent.isEmpty ? "/" : parent, String(trimmed[trimmed.index(after: slash)...]))
+    }
+
+    package static func exists(_ path: String) -> Bool {
+        var st = Glibc.stat()
+        return lstat(path, &st) == 0
+    }
+
+    /// True when `path` is a directory or a symlink to one.
+    package static func isDirectory(_ path: String) -> Bool {
+        let fd = open(path, oPath | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { _ = Glibc.close(fd) }
+        return fd >= 0
+    }
+
+    package static var isRoot: Bool { geteuid() == 0 }
+
+    /// O_PATH (the same on x86_64 and arm64); Glibc hides it from Swift behind _GNU_SOURCE.
+    static let oPath: Int32 = 0o10000000
+}
+
+extension ImageFS.Stat {
+    init(_ st: Glibc.stat) {
+        let kind: ImageFS.Kind
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: kind = .directory
+        case S_IFLNK: kind = .symlink
+        case S_IFCHR: kind = .characterDevice
+        case S_IFBLK: kind = .blockDevice
+        case S_IFIFO: kind = .fifo
+        case S_IFSOCK: kind = .socket
+        default: kind = .regular
+        }
+        self.init(
+            kind: kind, mode: UInt32(st.st_mode & 0o7777), size: Int64(st.st_size), blocks: Int64(st.st_blocks),
+            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), links: UInt64(st.st_nlink))
+    }
+}
