@@ -1,0 +1,145 @@
+// CSandbox: everything between clone() and execve(), and nothing else.
+//
+// The child side of a fork in a multi-threaded Swift process may only run
+// async-signal-safe code, so it lives here, in C, and carries out a flat plan
+// that Swift computed beforehand. No policy is decided in this file: every
+// path, flag and number comes from the plan. Failures travel back to the
+// parent as fixed-size events naming the step and errno.
+#ifndef CSANDBOX_H
+#define CSANDBOX_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// What a mount-table entry asks for. Swift names each op for error messages.
+enum cs_op_kind {
+    CS_OP_MOUNT = 0,    // mount(source, target, fstype, flags, data)
+    CS_OP_MKDIR = 1,    // mkdir(target, 0755)
+    CS_OP_TOUCH = 2,    // open(target, O_CREAT) then close: a bind-mount target
+    CS_OP_SYMLINK = 3,  // symlink(source, target)
+};
+
+struct cs_op {
+    int32_t kind;
+    int32_t optional;       // ENOENT on the target is tolerated (paths a kernel may lack)
+    const char *source;
+    const char *target;
+    const char *fstype;
+    const char *data;
+    unsigned long flags;
+};
+
+struct cs_rlimit {
+    int32_t resource;
+    uint64_t soft;
+    uint64_t hard;
+};
+
+// Steps that are not entries of the op list. Op i failing is reported as step i.
+enum cs_step {
+    CS_STEP_CLONE = -1,
+    CS_STEP_USERMAP = -2,
+    CS_STEP_SETNS_NET = -3,
+    CS_STEP_CGROUP_JOIN = -4,
+    CS_STEP_CGROUPNS = -5,
+    CS_STEP_LOOPBACK = -6,
+    CS_STEP_PIVOT = -7,
+    CS_STEP_HOSTNAME = -8,
+    CS_STEP_CHDIR = -9,
+    CS_STEP_GATE = -10,
+    CS_STEP_FORK = -11,
+    CS_STEP_STDIO = -12,
+    CS_STEP_RLIMIT = -13,
+    CS_STEP_SETID = -14,
+    CS_STEP_CAPS = -15,
+    CS_STEP_NO_NEW_PRIVS = -16,
+    CS_STEP_SECCOMP = -17,
+    CS_STEP_EXEC = -18,
+    CS_STEP_SETNS = -19,
+    CS_STEP_PIDFD = -20,
+    CS_STEP_PRIVATE_ROOT = -21,
+    CS_STEP_PGID = -22,
+};
+
+// Events the box's init writes to status_fd, in this order:
+// READY (only with a gate), then STARTED or FAILED, then EXITED.
+enum cs_event_kind {
+    CS_EV_READY = 1,    // set up, waiting at the gate
+    CS_EV_STARTED = 2,  // the program passed execve
+    CS_EV_FAILED = 3,   // step + err say what failed
+    CS_EV_EXITED = 4,   // status is the program's wait status
+};
+
+struct cs_event {
+    int32_t kind;
+    int32_t step;
+    int32_t err;
+    int32_t status;
+    int64_t mono_ns;    // CLOCK_MONOTONIC when the event happened, in the box
+};
+
+struct cs_plan {
+    uint64_t clone_flags;       // CLONE_NEW* for the box's init
+    int32_t cgroup_dir_fd;      // v2: CLONE_INTO_CGROUP target, or -1
+    const int32_t *cgroup_procs_fds;  // v1: cgroup.procs files the init writes "0" to
+    int32_t n_cgroup_procs_fds;
+    int32_t unshare_cgroupns;   // unshare(CLONE_NEWCGROUP) after joining the cgroup
+    int32_t netns_fd;           // setns() into this network namespace (warm pool), or -1
+    int32_t loopback_up;        // bring lo up in a new network namespace
+    const char *uid_map;        // written by the init itself (rootless: "0 <euid> 1")
+    const char *gid_map;
+    const struct cs_op *ops;
+    int32_t n_ops;
+    const char *new_root;       // pivot_root target, or NULL
+    const char *hostname;       // or NULL
+    const char *workdir;
+    int32_t gate_fd;            // if >= 0: report READY, then block until a byte arrives
+    int32_t die_with_parent;    // PR_SET_PDEATHSIG(SIGKILL) on the init
+
+    // The program.
+    const struct cs_rlimit *rlimits;
+    int32_t n_rlimits;
+    int32_t set_ids;
+    uint32_t uid, gid;
+    uint64_t caps_keep;         // bit n = capability n stays
+    const void *seccomp_filter; // struct sock_filter[], or NULL
+    uint16_t seccomp_len;
+    const char *const *argv;    // NULL-terminated
+    const char *const *envp;    // NULL-terminated
+    const char *const *path;    // directories to search for argv[0] when it has no '/', NULL-terminated
+    int32_t stdin_fd, stdout_fd, stderr_fd;   // become 0, 1, 2 of the program
+    int32_t status_fd;          // events go here (a pipe, or a file for detached boxes)
+};
+
+struct cs_child {
+    pid_t pid;                  // the box's init (the program itself for cs_enter)
+    int32_t pidfd;
+};
+
+// Clone the box's init with the plan's namespaces; the init sets the box up,
+// forks the program and reports events on plan->status_fd. Returns 0, or
+// -errno when the clone itself failed.
+int cs_spawn(const struct cs_plan *plan, struct cs_child *out);
+
+// Start a program inside the running box whose init is `target_pidfd`: an
+// intermediate child joins its namespaces (setns on the pidfd) and forks the
+// program with CLONE_PARENT, so the caller can wait for it. Events (STARTED or
+// FAILED) go to plan->status_fd; the caller waits for the program itself.
+// The plan's clone_flags name the namespaces to join.
+int cs_enter(int target_pidfd, const struct cs_plan *plan, struct cs_child *out);
+
+// Thin wrappers Glibc does not export to Swift.
+int cs_pidfd_open(pid_t pid);
+int cs_pidfd_send_signal(int pidfd, int sig);
+int cs_unshare_netns_holder(const char *bind_target, int *err_step);
+int64_t cs_monotonic_ns(void);
+int cs_pipe_cloexec(int fds[2]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

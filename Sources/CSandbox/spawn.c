@@ -1,0 +1,460 @@
+// The box's init and the program's last steps before execve.
+//
+// Runs in the child of a clone() made by a possibly multi-threaded process:
+// only async-signal-safe calls, no malloc, no stdio, no locks. Every failure
+// is reported as an event naming the step and errno, then the child exits.
+#define _GNU_SOURCE
+#include "csandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <grp.h>
+#include <linux/close_range.h>
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+int64_t cs_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void cs_write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void cs_emit(int fd, int32_t kind, int32_t step, int32_t err, int32_t status) {
+    struct cs_event ev = { kind, step, err, status, cs_monotonic_ns() };
+    cs_write_all(fd, &ev, sizeof ev);
+}
+
+// Report and leave. 127 mirrors a shell's "could not run".
+static void cs_fail(int fd, int32_t step, int err) {
+    signal(SIGPIPE, SIG_IGN);
+    cs_emit(fd, CS_EV_FAILED, step, err, 0);
+    _exit(127);
+}
+
+static int cs_write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    int saved = errno;
+    close(fd);
+    if (n != (ssize_t)len) { errno = n < 0 ? saved : EIO; return -1; }
+    return 0;
+}
+
+static int cs_loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    close(s);
+    errno = saved;
+    return rc;
+}
+
+static int cs_do_op(const struct cs_op *op) {
+    switch (op->kind) {
+    case CS_OP_MOUNT:
+        return mount(op->source, op->target, op->fstype, op->flags, op->data);
+    case CS_OP_MKDIR:
+        if (mkdir(op->target, 0755) < 0 && errno != EEXIST) return -1;
+        return 0;
+    case CS_OP_TOUCH: {
+        int fd = open(op->target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0) return -1;
+        close(fd);
+        return 0;
+    }
+    case CS_OP_SYMLINK:
+        if (symlink(op->source, op->target) < 0 && errno != EEXIST) return -1;
+        return 0;
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+// Capabilities: bounding set first (needs CAP_SETPCAP, which capset then
+// removes), ambient cleared, then the three sets reduced to `keep`.
+static int cs_drop_caps(uint64_t keep) {
+    for (int cap = 0; cap < 64; cap++) {
+        if (keep & (1ULL << cap)) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL) break;   // past the kernel's last capability
+            return -1;
+        }
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    for (int i = 0; i < 2; i++) {
+        uint32_t bits = (uint32_t)(keep >> (32 * i));
+        data[i].effective = bits;
+        data[i].permitted = bits;
+        data[i].inheritable = bits;
+    }
+    return (int)syscall(SYS_capset, &hdr, data);
+}
+
+// The program's last steps: stdio, limits, identity, privileges, execve.
+// Order: rlimits and ids need privileges that the capability drop removes;
+// no_new_privs must precede seccomp for an unprivileged filter load; seccomp
+// comes last so the filter does not have to allow the setup syscalls.
+static void cs_exec_program(const struct cs_plan *plan, int errfd) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    // Dispositions set to SIG_IGN survive execve (this host's pid 1 ignores
+    // SIGPIPE, and every process inherits that): give the program defaults.
+    for (int sig = 1; sig < 65; sig++) signal(sig, SIG_DFL);
+
+    if (plan->stdin_fd >= 0 && dup2(plan->stdin_fd, 0) < 0) cs_fail(errfd, CS_STEP_STDIO, errno);
+    if (plan->stdout_fd >= 0 && dup2(plan->stdout_fd, 1) < 0) cs_fail(errfd, CS_STEP_STDIO, errno);
+    if (plan->stderr_fd >= 0 && dup2(plan->stderr_fd, 2) < 0) cs_fail(errfd, CS_STEP_STDIO, errno);
+    // Whatever else the caller had open must not reach the program.
+    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) cs_fail(errfd, CS_STEP_STDIO, errno);
+
+    for (int i = 0; i < plan->n_rlimits; i++) {
+        struct rlimit rl = { (rlim_t)plan->rlimits[i].soft, (rlim_t)plan->rlimits[i].hard };
+        if (setrlimit(plan->rlimits[i].resource, &rl) < 0) cs_fail(errfd, CS_STEP_RLIMIT, errno);
+    }
+    if (plan->set_ids) {
+        if (setgroups(0, NULL) < 0 && errno != EPERM) cs_fail(errfd, CS_STEP_SETID, errno);
+        if (setresgid(plan->gid, plan->gid, plan->gid) < 0) cs_fail(errfd, CS_STEP_SETID, errno);
+        if (setresuid(plan->uid, plan->uid, plan->uid) < 0) cs_fail(errfd, CS_STEP_SETID, errno);
+    }
+    if (cs_drop_caps(plan->caps_keep) < 0) cs_fail(errfd, CS_STEP_CAPS, errno);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) cs_fail(errfd, CS_STEP_NO_NEW_PRIVS, errno);
+    if (plan->seccomp_filter && plan->seccomp_len > 0) {
+        struct sock_fprog prog = { plan->seccomp_len, (struct sock_filter *)plan->seccomp_filter };
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) cs_fail(errfd, CS_STEP_SECCOMP, errno);
+    }
+
+    const char *file = plan->argv[0];
+    char *const *argv = (char *const *)plan->argv;
+    char *const *envp = (char *const *)plan->envp;
+    if (strchr(file, '/') || !plan->path) {
+        execve(file, argv, envp);
+        cs_fail(errfd, CS_STEP_EXEC, errno);
+    }
+    // PATH search by hand: glibc's execvpe reads PATH from our environment,
+    // not from the box's.
+    int last = ENOENT;
+    size_t flen = strlen(file);
+    for (const char *const *dir = plan->path; *dir; dir++) {
+        char buf[4096];
+        size_t dlen = strlen(*dir);
+        if (dlen + flen + 2 > sizeof buf) continue;
+        memcpy(buf, *dir, dlen);
+        buf[dlen] = '/';
+        memcpy(buf + dlen + 1, file, flen + 1);
+        execve(buf, argv, envp);
+        if (errno != ENOENT && errno != ENOTDIR) last = errno;
+    }
+    cs_fail(errfd, CS_STEP_EXEC, last);
+}
+
+static volatile sig_atomic_t cs_term_requested;
+static void cs_on_term(int sig) { (void)sig; cs_term_requested = 1; }
+
+// Fork the program, wait until it passed execve, then reap everything until
+// it exits. Being pid 1, the init also reaps orphans the program leaves.
+static void cs_init_run(const struct cs_plan *plan, int evfd) {
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) < 0) cs_fail(evfd, CS_STEP_FORK, errno);
+    pid_t prog = fork();
+    if (prog < 0) cs_fail(evfd, CS_STEP_FORK, errno);
+    if (prog == 0) {
+        close(errpipe[0]);
+        cs_exec_program(plan, errpipe[1]);
+    }
+    close(errpipe[1]);
+    struct cs_event ev;
+    ssize_t n;
+    do { n = read(errpipe[0], &ev, sizeof ev); } while (n < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (n == (ssize_t)sizeof ev) {
+        cs_write_all(evfd, &ev, sizeof ev);
+        waitpid(prog, NULL, 0);
+        _exit(127);
+    }
+    cs_emit(evfd, CS_EV_STARTED, 0, 0, 0);
+
+    // The init keeps no copy of the program's output pipes, so the reader
+    // sees end-of-file when the program and its children are done.
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        close(devnull);
+    }
+    if (plan->stdout_fd > 2) close(plan->stdout_fd);
+    if (plan->stderr_fd > 2) close(plan->stderr_fd);
+    if (plan->stdin_fd > 2) close(plan->stdin_fd);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = cs_on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    for (;;) {
+        int st;
+        pid_t w = waitpid(-1, &st, 0);
+        if (w < 0 && errno == EINTR) {
+            if (cs_term_requested) { kill(prog, SIGTERM); cs_term_requested = 0; }
+            continue;
+        }
+        if (w < 0) _exit(0);
+        if (w == prog) {
+            cs_emit(evfd, CS_EV_EXITED, 0, 0, st);
+            // Returning ends the pid namespace: the kernel kills what is left.
+            _exit(0);
+        }
+    }
+}
+
+// Close every descriptor but the plan's. A fork copies all of the parent's
+// descriptors, close-on-exec or not, and the init never execs: without this,
+// a box started concurrently from another thread would keep this box's
+// output pipes open, and the other way round.
+static void cs_close_others(const struct cs_plan *plan) {
+    int keep[16 + 64];
+    int n = 0;
+    int fixed[] = { plan->status_fd, plan->gate_fd, plan->stdin_fd, plan->stdout_fd,
+                    plan->stderr_fd, plan->netns_fd, plan->cgroup_dir_fd };
+    for (unsigned i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (fixed[i] >= 0) keep[n++] = fixed[i];
+    for (int i = 0; i < plan->n_cgroup_procs_fds && n < (int)(sizeof keep / sizeof keep[0]); i++)
+        keep[n++] = plan->cgroup_procs_fds[i];
+    // Insertion sort: a handful of entries.
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) { int t = keep[j]; keep[j] = keep[j - 1]; keep[j - 1] = t; }
+    unsigned int from = 3;
+    for (int i = 0; i < n; i++) {
+        if (keep[i] < (int)from) continue;
+        if ((unsigned)keep[i] > from) syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0);
+        from = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, from, ~0U, 0);
+}
+
+static void cs_init_main(const struct cs_plan *plan) {
+    int evfd = plan->status_fd;
+    cs_close_others(plan);
+    if (plan->die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+
+    // A user namespace starts with no ids mapped: map ourselves first, since
+    // everything after needs the capabilities that come with uid 0 inside.
+    if (plan->uid_map) {
+        if (cs_write_file("/proc/self/setgroups", "deny") < 0 && errno != ENOENT) cs_fail(evfd, CS_STEP_USERMAP, errno);
+        if (cs_write_file("/proc/self/uid_map", plan->uid_map) < 0) cs_fail(evfd, CS_STEP_USERMAP, errno);
+        if (plan->gid_map && cs_write_file("/proc/self/gid_map", plan->gid_map) < 0) cs_fail(evfd, CS_STEP_USERMAP, errno);
+    }
+    if (plan->netns_fd >= 0 && setns(plan->netns_fd, CLONE_NEWNET) < 0) cs_fail(evfd, CS_STEP_SETNS_NET, errno);
+    // Join the cgroup before unsharing the cgroup namespace, so the box sees
+    // its own group as the root.
+    for (int i = 0; i < plan->n_cgroup_procs_fds; i++) {
+        ssize_t n;
+        do { n = pwrite(plan->cgroup_procs_fds[i], "0", 1, 0); } while (n < 0 && errno == EINTR);
+        if (n != 1) cs_fail(evfd, CS_STEP_CGROUP_JOIN, n < 0 ? errno : EIO);
+    }
+    if (plan->unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0) cs_fail(evfd, CS_STEP_CGROUPNS, errno);
+    if (plan->loopback_up && cs_loopback_up() < 0) cs_fail(evfd, CS_STEP_LOOPBACK, errno);
+
+    if (plan->clone_flags & CLONE_NEWNS) {
+        // Nothing we mount may propagate back to the host.
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) cs_fail(evfd, CS_STEP_PRIVATE_ROOT, errno);
+    }
+    for (int i = 0; i < plan->n_ops; i++) {
+        if (cs_do_op(&plan->ops[i]) < 0) {
+            if (plan->ops[i].optional && errno == ENOENT) continue;
+            cs_fail(evfd, i, errno);
+        }
+    }
+    if (plan->new_root) {
+        // pivot_root(".", ".") stacks the old root on the new one; detaching
+        // it leaves only the new root (runc's trick: no put_old directory).
+        if (chdir(plan->new_root) < 0) cs_fail(evfd, CS_STEP_PIVOT, errno);
+        if (syscall(SYS_pivot_root, ".", ".") < 0) cs_fail(evfd, CS_STEP_PIVOT, errno);
+        if (umount2(".", MNT_DETACH) < 0) cs_fail(evfd, CS_STEP_PIVOT, errno);
+        if (chdir("/") < 0) cs_fail(evfd, CS_STEP_PIVOT, errno);
+    }
+    if (plan->hostname && sethostname(plan->hostname, strlen(plan->hostname)) < 0) cs_fail(evfd, CS_STEP_HOSTNAME, errno);
+    if (plan->workdir && chdir(plan->workdir) < 0) cs_fail(evfd, CS_STEP_CHDIR, errno);
+
+    if (plan->gate_fd >= 0) {
+        cs_emit(evfd, CS_EV_READY, 0, 0, 0);
+        char byte;
+        ssize_t n;
+        do { n = read(plan->gate_fd, &byte, 1); } while (n < 0 && errno == EINTR);
+        if (n != 1) cs_fail(evfd, CS_STEP_GATE, n < 0 ? errno : EPIPE);
+        close(plan->gate_fd);
+    }
+    cs_init_run(plan, evfd);
+}
+
+int cs_spawn(const struct cs_plan *plan, struct cs_child *out) {
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    int pidfd = -1;
+    args.flags = plan->clone_flags | CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    args.exit_signal = SIGCHLD;
+    if (plan->cgroup_dir_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)plan->cgroup_dir_fd;
+    }
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0) return -errno;
+    if (pid == 0) {
+        cs_init_main(plan);
+        _exit(127);
+    }
+    out->pid = (pid_t)pid;
+    out->pidfd = pidfd;
+    return 0;
+}
+
+int cs_enter(int target_pidfd, const struct cs_plan *plan, struct cs_child *out) {
+    int pidpipe[2];
+    if (pipe2(pidpipe, O_CLOEXEC) < 0) return -errno;
+    pid_t mid = fork();
+    if (mid < 0) {
+        int e = errno;
+        close(pidpipe[0]);
+        close(pidpipe[1]);
+        return -e;
+    }
+    if (mid == 0) {
+        int evfd = plan->status_fd;
+        close(pidpipe[0]);
+        for (int i = 0; i < plan->n_cgroup_procs_fds; i++) {
+            ssize_t n = pwrite(plan->cgroup_procs_fds[i], "0", 1, 0);
+            if (n != 1) cs_fail(evfd, CS_STEP_CGROUP_JOIN, n < 0 ? errno : EIO);
+        }
+        if (setns(target_pidfd, (int)plan->clone_flags) < 0) cs_fail(evfd, CS_STEP_SETNS, errno);
+        if (plan->workdir && chdir(plan->workdir) < 0) cs_fail(evfd, CS_STEP_CHDIR, errno);
+        // The new pid namespace applies to our children only: the program is
+        // forked once more, as a sibling of ours (CLONE_PARENT), so the
+        // caller can wait for it directly.
+        int errpipe[2];
+        if (pipe2(errpipe, O_CLOEXEC) < 0) cs_fail(evfd, CS_STEP_FORK, errno);
+        struct clone_args args;
+        memset(&args, 0, sizeof args);
+        args.flags = CLONE_PARENT;
+        // With CLONE_PARENT the kernel takes the exit signal from us (SIGCHLD).
+        args.exit_signal = 0;
+        long pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid < 0) cs_fail(evfd, CS_STEP_FORK, errno);
+        if (pid == 0) {
+            close(errpipe[0]);
+            // Its own process group, so a time limit can kill it with its children.
+            if (setpgid(0, 0) < 0) cs_fail(errpipe[1], CS_STEP_PGID, errno);
+            cs_exec_program(plan, errpipe[1]);
+        }
+        close(errpipe[1]);
+        pid_t p = (pid_t)pid;
+        cs_write_all(pidpipe[1], &p, sizeof p);
+        struct cs_event ev;
+        ssize_t n;
+        do { n = read(errpipe[0], &ev, sizeof ev); } while (n < 0 && errno == EINTR);
+        if (n == (ssize_t)sizeof ev) {
+            cs_write_all(evfd, &ev, sizeof ev);
+            _exit(127);
+        }
+        cs_emit(evfd, CS_EV_STARTED, 0, 0, 0);
+        _exit(0);
+    }
+    close(pidpipe[1]);
+    pid_t prog = -1;
+    ssize_t n;
+    do { n = read(pidpipe[0], &prog, sizeof prog); } while (n < 0 && errno == EINTR);
+    close(pidpipe[0]);
+    int st;
+    while (waitpid(mid, &st, 0) < 0 && errno == EINTR) {}
+    if (n != (ssize_t)sizeof prog) {
+        // The intermediate failed before forking; its FAILED event says why.
+        out->pid = -1;
+        out->pidfd = -1;
+        return 0;
+    }
+    out->pid = prog;
+    out->pidfd = (int32_t)syscall(SYS_pidfd_open, prog, 0);
+    return 0;
+}
+
+int cs_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0;
+}
+
+int cs_pidfd_open(pid_t pid) {
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+int cs_pidfd_send_signal(int pidfd, int sig) {
+    return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
+int cs_unshare_netns_holder(const char *bind_target, int *err_step) {
+    pid_t pid = fork();
+    if (pid < 0) { *err_step = CS_STEP_FORK; return -errno; }
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNET) < 0) _exit(1);
+        if (cs_loopback_up() < 0) _exit(2);
+        if (mount("/proc/self/ns/net", bind_target, NULL, MS_BIND, NULL) < 0) _exit(3);
+        _exit(0);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR) { *err_step = CS_STEP_FORK; return -errno; }
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        int code = WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+        *err_step = code == 1 ? CS_STEP_SETNS_NET : code == 2 ? CS_STEP_LOOPBACK : CS_STEP_CLONE;
+        return -EPERM;
+    }
+    return 0;
+}

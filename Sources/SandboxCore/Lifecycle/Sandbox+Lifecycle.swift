@@ -1,0 +1,358 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import CSandbox
+
+/// The thesis's Appendix A lifecycle. A created box is its init, set up and
+/// waiting at a start gate (a FIFO in the box's state folder); `start` opens
+/// the gate; `exec` joins the box's namespaces; `stop` kills the init, which
+/// ends the pid namespace and everything in it; `delete` removes the cgroup
+/// and the state. Nothing is mounted on the host: every mount lives in the
+/// box's own mount namespace and goes with it.
+extension Sandbox {
+    /// Sets a box up and leaves its init waiting for `start`.
+    public func create(name: String, spec: SandboxSpec) async throws(SandboxError) {
+        let sandbox = self
+        try await onOwnThread { () throws(SandboxError) in try sandbox.createBlocking(name: name, spec: spec) }
+    }
+
+    public func createBlocking(name: String, spec: SandboxSpec) throws(SandboxError) {
+        try BoxStore.validate(name: name)
+        let runtime = try Runtime.shared(stateDirectory)
+        let store = BoxStore(stateDirectory: stateDirectory)
+        let rootfs = try images.rootfsPath(spec.image)
+        try Planner.validate(spec)
+        if mkdir(store.directory, 0o700) < 0 && errno != EEXIST { throw .syscall("mkdir(\(store.directory))", errno: errno) }
+        let dir = store.path(name)
+        if mkdir(dir, 0o700) < 0 {
+            if errno == EEXIST { throw .containerExists(name) }
+            throw .syscall("mkdir(\(dir))", errno: errno)
+        }
+        // Undone unless the box comes up: nothing of a failed create is left.
+        var group: CgroupHandle?
+        var child: LaunchedProcess?
+        var committed = false
+        defer {
+            if !committed {
+                if let child { Kernel.signal(pidfd: child.pidfd, SIGKILL); _ = try? Kernel.wait(child.pid); Kernel.close(child.pidfd) }
+                if let group { try? runtime.cgroups?.remove(group) }
+                removeTree(dir)
+            }
+        }
+        if spec.limits.needsCgroup {
+            let driver = try runtime.requireCgroups()
+            group = try driver.create(name: "box-\(name)")
+            try driver.apply(spec.limits, to: group!)
+        }
+        let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, seccomp: runtime.seccompProgram)
+
+        var fds = LaunchDescriptors()
+        fds.dieWithParent = false
+        var toClose: [Int32] = []
+        defer { toClose.forEach(Kernel.close) }
+        let gatePath = dir + "/start"
+        if mkfifo(gatePath, 0o600) < 0 { throw .syscall("mkfifo(\(gatePath))", errno: errno) }
+        // O_RDWR: a FIFO opened for reading alone would block until a writer appears.
+        fds.gate = try Kernel.open(gatePath, O_RDWR)
+        fds.status = try Kernel.open(dir + "/events", O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
+        fds.stdout = try Kernel.open(dir + "/stdout", O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
+        fds.stderr = try Kernel.open(dir + "/stderr", O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
+        fds.stdin = try Kernel.open("/dev/null", O_RDONLY)
+        toClose += [fds.gate, fds.status, fds.stdout, fds.stderr, fds.stdin]
+        if let group {
+            for path in group.procsFiles {
+                let fd = try Kernel.open(path, O_WRONLY)
+                toClose.append(fd)
+                fds.cgroupProcs.append(fd)
+            }
+        }
+        child = try Launcher.spawn(plan, fds)
+        toClose.append(child!.pidfd)
+
+        let events = try waitForEvent(dir: dir, pidfd: child!.pidfd, kinds: [CS_EV_READY, CS_EV_FAILED])
+        if let failed = events.last(where: { $0.kind == Int32(CS_EV_FAILED.rawValue) }) {
+            if failed.step == CS_STEP_EXEC.rawValue && failed.err == ENOENT { throw .commandNotFound(spec.command[0], image: spec.image) }
+            throw .setupFailed(SandboxFailure(step: Launcher.stepName(failed.step, in: plan), errno: failed.err))
+        }
+        let record = BoxRecord(
+            name: name, spec: spec, initPid: child!.pid, initStartTime: processStartTime(child!.pid) ?? 0,
+            cgroup: group, namespaces: plan.cloneFlags | CloneFlags.newCgroup | (spec.network == .none ? CloneFlags.newNet : 0),
+            createdAt: Date().timeIntervalSince1970, workdir: plan.workdir, environment: plan.environment)
+        try store.save(record)
+        committed = true
+    }
+
+    /// Opens the start gate: the box's init forks the program. Returns once
+    /// the program passed execve (or failed to).
+    public func start(name: String) async throws(SandboxError) {
+        let sandbox = self
+        try await onOwnThread { () throws(SandboxError) in try sandbox.startBlocking(name: name) }
+    }
+
+    public func startBlocking(name: String) throws(SandboxError) {
+        let store = BoxStore(stateDirectory: stateDirectory)
+        let record = try store.load(name)
+        let dir = store.path(name)
+        let events = readEvents(dir)
+        if events.contains(where: { $0.kind == Int32(CS_EV_STARTED.rawValue) }) {
+            throw .invalidRequest("box \(name) is already started")
+        }
+        guard let pidfd = openInit(record) else { throw .invalidRequest("box \(name) is not running (its init is gone); delete it") }
+        defer { Kernel.close(pidfd) }
+        let gate = try Kernel.open(dir + "/start", O_WRONLY | O_NONBLOCK)
+        defer { Kernel.close(gate) }
+        try Kernel.writeAll(gate, [1], "start gate of \(name)")
+        let after = try waitForEvent(dir: dir, pidfd: pidfd, kinds: [CS_EV_STARTED, CS_EV_FAILED])
+        if let failed = after.last(where: { $0.kind == Int32(CS_EV_FAILED.rawValue) }) {
+            if failed.step == CS_STEP_EXEC.rawValue && failed.err == ENOENT {
+                throw .commandNotFound(record.spec.command[0], image: record.spec.image)
+            }
+            let plan = try? Planner.plan(record.spec, rootfs: "", host: Runtime.shared(stateDirectory).host)
+            throw .setupFailed(SandboxFailure(step: plan.map { Launcher.stepName(failed.step, in: $0) } ?? "step \(failed.step)", errno: failed.err))
+        }
+    }
+
+    /// Runs `command` inside a created or running box, with the box's
+    /// isolation and `limits` on top (time, output; memory, CPU and pids are
+    /// the box's cgroup's), and waits for it.
+    public func exec(name: String, command: [String], limits: Limits = Limits()) async throws(SandboxError) -> RunResult {
+        let sandbox = self
+        return try await onOwnThread { () throws(SandboxError) -> RunResult in
+            try sandbox.execBlocking(name: name, command: command, limits: limits)
+        }
+    }
+
+    public func execBlocking(name: String, command: [String], limits: Limits = Limits()) throws(SandboxError) -> RunResult {
+        let t0 = Kernel.monotonicNs()
+        let runtime = try Runtime.shared(stateDirectory)
+        let store = BoxStore(stateDirectory: stateDirectory)
+        let record = try store.load(name)
+        guard let initPidfd = openInit(record) else { throw .invalidRequest("box \(name) is not running (its init is gone)") }
+        defer { Kernel.close(initPidfd) }
+        var spec = record.spec
+        spec.command = command
+        spec.limits.cpuTimeSeconds = limits.cpuTimeSeconds
+        spec.limits.wallTimeSeconds = limits.wallTimeSeconds
+        spec.limits.outputBytes = limits.outputBytes
+        try Planner.validate(spec)
+        var plan = try Planner.plan(spec, rootfs: "", host: runtime.host, seccomp: runtime.seccompProgram)
+        // Join, don't create: the namespaces to enter are the box's.
+        plan.cloneFlags = record.namespaces & ~(spec.network == .host ? CloneFlags.newNet : 0)
+        plan.ops = []
+
+        var fds = LaunchDescriptors()
+        var toClose: [Int32] = []
+        defer { toClose.forEach(Kernel.close) }
+        let events = try Kernel.pipe("exec events")
+        let out = try Kernel.pipe("exec stdout")
+        let err = try Kernel.pipe("exec stderr")
+        toClose += [events.read, out.read, err.read]
+        var writeEnds = [events.write, out.write, err.write]
+        defer { writeEnds.forEach(Kernel.close) }
+        fds.status = events.write
+        fds.stdout = out.write
+        fds.stderr = err.write
+        fds.stdin = try Kernel.open("/dev/null", O_RDONLY)
+        toClose.append(fds.stdin)
+        if let group = record.cgroup {
+            for path in group.procsFiles {
+                let fd = try Kernel.open(path, O_WRONLY)
+                toClose.append(fd)
+                fds.cgroupProcs.append(fd)
+            }
+        }
+        let launched = try Launcher.enter(initPidfd: initPidfd, plan, fds)
+        let tSpawned = Kernel.monotonicNs()
+        writeEnds.forEach(Kernel.close)
+        writeEnds = []
+        guard let program = launched else {
+            // The FAILED event names the step; read it from the pipe.
+            var buffer = [UInt8](repeating: 0, count: MemoryLayout<cs_event>.size)
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(events.read, $0.baseAddress, $0.count) }
+            if n == buffer.count {
+                let ev = buffer.withUnsafeBytes { $0.loadUnaligned(as: cs_event.self) }
+                if ev.step == CS_STEP_EXEC.rawValue && ev.err == ENOENT { throw .commandNotFound(command[0], image: spec.image) }
+                return RunResult(verdict: .XX, failure: SandboxFailure(step: Launcher.stepName(ev.step, in: plan), errno: ev.err))
+            }
+            return RunResult(verdict: .XX, failure: SandboxFailure(step: "fork(exec into box)", errno: 0))
+        }
+        toClose.append(program.pidfd)
+        let supervisor = Supervisor(
+            pid: program.pid, pidfd: program.pidfd, events: events.read, stdout: out.read, stderr: err.read,
+            limits: spec.limits, cpuUsage: nil,
+            kill: { _ = Glibc.kill(-program.pid, SIGKILL); Kernel.signal(pidfd: program.pidfd, SIGKILL) },
+            startNs: tSpawned, statusFromEvent: false)
+        let outcome = try supervisor.run()
+        var phases = PhaseTimes()
+        let started = outcome.startedNs ?? outcome.exitedNs
+        phases.exec = ms(outcome.exitedNs - t0)
+        return try Sandbox.judge(outcome, plan: plan, spec: spec, stats: nil, phases: phases,
+                                 wallMs: ms(outcome.exitedNs - started))
+    }
+
+    /// Stops the box: SIGTERM to its program and `grace` seconds to end, then
+    /// SIGKILL to its init, which takes the whole pid namespace with it.
+    public func stop(name: String, grace: Double = 0) async throws(SandboxError) {
+        let sandbox = self
+        try await onOwnThread { () throws(SandboxError) in try sandbox.stopBlocking(name: name, grace: grace) }
+    }
+
+    public func stopBlocking(name: String, grace: Double = 0) throws(SandboxError) {
+        let record = try BoxStore(stateDirectory: stateDirectory).load(name)
+        guard let pidfd = openInit(record) else { return }
+        defer { Kernel.close(pidfd) }
+        if grace > 0 {
+            Kernel.signal(pidfd: pidfd, SIGTERM)
+            if try Kernel.poll([pidfd], timeoutMs: Int32(grace * 1000))[0] != 0 { return }
+        }
+        Kernel.signal(pidfd: pidfd, SIGKILL)
+        // Readable once the init has exited, whoever its parent is.
+        while try Kernel.poll([pidfd], timeoutMs: 1000)[0] == 0 {}
+    }
+
+    /// Stops the box if it still runs, removes its cgroup and its state.
+    public func delete(name: String) async throws(SandboxError) {
+        let sandbox = self
+        try await onOwnThread { () throws(SandboxError) in try sandbox.deleteBlocking(name: name) }
+    }
+
+    public func deleteBlocking(name: String) throws(SandboxError) {
+        let store = BoxStore(stateDirectory: stateDirectory)
+        let record = try store.load(name)
+        try stopBlocking(name: name)
+        if let group = record.cgroup {
+            try Runtime.shared(stateDirectory).requireCgroups().remove(group)
+        }
+        removeTree(store.path(name))
+    }
+
+    /// Every box under the state directory, with its status.
+    public func list() throws(SandboxError) -> [BoxInfo] {
+        let store = BoxStore(stateDirectory: stateDirectory)
+        return store.names().compactMap { name in
+            guard let record = try? store.load(name) else { return nil }
+            return info(record, dir: store.path(name))
+        }
+    }
+
+    public func info(name: String) throws(SandboxError) -> BoxInfo {
+        let store = BoxStore(stateDirectory: stateDirectory)
+        return info(try store.load(name), dir: store.path(name))
+    }
+
+    /// The output the box's own program wrote so far (detached boxes log to files).
+    public func logs(name: String) throws(SandboxError) -> (stdout: [UInt8], stderr: [UInt8]) {
+        let store = BoxStore(stateDirectory: stateDirectory)
+        _ = try store.load(name)
+        let dir = store.path(name)
+        return (readWholeFile(dir + "/stdout"), readWholeFile(dir + "/stderr"))
+    }
+
+    private func info(_ record: BoxRecord, dir: String) -> BoxInfo {
+        let events = readEvents(dir)
+        let alive = openInit(record).map { fd in Kernel.close(fd); return true } ?? false
+        var status: BoxInfo.Status = alive ? .created : .stopped
+        if alive && events.contains(where: { $0.kind == Int32(CS_EV_STARTED.rawValue) }) { status = .running }
+        var info = BoxInfo(name: record.name, image: record.spec.image, command: record.spec.command, status: status,
+                           pid: alive ? record.initPid : nil, createdAt: record.createdAt)
+        if let exited = events.last(where: { $0.kind == Int32(CS_EV_EXITED.rawValue) }) {
+            info.status = .stopped
+            if exited.status & 0x7f == 0 { info.exitCode = (exited.status >> 8) & 0xff } else { info.signal = exited.status & 0x7f }
+        }
+        return info
+    }
+
+    /// A pidfd for the box's init, or nil when that process is gone (or its
+    /// pid now belongs to someone else). A zombie counts as gone.
+    func openInit(_ record: BoxRecord) -> Int32? {
+        let fd = cs_pidfd_open(record.initPid)
+        if fd < 0 { return nil }
+        guard let start = processStartTime(record.initPid), start == record.initStartTime,
+              let state = processState(record.initPid), state != "Z", state != "X" else {
+            Kernel.close(fd)
+            return nil
+        }
+        return fd
+    }
+
+    /// Waits until the events file holds one of `kinds`, or the init is gone.
+    private func waitForEvent(dir: String, pidfd: Int32, kinds: [cs_event_kind]) throws(SandboxError) -> [cs_event] {
+        let wanted = Set(kinds.map { Int32($0.rawValue) })
+        let deadline = Kernel.monotonicNs() + 30_000_000_000
+        while true {
+            let events = readEvents(dir)
+            if events.contains(where: { wanted.contains($0.kind) }) { return events }
+            if try Kernel.poll([pidfd], timeoutMs: 0)[0] != 0 {
+                let late = readEvents(dir)
+                if late.contains(where: { wanted.contains($0.kind) }) { return late }
+                throw .setupFailed(SandboxFailure(step: "box init ended before reporting", errno: 0))
+            }
+            if Kernel.monotonicNs() > deadline {
+                throw .setupFailed(SandboxFailure(step: "box init did not report within 30 s", errno: ETIMEDOUT))
+            }
+            usleep(100)
+        }
+    }
+}
+
+func readEvents(_ dir: String) -> [cs_event] {
+    let bytes = readWholeFile(dir + "/events")
+    let size = MemoryLayout<cs_event>.size
+    return stride(from: 0, to: bytes.count - size + 1, by: size).map { offset in
+        bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: cs_event.self) }
+    }
+}
+
+func readWholeFile(_ path: String) -> [UInt8] {
+    let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { return [] }
+    defer { Glibc.close(fd) }
+    var result: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        result.append(contentsOf: chunk[0..<n])
+    }
+    return result
+}
+
+/// Fields of /proc/<pid>/stat after the command name (which may hold spaces).
+private func statFields(_ pid: Int32) -> [Substring]? {
+    guard let text = readSmallFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+    return text[text.index(after: close)...].split(separator: " ")
+}
+
+func processStartTime(_ pid: Int32) -> UInt64? {
+    // Field 22 overall; after "pid (comm)" it is the 20th.
+    guard let f = statFields(pid), f.count > 19 else { return nil }
+    return UInt64(f[19])
+}
+
+func processState(_ pid: Int32) -> String? {
+    statFields(pid)?.first.map(String.init)
+}
+
+/// rm -rf for a state folder we made (no symlinks followed).
+func removeTree(_ path: String) {
+    if let dir = opendir(path) {
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            let child = path + "/" + name
+            if entry.pointee.d_type == UInt8(DT_DIR) { removeTree(child) } else { unlink(child) }
+        }
+        closedir(dir)
+    }
+    rmdir(path)
+}

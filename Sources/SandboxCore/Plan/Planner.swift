@@ -1,0 +1,216 @@
+/// What the planner needs to know about the host; gathered once, outside the planner.
+package struct HostFacts: Sendable, Equatable {
+    package var euid: UInt32
+    package var egid: UInt32
+    /// Empty directories the box's own mount namespace mounts over (the new
+    /// root, and the overlay's scratch tmpfs). Shared by every box: each box
+    /// mounts in a private namespace, so they never see each other's mounts.
+    package var rootMountPoint: String
+    package var scratchMountPoint: String
+    package var userNamespacesAvailable: Bool
+
+    package var isRoot: Bool { euid == 0 }
+}
+
+/// Turns a spec plus host facts into a `LaunchPlan`. Pure: no syscalls, so
+/// every decision here is unit-tested without root.
+package enum Planner {
+    /// Paths under /proc that leak host information or allow host changes,
+    /// masked as runc does (`maskedPaths`).
+    static let maskedProcFiles = ["/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/sysrq-trigger"]
+    static let maskedProcDirectories = ["/proc/acpi", "/proc/scsi"]
+    /// Read-only under /proc (runc's `readonlyPaths`).
+    static let readOnlyProc = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"]
+    static let devices = ["null", "zero", "full", "random", "urandom", "tty"]
+
+    /// - Parameters:
+    ///   - rootfs: the image's rootfs directory on the host.
+    ///   - poolNetwork: the box joins a prepared network namespace (warm pool) instead of making one.
+    ///   - seccomp: the compiled filter, or empty for none.
+    package static func plan(
+        _ spec: SandboxSpec, rootfs: String, host: HostFacts,
+        poolNetwork: Bool = false, seccomp: [SockFilter] = []
+    ) throws(SandboxError) -> LaunchPlan {
+        try validate(spec)
+        let useUserNS: Bool
+        switch spec.userNamespace {
+        case .always: useUserNS = true
+        case .never:
+            guard host.isRoot else { throw .hostUnsupported("--userns never needs root: without root only a user namespace gives the box its privileges") }
+            useUserNS = false
+        case .auto: useUserNS = !host.isRoot
+        }
+        if useUserNS && !host.userNamespacesAvailable {
+            throw .hostUnsupported("rootless boxes need user namespaces, and this host disables them (see /proc/sys/user/max_user_namespaces)")
+        }
+        if useUserNS && poolNetwork {
+            throw .invalidRequest("the warm pool's network namespaces belong to root: a rootless box cannot join them")
+        }
+
+        var flags = CloneFlags.newNS | CloneFlags.newPID | CloneFlags.newIPC | CloneFlags.newUTS
+        if useUserNS { flags |= CloneFlags.newUser }
+        let newNetwork = spec.network == .none && !poolNetwork
+        if newNetwork { flags |= CloneFlags.newNet }
+
+        let root = host.rootMountPoint
+        var ops: [MountOp] = []
+        let nosuidNodev = MountFlags.noSuid | MountFlags.noDev
+
+        // 1. The image as the new root: a read-only bind, or an overlay whose
+        //    writable layer lives on a size-limited tmpfs.
+        switch spec.rootfs {
+        case .bind:
+            ops.append(MountOp(kind: .mount, source: rootfs, target: root, flags: MountFlags.bind | MountFlags.rec))
+        case .overlay:
+            let scratch = host.scratchMountPoint
+            ops.append(MountOp(kind: .mount, source: "tmpfs", target: scratch, fstype: "tmpfs", data: "size=\(spec.limits.tmpfsBytes),mode=0755", flags: nosuidNodev))
+            ops.append(MountOp(kind: .mkdir, target: scratch + "/upper"))
+            ops.append(MountOp(kind: .mkdir, target: scratch + "/work"))
+            ops.append(MountOp(kind: .mount, source: "overlay", target: root, fstype: "overlay",
+                               data: "lowerdir=\(rootfs),upperdir=\(scratch)/upper,workdir=\(scratch)/work", flags: 0))
+        }
+
+        // 2. Writable scratch space: /tmp, and the working directory when it is elsewhere.
+        let tmpfsData = "size=\(spec.limits.tmpfsBytes),mode=1777"
+        ops.append(MountOp(kind: .mount, source: "tmpfs", target: root + "/tmp", fstype: "tmpfs", data: tmpfsData, flags: nosuidNodev))
+        let workdir = spec.workingDirectory
+        if workdir != "/tmp" && !workdir.hasPrefix("/tmp/") && workdir != "/" {
+            ops.append(MountOp(kind: .mount, source: "tmpfs", target: root + workdir, fstype: "tmpfs", data: tmpfsData, flags: nosuidNodev))
+        } else if workdir.hasPrefix("/tmp/") {
+            ops.append(MountOp(kind: .mkdir, target: root + workdir))
+        }
+
+        // 3. Extra binds from the host, read-only unless asked otherwise.
+        for m in spec.mounts {
+            ops.append(MountOp(kind: .mount, source: m.source, target: root + m.target, flags: MountFlags.bind | MountFlags.rec))
+            if !m.writable {
+                ops.append(MountOp(kind: .mount, source: nil, target: root + m.target,
+                                   flags: MountFlags.bind | MountFlags.remount | MountFlags.readOnly | nosuidNodev))
+            }
+        }
+
+        // 4. A minimal /dev: host device nodes bound onto empty files (mknod
+        //    is not allowed in a user namespace, binds are), a private devpts.
+        let dev = root + "/dev"
+        ops.append(MountOp(kind: .mount, source: "tmpfs", target: dev, fstype: "tmpfs", data: "size=65536,mode=0755", flags: MountFlags.noSuid | MountFlags.noExec))
+        for d in devices {
+            ops.append(MountOp(kind: .touch, target: "\(dev)/\(d)"))
+            ops.append(MountOp(kind: .mount, source: "/dev/\(d)", target: "\(dev)/\(d)", flags: MountFlags.bind))
+        }
+        ops.append(MountOp(kind: .mkdir, target: dev + "/pts"))
+        ops.append(MountOp(kind: .mount, source: "devpts", target: dev + "/pts", fstype: "devpts", data: "newinstance,ptmxmode=0666,mode=0620", flags: MountFlags.noSuid | MountFlags.noExec))
+        ops.append(MountOp(kind: .symlink, source: "pts/ptmx", target: dev + "/ptmx"))
+        ops.append(MountOp(kind: .symlink, source: "/proc/self/fd", target: dev + "/fd"))
+        ops.append(MountOp(kind: .symlink, source: "/proc/self/fd/0", target: dev + "/stdin"))
+        ops.append(MountOp(kind: .symlink, source: "/proc/self/fd/1", target: dev + "/stdout"))
+        ops.append(MountOp(kind: .symlink, source: "/proc/self/fd/2", target: dev + "/stderr"))
+
+        // 5. /proc of the box's own pid namespace, with the host-revealing
+        //    files masked and the tunables read-only.
+        let proc = root + "/proc"
+        ops.append(MountOp(kind: .mount, source: "proc", target: proc, fstype: "proc", flags: nosuidNodev | MountFlags.noExec))
+        for f in maskedProcFiles {
+            ops.append(MountOp(kind: .mount, source: "/dev/null", target: root + f, flags: MountFlags.bind, optional: true))
+        }
+        for d in maskedProcDirectories {
+            ops.append(MountOp(kind: .mount, source: "tmpfs", target: root + d, fstype: "tmpfs", data: "size=0", flags: MountFlags.readOnly, optional: true))
+        }
+        for p in readOnlyProc {
+            ops.append(MountOp(kind: .mount, source: root + p, target: root + p, flags: MountFlags.bind | MountFlags.rec, optional: true))
+            ops.append(MountOp(kind: .mount, source: nil, target: root + p,
+                               flags: MountFlags.bind | MountFlags.remount | MountFlags.readOnly | nosuidNodev | MountFlags.noExec, optional: true))
+        }
+
+        // 6. Last, the root itself read-only: after everything mounted on it.
+        if spec.rootfs == .bind {
+            ops.append(MountOp(kind: .mount, source: nil, target: root,
+                               flags: MountFlags.bind | MountFlags.remount | MountFlags.readOnly | nosuidNodev))
+        }
+
+        var rlimits: [ResourceLimit] = [
+            ResourceLimit(resource: RLimitResource.core, soft: 0, hard: 0),
+            ResourceLimit(resource: RLimitResource.nofile, soft: spec.limits.openFiles, hard: spec.limits.openFiles),
+        ]
+        if let fsize = spec.limits.fileSizeBytes {
+            rlimits.append(ResourceLimit(resource: RLimitResource.fsize, soft: fsize, hard: fsize))
+        }
+        if let stack = spec.limits.stackBytes {
+            rlimits.append(ResourceLimit(resource: RLimitResource.stack, soft: stack, hard: stack))
+        }
+        if let cpu = spec.limits.cpuTimeSeconds {
+            // A per-process backstop; the supervisor enforces the real limit on
+            // the whole cgroup. One second of slack so the supervisor, not
+            // SIGXCPU, normally decides.
+            let seconds = UInt64(cpu.rounded(.up)) + 1
+            rlimits.append(ResourceLimit(resource: RLimitResource.cpu, soft: seconds, hard: seconds + 1))
+        }
+
+        let pathVariable = spec.environment.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
+            ?? "/usr/local/bin:/usr/bin:/bin"
+        let searchPath = pathVariable.split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
+
+        let ids: UserID? = (spec.user.uid == 0 && spec.user.gid == 0) ? nil : spec.user
+        if useUserNS, let ids, ids.uid != 0 || ids.gid != 0 {
+            throw .invalidRequest("a rootless box maps only uid 0: --user \(ids.uid):\(ids.gid) needs root")
+        }
+
+        return LaunchPlan(
+            cloneFlags: flags,
+            unshareCgroupNamespace: true,
+            loopbackUp: newNetwork,
+            uidMap: useUserNS ? "0 \(host.euid) 1\n" : nil,
+            gidMap: useUserNS ? "0 \(host.egid) 1\n" : nil,
+            ops: ops,
+            newRoot: root,
+            hostname: spec.hostname,
+            workdir: workdir,
+            rlimits: rlimits,
+            ids: ids,
+            capabilitiesKept: try Capabilities.mask(spec.capabilities),
+            seccomp: spec.seccomp ? seccomp : [],
+            argv: spec.command,
+            environment: spec.environment,
+            searchPath: searchPath
+        )
+    }
+
+    /// Rejects specs no box can honour, before anything is created.
+    package static func validate(_ spec: SandboxSpec) throws(SandboxError) {
+        guard let first = spec.command.first, !first.isEmpty else {
+            throw .invalidRequest("no command given: add `-- PROGRAM [ARGS...]`")
+        }
+        guard spec.workingDirectory.hasPrefix("/") else {
+            throw .invalidRequest("working directory must be absolute: \(spec.workingDirectory)")
+        }
+        guard !spec.hostname.isEmpty, spec.hostname.utf8.count <= 64 else {
+            throw .invalidRequest("hostname must have 1 to 64 characters")
+        }
+        for m in spec.mounts {
+            guard m.source.hasPrefix("/"), m.target.hasPrefix("/"), !m.target.split(separator: "/").contains("..") else {
+                throw .invalidRequest("mount paths must be absolute and stay inside the box: \(m.source):\(m.target)")
+            }
+        }
+        let l = spec.limits
+        func positive(_ v: Double?, _ name: String) throws(SandboxError) {
+            if let v, !(v > 0) || !v.isFinite { throw .invalidRequest("\(name) must be a positive number, got \(v)") }
+        }
+        try positive(l.cpus, "--cpus")
+        try positive(l.cpuTimeSeconds, "--time")
+        try positive(l.wallTimeSeconds, "--wall-time")
+        if let m = l.memoryBytes, m < 1 << 20 { throw .invalidRequest("--memory must be at least 1M, got \(m) bytes") }
+        if let s = l.memorySwapBytes, let m = l.memoryBytes, s < m { throw .invalidRequest("--memory-swap must be at least --memory") }
+        if let p = l.pids, p <= 0 { throw .invalidRequest("--pids must be positive, got \(p)") }
+        if let o = l.outputBytes, o <= 0 { throw .invalidRequest("--output must be positive, got \(o)") }
+        if l.tmpfsBytes == 0 { throw .invalidRequest("--tmpfs-size must be positive") }
+        if l.openFiles == 0 { throw .invalidRequest("--nofile must be positive") }
+    }
+}
+
+/// RLIMIT_* numbers (asm-generic; the same on x86_64 and aarch64).
+package enum RLimitResource {
+    package static let cpu: Int32 = 0
+    package static let fsize: Int32 = 1
+    package static let stack: Int32 = 3
+    package static let core: Int32 = 4
+    package static let nofile: Int32 = 7
+}

@@ -1,0 +1,173 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSandbox
+
+/// One reusable pair of a cgroup and an empty network namespace (loopback up),
+/// held by whoever has its lock.
+package struct PoolSlot: Sendable {
+    package var index: Int
+    package var cgroup: CgroupHandle
+    /// A bind mount of the namespace (`/proc/<pid>/ns/net`), so it outlives its maker.
+    package var networkNamespace: String
+    fileprivate var lockFd: Int32
+}
+
+/// The warm pool that SOCK (USENIX ATC'18) recommends: cgroups and network
+/// namespaces are the slow parts of making a box, so they are made ahead of
+/// time and reused after a reset; the critical path creates neither.
+///
+/// Slots live under `directory` as files, so separate `gradebox run --pool`
+/// processes share them: a slot is taken by an exclusive flock on its lock
+/// file, which the kernel releases even when its holder is killed.
+package final class WarmPool: Sendable {
+    package let directory: String
+    let cgroups: (any CgroupDriver)?
+    /// Slots beyond this are not made: a box then waits for nothing, it gets a cold start instead.
+    package static let maximumSlots = 64
+
+    init(directory: String, cgroups: (any CgroupDriver)?) {
+        self.directory = directory
+        self.cgroups = cgroups
+    }
+
+    /// Takes a free slot, making one when every existing slot is busy.
+    package func acquire() throws(SandboxError) -> PoolSlot {
+        guard let cgroups else { throw .hostUnsupported("the warm pool holds cgroups, and no writable cgroup hierarchy was found") }
+        try ensureDirectory()
+        for index in 0..<Self.maximumSlots {
+            let lockPath = "\(directory)/slot-\(index).lock"
+            let fd = try Kernel.open(lockPath, O_RDWR | O_CREAT, mode: 0o600)
+            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                Kernel.close(fd)
+                continue
+            }
+            do throws(SandboxError) {
+                let slot = try prepare(index: index, lockFd: fd, cgroups: cgroups)
+                return slot
+            } catch {
+                Kernel.close(fd)
+                throw error
+            }
+        }
+        throw .hostUnsupported("all \(Self.maximumSlots) warm-pool slots are busy")
+    }
+
+    /// Resets the slot's cgroup for its next user and unlocks it.
+    package func release(_ slot: PoolSlot) {
+        if let cgroups {
+            // Anything still in the group would leak into the next box.
+            try? cgroups.killAll(slot.cgroup)
+            try? cgroups.reset(slot.cgroup)
+        }
+        Kernel.close(slot.lockFd)
+    }
+
+    /// Makes sure slots 0..<count exist, so the next `count` boxes start warm.
+    package func fill(_ count: Int) throws(SandboxError) -> Int {
+        guard let cgroups else { throw .hostUnsupported("the warm pool holds cgroups, and no writable cgroup hierarchy was found") }
+        try ensureDirectory()
+        var ready = 0
+        for index in 0..<min(count, Self.maximumSlots) {
+            let fd = try Kernel.open("\(directory)/slot-\(index).lock", O_RDWR | O_CREAT, mode: 0o600)
+            defer { Kernel.close(fd) }
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { ready += 1; continue }
+            _ = try prepare(index: index, lockFd: fd, cgroups: cgroups)
+            ready += 1
+        }
+        return ready
+    }
+
+    /// Removes every idle slot: unmounts its namespace, removes its cgroup.
+    /// Returns how many were removed; busy slots are left alone.
+    package func drain() -> Int {
+        var removed = 0
+        for index in 0..<Self.maximumSlots {
+            let lockPath = "\(directory)/slot-\(index).lock"
+            let fd = Glibc.open(lockPath, O_RDWR | O_CLOEXEC)
+            if fd < 0 { continue }
+            defer { Kernel.close(fd) }
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { continue }
+            let net = "\(directory)/net-\(index)"
+            _ = umount2(net, Int32(MNT_DETACH))
+            unlink(net)
+            unlink("\(directory)/slot-\(index).ready")
+            if let cgroups { try? cgroups.remove(CgroupHandle(name: "pool-\(index)", procsFiles: [], directory: nil)) }
+            removeGroup(index)
+            unlink(lockPath)
+            removed += 1
+        }
+        return removed
+    }
+
+    /// A slot is ready once its marker exists; the marker is written last, so
+    /// a maker killed halfway leaves a slot that is simply made again.
+    private func prepare(index: Int, lockFd: Int32, cgroups: any CgroupDriver) throws(SandboxError) -> PoolSlot {
+        let net = "\(directory)/net-\(index)"
+        let marker = "\(directory)/slot-\(index).ready"
+        let name = "pool-\(index)"
+        if access(marker, F_OK) == 0, let handle = groupHandle(index) {
+            return PoolSlot(index: index, cgroup: handle, networkNamespace: net, lockFd: lockFd)
+        }
+        _ = umount2(net, Int32(MNT_DETACH))
+        let fd = try Kernel.open(net, O_WRONLY | O_CREAT, mode: 0o600)
+        Kernel.close(fd)
+        var step: Int32 = 0
+        let rc = cs_unshare_netns_holder(net, &step)
+        if rc < 0 { throw .syscall("unshare(CLONE_NEWNET) for pool slot \(index)", errno: -rc) }
+        let handle: CgroupHandle
+        do throws(SandboxError) {
+            handle = try cgroups.create(name: name)
+        } catch {
+            // Left over from a slot whose marker was lost: start it afresh.
+            try? cgroups.remove(CgroupHandle(name: name, procsFiles: [], directory: nil))
+            handle = try cgroups.create(name: name)
+        }
+        try saveGroup(index, handle)
+        let m = try Kernel.open(marker, O_WRONLY | O_CREAT, mode: 0o600)
+        Kernel.close(m)
+        return PoolSlot(index: index, cgroup: handle, networkNamespace: net, lockFd: lockFd)
+    }
+
+    private func ensureDirectory() throws(SandboxError) {
+        if mkdir(directory, 0o700) < 0 && errno != EEXIST { throw .syscall("mkdir(\(directory))", errno: errno) }
+    }
+
+    // The handle is stored beside the slot so later processes need not ask the driver again.
+    private func saveGroup(_ index: Int, _ handle: CgroupHandle) throws(SandboxError) {
+        let text = ([handle.name, handle.directory ?? ""] + handle.procsFiles).joined(separator: "\n")
+        let path = "\(directory)/slot-\(index).cgroup"
+        let fd = try Kernel.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
+        defer { Kernel.close(fd) }
+        try Kernel.writeAll(fd, Array(text.utf8), path)
+    }
+
+    private func groupHandle(_ index: Int) -> CgroupHandle? {
+        guard let text = readSmallFile("\(directory)/slot-\(index).cgroup") else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.count >= 2 else { return nil }
+        return CgroupHandle(name: lines[0], procsFiles: Array(lines.dropFirst(2)), directory: lines[1].isEmpty ? nil : lines[1])
+    }
+
+    private func removeGroup(_ index: Int) {
+        unlink("\(directory)/slot-\(index).cgroup")
+    }
+}
+
+/// Reads a file of at most 64 KiB, or nil.
+func readSmallFile(_ path: String) -> String? {
+    let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { return nil }
+    defer { Glibc.close(fd) }
+    var bytes = [UInt8](repeating: 0, count: 65536)
+    var total = 0
+    while total < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, $0.count - total) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        total += n
+    }
+    return String(decoding: bytes[0..<total], as: UTF8.self)
+}

@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSandbox
+
+/// Watches one started box (or one program exec'd into a box) until it is
+/// done: collects its output under the output cap, reads the init's events,
+/// enforces the CPU and wall-time limits, and reaps it. Parent side only.
+package struct Supervisor {
+    package var pid: pid_t
+    package var pidfd: Int32
+    /// Read end of the events pipe (non-blocking).
+    package var events: Int32
+    package var stdout: Int32
+    package var stderr: Int32
+    package var limits: Limits
+    /// Reads the box's CPU usage in ns (its cgroup), when there is one.
+    package var cpuUsage: (() -> UInt64?)?
+    /// Kills everything the box runs (the pid namespace's init, or a process group).
+    package var kill: () -> Void
+    /// Monotonic ns when the box's clock starts (the clone).
+    package var startNs: Int64
+    /// The program's wait status comes from the init's EXITED event (a box),
+    /// or from reaping `pid` itself (a program exec'd into a box).
+    package var statusFromEvent: Bool
+
+    package struct Outcome {
+        package var waitStatus: Int32?
+        package var usage: rusage
+        package var startedNs: Int64?
+        package var exitedNs: Int64
+        package var failure: (step: Int32, errno: Int32)?
+        package var killedFor: Verdict?
+        package var stdout: [UInt8]
+        package var stderr: [UInt8]
+        package var droppedBytes: Int
+    }
+
+    package func run() throws(SandboxError) -> Outcome {
+        for fd in [events, stdout, stderr] where fd >= 0 { Kernel.setNonBlocking(fd) }
+        var out = Outcome(waitStatus: nil, usage: rusage(), startedNs: nil, exitedNs: 0, failure: nil,
+                          killedFor: nil, stdout: [], stderr: [], droppedBytes: 0)
+        var open: [Int32: Bool] = [events: events >= 0, stdout: stdout >= 0, stderr: stderr >= 0]
+        var reaped = false
+        var reapedAt: Int64 = 0
+        let cap = limits.outputBytes ?? Int.max
+        let wallDeadline = limits.wallTimeSeconds.map { startNs + Int64($0 * 1e9) }
+        let cpuLimitNs = limits.cpuTimeSeconds.map { UInt64($0 * 1e9) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
+        defer { buffer.deallocate() }
+        let eventSize = MemoryLayout<cs_event>.size
+
+        func killOnce(_ why: Verdict) {
+            if out.killedFor == nil {
+                out.killedFor = why
+                kill()
+            }
+        }
+
+        while true {
+            let streamsOpen = (open[stdout] ?? false) || (open[stderr] ?? false) || (open[events] ?? false)
+            if reaped && !streamsOpen { break }
+            // Output still open after the box is gone belongs to a
+            // background process of an exec'd program: give it a moment, not forever.
+            if reaped && Kernel.monotonicNs() - reapedAt > 200_000_000 { break }
+
+            var timeout: Int32 = -1
+            let now = Kernel.monotonicNs()
+            if let d = wallDeadline, out.killedFor == nil { timeout = Int32(clamping: max(0, (d - now) / 1_000_000 + 1)) }
+            if cpuLimitNs != nil, out.killedFor == nil { timeout = timeout < 0 ? 10 : min(timeout, 10) }
+            if reaped { timeout = 20 }
+
+            var watched: [Int32] = [events, stdout, stderr].filter { open[$0] ?? false }
+            if !reaped { watched.append(pidfd) }
+            let revents = try Kernel.poll(watched, timeoutMs: timeout)
+
+            for (fd, re) in zip(watched, revents) where re != 0 {
+                if fd == pidfd {
+                    let (status, usage) = try Kernel.wait(pid)
+                    reaped = true
+                    reapedAt = Kernel.monotonicNs()
+                    out.usage = usage
+                    if !statusFromEvent { out.waitStatus = status }
+                    continue
+                }
+                guard let n = try Kernel.read(fd, into: buffer, fd == events ? "box events" : "box output") else { continue }
+                if n == 0 {
+                    open[fd] = false
+                    continue
+                }
+                if fd == events {
+                    // Events are written whole (24 bytes, below PIPE_BUF), so reads never split one.
+                    var offset = 0
+                    while offset + eventSize <= n {
+                        let ev = buffer.loadUnaligned(fromByteOffset: offset, as: cs_event.self)
+                        offset += eventSize
+                        switch ev.kind {
+                        case Int32(CS_EV_STARTED.rawValue): out.startedNs = ev.mono_ns
+                        case Int32(CS_EV_FAILED.rawValue): out.failure = (ev.step, ev.err)
+                        case Int32(CS_EV_EXITED.rawValue):
+                            out.waitStatus = ev.status
+                            out.exitedNs = ev.mono_ns
+                        default: break
+                        }
+                    }
+                    continue
+                }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                let kept = out.stdout.count + out.stderr.count
+                let room = max(0, cap - kept)
+                let take = min(room, n)
+                if fd == stdout { out.stdout.append(contentsOf: chunk[0..<take]) } else { out.stderr.append(contentsOf: chunk[0..<take]) }
+                if take < n {
+                    out.droppedBytes += n - take
+                    killOnce(.OLE)
+                }
+            }
+
+            if !reaped && out.killedFor == nil {
+                let now = Kernel.monotonicNs()
+                if let d = wallDeadline, now >= d { killOnce(.TO) }
+                if let limit = cpuLimitNs, let used = cpuUsage?(), used > limit { killOnce(.TO) }
+            }
+        }
+        if out.exitedNs == 0 { out.exitedNs = reapedAt }
+        return out
+    }
+}

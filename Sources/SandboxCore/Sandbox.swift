@@ -1,0 +1,247 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import CSandbox
+
+/// gradebox's container manager: one-shot runs and the create / start /
+/// exec / stop / delete lifecycle, with state under `stateDirectory`.
+public struct Sandbox: Sendable {
+    public static let defaultStateDirectory = "/run/gradebox"
+    public let stateDirectory: String
+    public let images: ImageStore
+
+    public init(stateDirectory: String = Sandbox.defaultStateDirectory, images: ImageStore = ImageStore()) {
+        self.stateDirectory = stateDirectory
+        self.images = images
+    }
+
+    /// Creates a box, runs `spec.command` in it to the end, and deletes the box.
+    /// A failing program is a result (RE, SG, TO, MLE, OLE), not an error; a
+    /// failing sandbox is a result too (XX, naming the step). Errors are
+    /// thrown for requests that cannot be run at all (bad spec, missing image,
+    /// command not in the image).
+    /// - Parameter pool: take the cgroup and network namespace from the warm pool.
+    public func run(_ spec: SandboxSpec, pool: Bool = false) async throws(SandboxError) -> RunResult {
+        let sandbox = self
+        return try await onOwnThread { () throws(SandboxError) -> RunResult in
+            try sandbox.runBlocking(spec, pool: pool)
+        }
+    }
+
+    /// The same as `run`, on the calling thread (the CLI's path: no thread hop).
+    public func runBlocking(_ spec: SandboxSpec, pool usePool: Bool = false) throws(SandboxError) -> RunResult {
+        let t0 = Kernel.monotonicNs()
+        let runtime = try Runtime.shared(stateDirectory)
+        let rootfs = try images.rootfsPath(spec.image)
+        try Planner.validate(spec)
+
+        // Resources acquired below are released in reverse order on every path.
+        var slot: PoolSlot?
+        var group: CgroupHandle?
+        var ownGroup = false
+        defer {
+            if let slot { runtime.pool.release(slot) }
+            else if ownGroup, let group { try? runtime.cgroups?.remove(group) }
+        }
+        if usePool {
+            slot = try runtime.pool.acquire()
+            group = slot!.cgroup
+            try runtime.requireCgroups().apply(spec.limits, to: group!)
+        } else if spec.limits.needsCgroup {
+            let driver = try runtime.requireCgroups()
+            group = try driver.create(name: "box-\(getpid())-\(Runtime.nextSerial())")
+            ownGroup = true
+            try driver.apply(spec.limits, to: group!)
+        }
+        let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, poolNetwork: slot != nil && spec.network == .none,
+                                    seccomp: runtime.seccompProgram)
+
+        var fds = LaunchDescriptors()
+        var toClose: [Int32] = []
+        defer { toClose.forEach(Kernel.close) }
+        let events = try Kernel.pipe("box events")
+        let out = try Kernel.pipe("box stdout")
+        let err = try Kernel.pipe("box stderr")
+        toClose += [events.read, out.read, err.read]
+        var writeEnds = [events.write, out.write, err.write]
+        defer { writeEnds.forEach(Kernel.close) }
+        fds.status = events.write
+        fds.stdout = out.write
+        fds.stderr = err.write
+        let devNull = try Kernel.open("/dev/null", O_RDONLY)
+        toClose.append(devNull)
+        fds.stdin = devNull
+        if let group {
+            for path in group.procsFiles {
+                let fd = try Kernel.open(path, O_WRONLY)
+                toClose.append(fd)
+                fds.cgroupProcs.append(fd)
+            }
+        }
+        if let slot, spec.network == .none {
+            let fd = try Kernel.open(slot.networkNamespace, O_RDONLY)
+            toClose.append(fd)
+            fds.networkNamespace = fd
+        }
+
+        let child = try Launcher.spawn(plan, fds)
+        let tSpawned = Kernel.monotonicNs()
+        toClose.append(child.pidfd)
+        writeEnds.forEach(Kernel.close)
+        writeEnds = []
+
+        let driver = runtime.cgroups
+        let supervisor = Supervisor(
+            pid: child.pid, pidfd: child.pidfd, events: events.read, stdout: out.read, stderr: err.read,
+            limits: spec.limits,
+            cpuUsage: group.flatMap { g in driver.map { d in { try? d.cpuUsageNanoseconds(g) } } },
+            kill: { Kernel.signal(pidfd: child.pidfd, SIGKILL) },
+            startNs: tSpawned, statusFromEvent: true)
+        let outcome = try supervisor.run()
+        let tSupervised = Kernel.monotonicNs()
+
+        var stats: CgroupStats?
+        if let group, let driver { stats = try? driver.stats(group) }
+        if let slot {
+            runtime.pool.release(slot)
+        } else if ownGroup, let group, let driver {
+            try driver.remove(group)
+        }
+        slot = nil
+        ownGroup = false
+        let tEnd = Kernel.monotonicNs()
+
+        var phases = PhaseTimes()
+        phases.create = ms(tSpawned - t0)
+        let started = outcome.startedNs ?? outcome.exitedNs
+        phases.start = ms(max(0, started - tSpawned))
+        phases.exec = ms(max(0, outcome.exitedNs - started))
+        phases.delete = ms(tEnd - tSupervised)
+        return try Sandbox.judge(outcome, plan: plan, spec: spec, stats: stats, phases: phases,
+                                 wallMs: ms(outcome.exitedNs - tSpawned))
+    }
+
+    /// Turns what the supervisor saw into a verdict. Order matters: a limit
+    /// we enforced explains a kill better than the signal it left behind.
+    static func judge(_ o: Supervisor.Outcome, plan: LaunchPlan, spec: SandboxSpec, stats: CgroupStats?,
+                      phases: PhaseTimes, wallMs: Double) throws(SandboxError) -> RunResult {
+        var r = RunResult(verdict: .XX, stdout: o.stdout, stderr: o.stderr, outputDroppedBytes: o.droppedBytes,
+                          phases: phases, cpuMs: 0, wallMs: wallMs)
+        r.cpuMs = stats.map { Double($0.cpuUsageNanoseconds) / 1e6 } ?? o.usage.cpuMs
+        r.memoryPeakBytes = stats?.memoryPeakBytes ?? UInt64(max(0, o.usage.ru_maxrss)) * 1024
+        if let status = o.waitStatus {
+            if status & 0x7f == 0 {
+                r.exitCode = (status >> 8) & 0xff
+            } else {
+                r.signal = status & 0x7f
+            }
+        }
+        if let (step, e) = o.failure {
+            if step == CS_STEP_EXEC.rawValue && (e == ENOENT || e == ENOTDIR) {
+                throw .commandNotFound(plan.argv.first ?? "", image: spec.image)
+            }
+            r.failure = SandboxFailure(step: Launcher.stepName(step, in: plan), errno: e)
+            r.verdict = .XX
+            return r
+        }
+        if let killed = o.killedFor {
+            r.verdict = killed
+        } else if let stats, stats.oomKills > 0 {
+            r.verdict = .MLE
+        } else if let sig = r.signal {
+            // SIGXCPU is the per-process CPU backstop firing: a time limit.
+            r.verdict = sig == SIGXCPU ? .TO : .SG
+        } else if let code = r.exitCode {
+            r.verdict = code == 0 ? .OK : .RE
+        } else {
+            // The init died without reporting the program's end: not the program's doing.
+            r.failure = SandboxFailure(step: "init (pid 1 of the box) ended without an exit report", errno: 0)
+            r.verdict = .XX
+        }
+        if let cpu = spec.limits.cpuTimeSeconds, r.verdict != .OK, r.verdict != .TO, r.cpuMs > cpu * 1000 {
+            r.verdict = .TO
+        }
+        return r
+    }
+}
+
+func ms(_ ns: Int64) -> Double { Double(ns) / 1e6 }
+
+/// What a process learns about the host once and reuses for every box:
+/// host facts, the compiled seccomp filter, the cgroup driver, the pool.
+final class Runtime: Sendable {
+    let host: HostFacts
+    let seccompProgram: [SockFilter]
+    let cgroups: (any CgroupDriver)?
+    let cgroupProblem: String?
+    let pool: WarmPool
+    let stateDirectory: String
+
+    private static let lock = Mutex()
+    nonisolated(unsafe) private static var instances: [String: Runtime] = [:]
+    nonisolated(unsafe) private static var serial: UInt64 = 0
+
+    static func shared(_ stateDirectory: String) throws(SandboxError) -> Runtime {
+        lock.lock()
+        defer { lock.unlock() }
+        if let r = instances[stateDirectory] { return r }
+        let r = try Runtime(stateDirectory: stateDirectory)
+        instances[stateDirectory] = r
+        return r
+    }
+
+    static func nextSerial() -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        serial += 1
+        return serial
+    }
+
+    private init(stateDirectory: String) throws(SandboxError) {
+        self.stateDirectory = stateDirectory
+        let mnt = stateDirectory + "/.mnt"
+        for dir in [stateDirectory, mnt, mnt + "/root", mnt + "/scratch"] {
+            if mkdir(dir, 0o755) < 0 && errno != EEXIST { throw .syscall("mkdir(\(dir))", errno: errno) }
+        }
+        host = HostFacts(
+            euid: geteuid(), egid: getegid(), rootMountPoint: mnt + "/root", scratchMountPoint: mnt + "/scratch",
+            userNamespacesAvailable: Runtime.userNamespacesAvailable())
+        seccompProgram = try SeccompPolicy.gradeboxDefault.compile(for: .native)
+        do throws(SandboxError) {
+            cgroups = try HostCgroups.driver()
+            cgroupProblem = nil
+        } catch {
+            cgroups = nil
+            cgroupProblem = error.description
+        }
+        pool = WarmPool(directory: stateDirectory + "/pool", cgroups: cgroups)
+    }
+
+    func requireCgroups() throws(SandboxError) -> any CgroupDriver {
+        guard let cgroups else {
+            throw .hostUnsupported("limits on memory, CPU and pids need a cgroup gradebox can write: \(cgroupProblem ?? "none found")")
+        }
+        return cgroups
+    }
+
+    static func userNamespacesAvailable() -> Bool {
+        guard let text = try? String(contentsOfFile: "/proc/sys/user/max_user_namespaces", encoding: .utf8),
+              let n = Int(text.filter { !$0.isWhitespace }) else { return false }
+        return n > 0
+    }
+}
+
+/// pthread mutex for the few process-wide tables (no Foundation lock in Essentials).
+final class Mutex: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    func lock() { pthread_mutex_lock(&m) }
+    func unlock() { pthread_mutex_unlock(&m) }
+}

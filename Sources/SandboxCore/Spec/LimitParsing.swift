@@ -1,0 +1,58 @@
+/// Parses the CLI's limit syntax: sizes with K/M/G suffixes (powers of 1024),
+/// times in seconds with fractions. Zero, negative and unparseable values are
+/// errors that name the option.
+public enum LimitParsing {
+    public static func bytes(_ text: String, option: String) throws(SandboxError) -> UInt64 {
+        let t = text.trimmingSpaces
+        guard let last = t.last else { throw .invalidRequest("\(option): empty size") }
+        var digits = t
+        var multiplier: Double = 1
+        switch last {
+        case "k", "K": multiplier = 1024
+        case "m", "M": multiplier = 1024 * 1024
+        case "g", "G": multiplier = 1024 * 1024 * 1024
+        case "b", "B": multiplier = 1
+        default: break
+        }
+        if !last.isNumber { digits = String(t.dropLast()) }
+        guard let value = Double(digits), value.isFinite else {
+            throw .invalidRequest("\(option): cannot parse size '\(text)' (use a number with an optional K, M or G suffix, e.g. 64M)")
+        }
+        guard value > 0 else { throw .invalidRequest("\(option): size must be positive, got '\(text)'") }
+        let bytes = value * multiplier
+        guard bytes >= 1, bytes < Double(UInt64.max) else { throw .invalidRequest("\(option): size out of range: '\(text)'") }
+        return UInt64(bytes)
+    }
+
+    public static func seconds(_ text: String, option: String) throws(SandboxError) -> Double {
+        var t = text.trimmingSpaces
+        if t.hasSuffix("ms"), let v = Double(t.dropLast(2)) { return try positive(v / 1000, text, option) }
+        if t.hasSuffix("s") { t.removeLast() }
+        guard let v = Double(t), v.isFinite else {
+            throw .invalidRequest("\(option): cannot parse time '\(text)' (seconds, fractions allowed, e.g. 2 or 0.5)")
+        }
+        return try positive(v, text, option)
+    }
+
+    public static func count(_ text: String, option: String) throws(SandboxError) -> Int {
+        guard let v = Int(text.trimmingSpaces) else { throw .invalidRequest("\(option): cannot parse number '\(text)'") }
+        guard v > 0 else { throw .invalidRequest("\(option): must be positive, got \(v)") }
+        return v
+    }
+
+    public static func cpus(_ text: String, option: String) throws(SandboxError) -> Double {
+        guard let v = Double(text.trimmingSpaces), v.isFinite else { throw .invalidRequest("\(option): cannot parse CPU count '\(text)'") }
+        return try positive(v, text, option)
+    }
+
+    private static func positive(_ v: Double, _ text: String, _ option: String) throws(SandboxError) -> Double {
+        guard v > 0 else { throw .invalidRequest("\(option): must be positive, got '\(text)'") }
+        return v
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}
