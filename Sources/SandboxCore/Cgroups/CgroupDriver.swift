@@ -8,10 +8,32 @@ package struct CgroupHandle: Sendable, Equatable, Codable {
     package var procsFiles: [String]
     /// v2 only: the group directory, usable with CLONE_INTO_CGROUP.
     package var directory: String?
-    package init(name: String, procsFiles: [String], directory: String?) {
+    /// The group's OOM-kill count when it was created or last reset: neither
+    /// v1's memory.oom_control nor v2's memory.events can be zeroed, so
+    /// `stats` reports the count minus this.
+    package var oomKillBaseline: UInt64
+    /// The same for CPU usage where the counter cannot be zeroed (v2 cpu.stat);
+    /// `cpuUsageNanoseconds` and `stats` subtract it.
+    package var cpuUsageBaselineNanoseconds: UInt64
+    package init(
+        name: String, procsFiles: [String], directory: String?,
+        oomKillBaseline: UInt64 = 0, cpuUsageBaselineNanoseconds: UInt64 = 0
+    ) {
         self.name = name
         self.procsFiles = procsFiles
         self.directory = directory
+        self.oomKillBaseline = oomKillBaseline
+        self.cpuUsageBaselineNanoseconds = cpuUsageBaselineNanoseconds
+    }
+
+    // Handles saved before the baselines existed still decode.
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        procsFiles = try c.decode([String].self, forKey: .procsFiles)
+        directory = try c.decodeIfPresent(String.self, forKey: .directory)
+        oomKillBaseline = try c.decodeIfPresent(UInt64.self, forKey: .oomKillBaseline) ?? 0
+        cpuUsageBaselineNanoseconds = try c.decodeIfPresent(UInt64.self, forKey: .cpuUsageBaselineNanoseconds) ?? 0
     }
 }
 
@@ -43,7 +65,12 @@ package protocol CgroupDriver: Sendable {
     /// SIGKILL every process in the group (v2: cgroup.kill; v1: freeze, kill each pid, thaw) and wait until it is empty.
     func killAll(_ group: CgroupHandle) throws(SandboxError)
     /// Make a used, empty group fresh for reuse: peak counters and OOM counts start again.
+    /// Prefer `reset(&group)`: this form cannot move the handle's baselines.
     func reset(_ group: CgroupHandle) throws(SandboxError)
+    /// Make a used, empty group fresh for reuse: the memory peak is reset
+    /// where the kernel allows it, and the handle's baselines move to the
+    /// current OOM-kill count and CPU usage so `stats` counts from now.
+    func reset(_ group: inout CgroupHandle) throws(SandboxError)
     /// rmdir the group everywhere (kills what is left first).
     func remove(_ group: CgroupHandle) throws(SandboxError)
     /// Names of groups gradebox left behind below its parent group (for `gradebox gc`).
@@ -52,4 +79,11 @@ package protocol CgroupDriver: Sendable {
 
 package enum CgroupVersion: String, Sendable, Codable {
     case v1, v2
+}
+
+extension CgroupDriver {
+    package func reset(_ group: CgroupHandle) throws(SandboxError) {
+        var copy = group
+        try reset(&copy)
+    }
 }

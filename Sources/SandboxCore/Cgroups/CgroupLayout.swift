@@ -1,0 +1,108 @@
+/// Where the cgroup hierarchies are mounted, as /proc/self/mountinfo tells.
+package struct CgroupLayout: Sendable, Equatable {
+    /// v1 controller → mount point of its hierarchy. Co-mounted controllers
+    /// (`cpu,cpuacct`) map to the same mount point; named hierarchies
+    /// (`name=systemd`) are left out.
+    package var v1: [String: String]
+    /// Mount point of the cgroup2 hierarchy, if one is mounted.
+    package var unified: String?
+
+    package init(v1: [String: String] = [:], unified: String? = nil) {
+        self.v1 = v1
+        self.unified = unified
+    }
+
+    /// The v1 controllers gradebox uses. Any of them mounted as v1 means the
+    /// host runs v1 or hybrid, and then they cannot be on v2.
+    package static let v1Controllers = ["memory", "cpu", "cpuacct", "pids", "freezer"]
+
+    /// Every controller a v1 hierarchy can hold (Linux 6.x).
+    static let knownV1Controllers: Set<String> = [
+        "cpuset", "cpu", "cpuacct", "blkio", "io", "memory", "devices", "freezer", "net_cls",
+        "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc",
+    ]
+
+    package var hasV1Controllers: Bool {
+        ["memory", "cpu", "cpuacct", "pids"].contains { v1[$0] != nil }
+    }
+
+    /// Parse mountinfo text (proc(5)): `ID PARENT MAJ:MIN ROOT MOUNTPOINT
+    /// OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS`. For cgroup v1
+    /// the controllers are in the super options. The first mount of a
+    /// hierarchy wins (later ones are bind mounts of it).
+    package static func detect(mountinfo: String) -> CgroupLayout {
+        var layout = CgroupLayout()
+        for line in mountinfo.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let dash = fields.firstIndex(of: "-"), dash >= 6, dash + 1 < fields.count else { continue }
+            let fsType = fields[dash + 1]
+            let mountPoint = unescape(fields[4])
+            switch fsType {
+            case "cgroup2":
+                if layout.unified == nil { layout.unified = mountPoint }
+            case "cgroup":
+                guard dash + 3 < fields.count else { continue }
+                for option in fields[dash + 3].split(separator: ",") {
+                    let name = String(option)
+                    // Super options mix controllers with flags (xattr, noprefix,
+                    // clone_children ...): keep the controllers only.
+                    guard knownV1Controllers.contains(name) else { continue }
+                    if layout.v1[name] == nil { layout.v1[name] = mountPoint }
+                }
+            default:
+                continue
+            }
+        }
+        return layout
+    }
+
+    /// The layout of this process's mount namespace.
+    package static func current(fs: any CgroupFS = LiveCgroupFS()) throws(SandboxError) -> CgroupLayout {
+        detect(mountinfo: try fs.read("/proc/self/mountinfo"))
+    }
+
+    /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+    private static func unescape(_ field: Substring) -> String {
+        guard field.contains("\\") else { return String(field) }
+        var bytes: [UInt8] = []
+        let utf8 = Array(field.utf8)
+        var i = 0
+        while i < utf8.count {
+            if utf8[i] == UInt8(ascii: "\\"), i + 3 < utf8.count,
+                let value = UInt8(String(decoding: utf8[(i + 1)...(i + 3)], as: UTF8.self), radix: 8)
+            {
+                bytes.append(value)
+                i += 4
+            } else {
+                bytes.append(utf8[i])
+                i += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// The name of gradebox's parent group in every hierarchy.
+package let gradeboxCgroupParent = "gradebox"
+
+/// The driver for this layout: v1 when the memory, cpu, cpuacct or pids
+/// controllers are mounted as v1 hierarchies (hybrid hosts included: their
+/// cgroup2 mount cannot hold a controller v1 already holds); v2 when the
+/// cgroup2 hierarchy offers memory, cpu or pids in its `cgroup.controllers`.
+package func makeCgroupDriver(layout: CgroupLayout, fs: any CgroupFS = LiveCgroupFS()) throws(SandboxError)
+    -> any CgroupDriver
+{
+    if layout.hasV1Controllers {
+        return CgroupV1(layout: layout, fs: fs)
+    }
+    guard let unified = layout.unified else {
+        throw .hostUnsupported("no cgroup hierarchy is mounted (neither cgroup v1 memory/cpu/pids nor cgroup2)")
+    }
+    let listed = try fs.read("\(unified)/cgroup.controllers").split(whereSeparator: { $0 == " " || $0 == "\n" })
+    let controllers = Set(listed.map(String.init)).intersection(CgroupV2.usedControllers)
+    guard !controllers.isEmpty else {
+        throw .hostUnsupported(
+            "cgroup v2 controllers: \(unified)/cgroup.controllers offers none of memory, cpu, pids")
+    }
+    return CgroupV2(mount: unified, controllers: controllers, fs: fs)
+}

@@ -1,0 +1,183 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// cgroup v2: one directory per box below "<mount>/gradebox", whose
+/// cgroup.subtree_control hands memory, cpu and pids down to the boxes.
+package struct CgroupV2: CgroupDriver {
+    package var version: CgroupVersion { .v2 }
+    let fs: any CgroupFS
+    let mount: String
+    let parent: String
+    /// The controllers gradebox uses that the host offers.
+    let controllers: Set<String>
+
+    static let usedControllers: Set<String> = ["memory", "cpu", "pids"]
+    static let cpuPeriodMicroseconds = 100_000
+
+    package init(mount: String, controllers: Set<String>, fs: any CgroupFS) {
+        self.fs = fs
+        self.mount = mount
+        parent = "\(mount)/\(gradeboxCgroupParent)"
+        self.controllers = controllers.intersection(Self.usedControllers)
+    }
+
+    package func create(name: String) throws(SandboxError) -> CgroupHandle {
+        try validateCgroupName(name)
+        try prepareParent()
+        let dir = "\(parent)/\(name)"
+        try fs.mkdir(dir)
+        return CgroupHandle(name: name, procsFiles: ["\(dir)/cgroup.procs"], directory: dir)
+    }
+
+    /// Make "<mount>/gradebox" and enable the controllers on the way down:
+    /// a controller reaches a group only when every ancestor lists it in
+    /// cgroup.subtree_control. Costs one read once it is set up.
+    private func prepareParent() throws(SandboxError) {
+        let wanted = controllers.sorted()
+        let enabled: String
+        do {
+            enabled = try fs.read("\(parent)/cgroup.subtree_control")
+        } catch where cgroupErrno(error) == ENOENT {
+            try enable(wanted, in: mount)
+            do { try fs.mkdir(parent) } catch where cgroupErrno(error) == EEXIST {}
+            enabled = ""
+        }
+        try enable(wanted.filter { !words(enabled).contains($0) }, in: parent, known: enabled)
+    }
+
+    private func enable(_ wanted: [String], in group: String, known: String? = nil) throws(SandboxError) {
+        guard !wanted.isEmpty else { return }
+        var enabled = known ?? ""
+        if known == nil { enabled = try fs.read("\(group)/cgroup.subtree_control") }
+        let missing = wanted.filter { !words(enabled).contains($0) }
+        guard !missing.isEmpty else { return }
+        try fs.write("\(group)/cgroup.subtree_control", missing.map { "+\($0)" }.joined(separator: " "))
+    }
+
+    package func apply(_ limits: Limits, to group: CgroupHandle) throws(SandboxError) {
+        try validateCgroupLimits(limits)
+        try require("memory", for: limits.memoryBytes != nil, "the memory limit")
+        try require("cpu", for: limits.cpus != nil, "the CPU quota")
+        try require("pids", for: limits.pids != nil, "the process limit")
+        let dir = "\(parent)/\(group.name)"
+        if controllers.contains("memory") {
+            try fs.write("\(dir)/memory.max", limits.memoryBytes.map { String($0) } ?? "max")
+            // v2 limits swap alone; `memorySwapBytes` is memory + swap as in v1.
+            let swap = limits.memoryBytes.map { String((limits.memorySwapBytes ?? $0) - $0) } ?? "max"
+            do {
+                try fs.write("\(dir)/memory.swap.max", swap)
+            } catch where cgroupErrno(error) == ENOENT {
+                // No swap accounting in this kernel: nothing to limit.
+            }
+        }
+        if controllers.contains("cpu") {
+            let quota = limits.cpus.map { cfsQuota($0, period: Self.cpuPeriodMicroseconds) } ?? "max"
+            try fs.write("\(dir)/cpu.max", "\(quota) \(Self.cpuPeriodMicroseconds)")
+        }
+        if controllers.contains("pids") {
+            try fs.write("\(dir)/pids.max", limits.pids.map { String($0) } ?? "max")
+        }
+    }
+
+    package func stats(_ group: CgroupHandle) throws(SandboxError) -> CgroupStats {
+        let cpu = try cpuUsageNanoseconds(group)
+        guard controllers.contains("memory") else {
+            return CgroupStats(cpuUsageNanoseconds: cpu, memoryPeakBytes: nil, oomKills: 0)
+        }
+        let dir = "\(parent)/\(group.name)"
+        var peak: UInt64?
+        do {
+            peak = parseCgroupNumber(try fs.read("\(dir)/memory.peak"))
+        } catch where cgroupErrno(error) == ENOENT {
+            peak = nil  // memory.peak came with Linux 5.19
+        }
+        let kills = try oomKillCount(dir)
+        return CgroupStats(
+            cpuUsageNanoseconds: cpu, memoryPeakBytes: peak,
+            oomKills: kills >= group.oomKillBaseline ? kills - group.oomKillBaseline : kills)
+    }
+
+    /// One read of cpu.stat's usage_usec (always there: cpu.stat is a core file).
+    package func cpuUsageNanoseconds(_ group: CgroupHandle) throws(SandboxError) -> UInt64 {
+        let path = "\(parent)/\(group.name)/cpu.stat"
+        guard let usec = parseKeyedValue(try fs.read(path), key: "usage_usec") else {
+            throw .syscall("read(\(path)): no usage_usec", errno: EINVAL)
+        }
+        let usage = usec &* 1000
+        return usage >= group.cpuUsageBaselineNanoseconds ? usage - group.cpuUsageBaselineNanoseconds : usage
+    }
+
+    /// cgroup.kill (Linux 5.14+) kills the whole subtree at once, forks
+    /// included; older kernels get a kill per pid, repeated while waiting.
+    /// Done when cgroup.events says `populated 0`.
+    package func killAll(_ group: CgroupHandle) throws(SandboxError) {
+        let dir = "\(parent)/\(group.name)"
+        if try !isPopulated(dir) { return }
+        var perPid = false
+        do {
+            try fs.write("\(dir)/cgroup.kill", "1")
+        } catch where cgroupErrno(error) == ENOENT {
+            perPid = true
+        }
+        try waitForEmptyCgroup(fs: fs, what: "cgroup \(group.name)") { () throws(SandboxError) -> Bool in
+            if perPid {
+                for pid in parsePids(try fs.read("\(dir)/cgroup.procs")) {
+                    do throws(SandboxError) { try fs.kill(pid, signal: SIGKILL) } catch where cgroupErrno(error) == ESRCH {}
+                }
+            }
+            return try !isPopulated(dir)
+        }
+    }
+
+    /// Writing memory.peak resets it (Linux 6.12+), though only as seen
+    /// through the writer's open file: with open/read/close per call, the
+    /// peak `stats` reports for a reused group is still its lifetime peak
+    /// on most kernels. OOM kills and CPU usage count from here on through
+    /// the handle's baselines.
+    package func reset(_ group: inout CgroupHandle) throws(SandboxError) {
+        let dir = "\(parent)/\(group.name)"
+        if controllers.contains("memory") {
+            try? fs.write("\(dir)/memory.peak", "reset")
+            group.oomKillBaseline = try oomKillCount(dir)
+        }
+        group.cpuUsageBaselineNanoseconds = 0
+        group.cpuUsageBaselineNanoseconds = try cpuUsageNanoseconds(group)
+    }
+
+    package func remove(_ group: CgroupHandle) throws(SandboxError) {
+        do {
+            try killAll(group)
+            try fs.rmdir("\(parent)/\(group.name)")
+        } catch where cgroupErrno(error) == ENOENT {}
+    }
+
+    package func leftovers() throws(SandboxError) -> [String] {
+        do { return try fs.list(parent) } catch where cgroupErrno(error) == ENOENT { return [] }
+    }
+
+    private func isPopulated(_ dir: String) throws(SandboxError) -> Bool {
+        parseKeyedValue(try fs.read("\(dir)/cgroup.events"), key: "populated") != 0
+    }
+
+    private func oomKillCount(_ dir: String) throws(SandboxError) -> UInt64 {
+        do {
+            return parseKeyedValue(try fs.read("\(dir)/memory.events"), key: "oom_kill") ?? 0
+        } catch where cgroupErrno(error) == ENOENT {
+            return 0
+        }
+    }
+
+    private func require(_ controller: String, for needed: Bool, _ purpose: String) throws(SandboxError) {
+        if needed && !controllers.contains(controller) {
+            throw .hostUnsupported(
+                "cgroup v2 controller \(controller) is not in \(mount)/cgroup.controllers (needed for \(purpose))")
+        }
+    }
+
+    private func words(_ text: String) -> [String] {
+        text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+    }
+}

@@ -1,0 +1,152 @@
+import Testing
+
+@testable import SandboxCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private let mount = "/sys/fs/cgroup"
+private let dir = "/sys/fs/cgroup/gradebox/box-1"
+
+private func v2Host(parentReady: Bool) -> RecordingCgroupFS {
+    let fs = RecordingCgroupFS(directories: [mount])
+    fs.setFile("\(mount)/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
+    // systemd enables these in the root.
+    fs.setFile("\(mount)/cgroup.subtree_control", "cpu io memory pids\n")
+    if parentReady {
+        fs.addDirectory("\(mount)/gradebox")
+        fs.setFile("\(mount)/gradebox/cgroup.subtree_control", "cpu memory pids\n")
+    }
+    return fs
+}
+
+private func v2(_ fs: RecordingCgroupFS) throws -> any CgroupDriver {
+    try makeCgroupDriver(layout: .detect(mountinfo: pureV2Mountinfo), fs: fs)
+}
+
+private let handle = CgroupHandle(name: "box-1", procsFiles: ["\(dir)/cgroup.procs"], directory: dir)
+
+@Suite("cgroup v2 driver against a recording fake")
+struct CgroupV2Tests {
+    @Test func firstCreateMakesTheParentAndEnablesControllers() throws {
+        let fs = v2Host(parentReady: false)
+        let created = try v2(fs).create(name: "box-1")
+        #expect(fs.changes == [
+            .mkdir("\(mount)/gradebox"),
+            .write("\(mount)/gradebox/cgroup.subtree_control", "+cpu +memory +pids"),
+            .mkdir(dir),
+        ])
+        #expect(created == handle)
+        #expect(created.directory == dir)
+    }
+
+    @Test func rootWithoutControllersGetsThemEnabledFirst() throws {
+        let fs = v2Host(parentReady: false)
+        fs.setFile("\(mount)/cgroup.subtree_control", "io\n")
+        _ = try v2(fs).create(name: "box-1")
+        #expect(fs.changes.first == .write("\(mount)/cgroup.subtree_control", "+cpu +memory +pids"))
+    }
+
+    @Test func laterCreatesAreOneReadAndOneMkdir() throws {
+        let fs = v2Host(parentReady: true)
+        let driver = try v2(fs)
+        fs.clearOperations()
+        _ = try driver.create(name: "box-1")
+        #expect(fs.operations == [.read("\(mount)/gradebox/cgroup.subtree_control"), .mkdir(dir)])
+    }
+
+    @Test func applyWritesFourFiles() throws {
+        let fs = v2Host(parentReady: true)
+        try v2(fs).apply(Limits(memoryBytes: 64 << 20, cpus: 1, pids: 64), to: handle)
+        #expect(fs.changes == [
+            .write("\(dir)/memory.max", "67108864"),
+            .write("\(dir)/memory.swap.max", "0"),
+            .write("\(dir)/cpu.max", "100000 100000"),
+            .write("\(dir)/pids.max", "64"),
+        ])
+    }
+
+    @Test func swapIsTheDifferenceAndAbsentSwapAccountingIsFine() throws {
+        let fs = v2Host(parentReady: true)
+        fs.fail("write", "\(dir)/memory.swap.max", errno: ENOENT)
+        try v2(fs).apply(Limits(memoryBytes: 100, memorySwapBytes: 150, cpus: 2.5), to: handle)
+        #expect(fs.changes.contains(.write("\(dir)/memory.swap.max", "50")))
+        #expect(fs.changes.contains(.write("\(dir)/cpu.max", "250000 100000")))
+    }
+
+    @Test func noLimitsResetsEverythingToMax() throws {
+        let fs = v2Host(parentReady: true)
+        try v2(fs).apply(Limits(), to: handle)
+        #expect(fs.changes == [
+            .write("\(dir)/memory.max", "max"),
+            .write("\(dir)/memory.swap.max", "max"),
+            .write("\(dir)/cpu.max", "max 100000"),
+            .write("\(dir)/pids.max", "max"),
+        ])
+    }
+
+    @Test func statsParseTheCannedFiles() throws {
+        let fs = v2Host(parentReady: true)
+        fs.setFile("\(dir)/cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 0\n")
+        fs.setFile("\(dir)/memory.peak", "8388608\n")
+        fs.setFile("\(dir)/memory.events", "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n")
+        #expect(try v2(fs).stats(handle) == CgroupStats(cpuUsageNanoseconds: 1_500_000, memoryPeakBytes: 8_388_608, oomKills: 1))
+    }
+
+    @Test func olderKernelsWithoutMemoryPeak() throws {
+        let fs = v2Host(parentReady: true)
+        fs.setFile("\(dir)/cpu.stat", "usage_usec 7\n")
+        fs.setFile("\(dir)/memory.events", "oom_kill 0\n")
+        #expect(try v2(fs).stats(handle).memoryPeakBytes == nil)
+    }
+
+    @Test func killAllWritesCgroupKillAndWaitsForPopulatedZero() throws {
+        let fs = v2Host(parentReady: true)
+        fs.setFile("\(dir)/cgroup.events", "populated 1\nfrozen 0\n", "populated 1\nfrozen 0\n", "populated 0\nfrozen 0\n")
+        try v2(fs).killAll(handle)
+        #expect(fs.changes == [.write("\(dir)/cgroup.kill", "1")])
+        #expect(fs.operations.filter { $0 == .read("\(dir)/cgroup.events") }.count == 3)
+    }
+
+    @Test func killAllWithoutCgroupKillKillsEachPid() throws {
+        let fs = v2Host(parentReady: true)
+        fs.fail("write", "\(dir)/cgroup.kill", errno: ENOENT)
+        fs.setFile("\(dir)/cgroup.events", "populated 1\n", "populated 1\n", "populated 0\n")
+        fs.setFile("\(dir)/cgroup.procs", "300\n301\n", "")
+        try v2(fs).killAll(handle)
+        #expect(fs.changes == [.write("\(dir)/cgroup.kill", "1"), .kill(300, signal: SIGKILL), .kill(301, signal: SIGKILL)])
+    }
+
+    @Test func resetRecordsBaselines() throws {
+        let fs = v2Host(parentReady: true)
+        fs.setFile("\(dir)/cpu.stat", "usage_usec 2000\n", "usage_usec 2500\n")
+        fs.setFile("\(dir)/memory.events", "oom_kill 2\n")
+        fs.fail("write", "\(dir)/memory.peak", errno: EINVAL)  // before 6.12: not writable
+        var h = handle
+        let driver = try v2(fs)
+        try driver.reset(&h)
+        #expect(h.oomKillBaseline == 2)
+        #expect(h.cpuUsageBaselineNanoseconds == 2_000_000)
+        #expect(try driver.cpuUsageNanoseconds(h) == 500_000)
+        #expect(try driver.stats(h).oomKills == 0)
+    }
+
+    @Test func removeKillsThenRmdirsAndToleratesAGoneGroup() throws {
+        let fs = v2Host(parentReady: true)
+        fs.addDirectory(dir)
+        fs.setFile("\(dir)/cgroup.events", "populated 0\n")
+        try v2(fs).remove(handle)
+        #expect(fs.changes == [.rmdir(dir)])
+        #expect(!fs.hasDirectory(dir))
+        try v2(v2Host(parentReady: false)).remove(handle)
+    }
+
+    @Test func leftovers() throws {
+        let fs = v2Host(parentReady: true)
+        fs.addDirectory("\(mount)/gradebox/pool-0")
+        fs.addDirectory("\(mount)/gradebox/box-7")
+        #expect(try v2(fs).leftovers() == ["box-7", "pool-0"])
+        #expect(try v2(v2Host(parentReady: false)).leftovers() == [])
+    }
+}
