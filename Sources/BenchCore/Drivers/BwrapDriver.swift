@@ -1,0 +1,50 @@
+import Foundation
+
+/// bubblewrap: a one-shot sandbox with no create/start of its own. `run` is timed
+/// around the whole `bwrap` process; the image directory is bound read-only as /.
+public struct BwrapDriver: ContainerDriver {
+    public let candidate: Candidate
+    public var lifecycle: LifecycleKind { .oneShot }
+    let images: ImageDirectory
+
+    public init(candidate: Candidate, images: ImageDirectory) {
+        self.candidate = candidate
+        self.images = images
+    }
+
+    public func importImage(_ name: String, rootfs: String) async throws(BenchError) {
+        try images.register(name, rootfs: rootfs)
+    }
+
+    /// bwrap's argv for a request. Pure, for tests.
+    public static func arguments(_ r: CreateRequest, rootfs: String) throws(BenchError) -> [String] {
+        var args = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
+                    "--ro-bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--clearenv"]
+        switch r.network {
+        case .none: args.append("--unshare-net")
+        case .host: break
+        case .bridge, .namespace: throw .unsupported("bwrap: only network none or host")
+        }
+        for m in r.mounts { args += [m.writable ? "--bind" : "--ro-bind", m.source, m.target] }
+        for kv in r.environment {
+            guard let eq = kv.firstIndex(of: "=") else { continue }
+            args += ["--setenv", String(kv[..<eq]), String(kv[kv.index(after: eq)...])]
+        }
+        return args + ["--"] + r.argv
+    }
+
+    public func run(_ r: CreateRequest) async throws(BenchError) -> ExecResult {
+        let out = try await Tool.run("/usr/bin/bwrap", try Self.arguments(r, rootfs: images.rootfs(r.image)))
+        return ExecResult(exitCode: out.status, stdout: out.stdout, stderr: out.stderr)
+    }
+
+    public func create(_ r: CreateRequest) async throws(BenchError) -> ContainerHandle {
+        throw .unsupported("bwrap has no create/start: use run")
+    }
+    public func start(_ h: ContainerHandle) async throws(BenchError) { throw .unsupported("bwrap has no start") }
+    public func exec(_ h: ContainerHandle, _ argv: [String], detach: Bool) async throws(BenchError) -> ExecResult {
+        throw .unsupported("bwrap has no exec into a running box")
+    }
+    public func stop(_ h: ContainerHandle) async throws(BenchError) {}
+    public func clean(_ h: ContainerHandle) async throws(BenchError) {}
+}
