@@ -405,10 +405,10 @@ public struct Provisioner: Sendable {
     /// Stops the daemons setup started (SIGTERM, then SIGKILL after 20 s), unmounts what it
     /// mounted (btrfs loop, hugetlb v1), and forgets them. Data roots stay, so the next
     /// setup is quick; `purge` removes them too.
-    public func teardown(purge: Bool = false) async -> [String] {
+    public func teardown(purge: Bool = false, only: Set<String>? = nil) async -> [String] {
         var log: [String] = []
         var state = load()
-        let order = state.units.keys.sorted { a, b in rank(a) < rank(b) }
+        let order = state.units.keys.filter { only?.contains($0) ?? true }.sorted { a, b in rank(a) < rank(b) }
         for name in order {
             guard let unit = state.units[name] else { continue }
             if let pid = unit.pid, kill(pid, 0) == 0 {

@@ -1,0 +1,83 @@
+import Foundation
+import SandboxCore
+
+/// gradebox's own manager, in-process through SandboxCore's `Sandbox`: no CLI, no
+/// daemon, so each phase is the library call itself. `gradebox-pool` takes the
+/// cgroup and network namespace from the warm pool and is one-shot (`Sandbox.run(pool:)`).
+public struct GradeboxDriver: ContainerDriver {
+    public let candidate: Candidate
+    public var lifecycle: LifecycleKind { candidate.pool ? .oneShot : .full }
+    let sandbox: Sandbox
+    let images: ImageDirectory
+
+    public init(candidate: Candidate, images: ImageDirectory = ImageDirectory(), stateDirectory: String = ProvisionState.directory + "/gradebox") {
+        self.candidate = candidate
+        self.images = images
+        self.sandbox = Sandbox(stateDirectory: stateDirectory)
+    }
+
+    public func importImage(_ name: String, rootfs: String) async throws(BenchError) {
+        try images.register(name, rootfs: rootfs)
+    }
+
+    func spec(_ r: CreateRequest) throws(BenchError) -> SandboxSpec {
+        let network: NetworkMode
+        switch r.network {
+        case .none: network = .none
+        case .host: network = .host
+        case .bridge, .namespace: throw .unsupported("gradebox: network none or host only")
+        }
+        guard r.publishedPorts.isEmpty else { throw .unsupported("gradebox: no published ports") }
+        return SandboxSpec(
+            image: try images.rootfs(r.image), command: r.argv, environment: r.environment, network: network,
+            limits: Limits(memoryBytes: r.memoryBytes, cpus: r.cpus),
+            mounts: r.mounts.map { BindMount(source: $0.source, target: $0.target, writable: $0.writable) })
+    }
+
+    static func wrap(_ what: String, _ e: SandboxError) -> BenchError {
+        .toolFailed("gradebox \(what)", status: -1, output: e.description)
+    }
+
+    static func result(_ r: RunResult) -> ExecResult {
+        ExecResult(exitCode: r.verdict == .XX ? -1 : (r.exitCode ?? (r.signal.map { 128 + $0 } ?? -1)),
+                   stdout: String(decoding: r.stdout, as: UTF8.self),
+                   stderr: String(decoding: r.stderr, as: UTF8.self) + (r.failure.map { "\n" + $0.description } ?? ""))
+    }
+
+    public func create(_ r: CreateRequest) async throws(BenchError) -> ContainerHandle {
+        let s = try spec(r)
+        do { try await sandbox.create(name: r.name, spec: s) } catch { throw Self.wrap("create \(r.name)", error) }
+        return ContainerHandle(id: r.name, name: r.name)
+    }
+
+    public func start(_ h: ContainerHandle) async throws(BenchError) {
+        do { try await sandbox.start(name: h.id) } catch { throw Self.wrap("start \(h.id)", error) }
+    }
+
+    public func exec(_ h: ContainerHandle, _ argv: [String], detach: Bool) async throws(BenchError) -> ExecResult {
+        if detach { throw .unsupported("gradebox: detached exec") }
+        do { return Self.result(try await sandbox.exec(name: h.id, command: argv)) } catch { throw Self.wrap("exec \(h.id)", error) }
+    }
+
+    public func stop(_ h: ContainerHandle) async throws(BenchError) {
+        do { try await sandbox.stop(name: h.id) } catch { throw Self.wrap("stop \(h.id)", error) }
+    }
+
+    public func clean(_ h: ContainerHandle) async throws(BenchError) {
+        do { try await sandbox.delete(name: h.id) } catch {
+            if case .containerNotFound = error { return }
+            throw Self.wrap("delete \(h.id)", error)
+        }
+    }
+
+    public func run(_ r: CreateRequest) async throws(BenchError) -> ExecResult {
+        let s = try spec(r)
+        do { return Self.result(try await sandbox.run(s, pool: candidate.pool)) } catch { throw Self.wrap("run", error) }
+    }
+
+    /// Fills the warm pool before measuring (not timed), for gradebox-pool.
+    public func warmPool(_ count: Int) async throws(BenchError) {
+        guard candidate.pool else { return }
+        do { _ = try sandbox.fillPool(count) } catch { throw Self.wrap("fillPool(\(count))", error) }
+    }
+}

@@ -1,0 +1,218 @@
+import Foundation
+import Synchronization
+
+/// Builds the driver for a candidate from what setup recorded (sockets, lxcpaths).
+public enum Drivers {
+    public static func make(_ c: Candidate, state: ProvisionState = .load()) throws(BenchError) -> any ContainerDriver {
+        func socket(_ unit: String) throws(BenchError) -> String {
+            guard let s = state.units[unit]?.socket, state.liveUnits().contains(unit) else {
+                throw .unavailable(candidate: c.name, reason: "\(unit) is not running (run `gradebox bench setup \(c.name)`)")
+            }
+            return s
+        }
+        switch c.manager {
+        case .docker: return EngineDriver(candidate: c, socket: try socket(Probe.units(for: c).last!))
+        case .podman: return EngineDriver(candidate: c, socket: try socket(Probe.units(for: c).last!))
+        case .lxc: return LXCDriver(candidate: c)
+        case .oci: return OCIRuntimeDriver(candidate: c, images: ImageDirectory())
+        case .bwrap: return BwrapDriver(candidate: c, images: ImageDirectory())
+        case .gradebox: return GradeboxDriver(candidate: c)
+        case .containerd: throw .unavailable(candidate: c.name, reason: "the containerd (ctr) driver is not written yet")
+        }
+    }
+}
+
+/// Set by SIGINT; the runner stops between trials when it is.
+public final class InterruptFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    public init() {}
+    public var isSet: Bool { flag.load(ordering: .relaxed) }
+    public func set() { flag.store(true, ordering: .relaxed) }
+
+    nonisolated(unsafe) private static var source: DispatchSourceSignal?
+    /// Routes SIGINT to `flag` (a second Ctrl-C exits at once with 130).
+    public static func installSIGINT(_ flag: InterruptFlag) {
+        signal(SIGINT, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        s.setEventHandler {
+            if flag.isSet { _exit(130) }
+            flag.set()
+            FileHandle.standardError.write(Data("\ninterrupted: finishing the current trial, then cleaning up (Ctrl-C again to quit now)\n".utf8))
+        }
+        s.resume()
+        source = s
+    }
+}
+
+public struct BenchOptions: Sendable {
+    public var candidates: [Candidate]
+    public var experiments: [any Experiment]
+    public var runs: Int
+    public var warmup: Int
+    /// The raw records file (one TrialRecord per line), appended and flushed per trial.
+    public var rawPath: String
+    /// Set up candidates that are not ready (and tear down, at the end, what that started).
+    public var setupMissing: Bool
+    public init(candidates: [Candidate], experiments: [any Experiment], runs: Int = 10, warmup: Int = 2,
+                rawPath: String, setupMissing: Bool = true) {
+        self.candidates = candidates
+        self.experiments = experiments
+        self.runs = runs
+        self.warmup = warmup
+        self.rawPath = rawPath
+        self.setupMissing = setupMissing
+    }
+}
+
+public enum RunnerEvent: Sendable {
+    case setup(ProvisionEvent)
+    case skipped(candidate: String, reason: String)
+    case trial(done: Int, total: Int, record: TrialRecord)
+    case interrupted
+    case tornDown([String])
+}
+
+/// Appends records to the raw .jsonl file: one `write(2)` per line, so a Ctrl-C or a
+/// crash keeps every finished trial.
+public final class RecordWriter: Sendable {
+    let fd: Int32
+    public let path: String
+    public init(path: String) throws(BenchError) {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        if fd < 0 { throw .file(path, reason: "open: \(String(cString: strerror(errno)))") }
+    }
+    deinit { close(fd) }
+    public func append(_ r: TrialRecord) throws(BenchError) {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        guard var data = try? enc.encode(r) else { throw .file(path, reason: "cannot encode record") }
+        data.append(0x0A)
+        let n = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n != data.count { throw .file(path, reason: "write: \(String(cString: strerror(errno)))") }
+    }
+
+    /// Reads a .jsonl file back; a bad line is an error naming the file and line.
+    public static func read(_ path: String) throws(BenchError) -> [TrialRecord] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw .file(path, reason: "cannot read") }
+        var out: [TrialRecord] = []
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+            guard let r = try? JSONDecoder().decode(TrialRecord.self, from: Data(line.utf8)) else {
+                throw .file("\(path):\(i + 1)", reason: "not a gradebox bench record (truncated or from another tool)")
+            }
+            guard r.schema == TrialRecord.currentSchema else {
+                throw .file("\(path):\(i + 1)", reason: "record schema \(r.schema), expected \(TrialRecord.currentSchema)")
+            }
+            out.append(r)
+        }
+        return out
+    }
+}
+
+/// The measurement loop: warm-up rounds, then counted rounds; in each round every
+/// (candidate, experiment) pair runs once, the order rotated round by round, so drift
+/// hits every candidate alike. Records are written as they are taken; summaries are
+/// computed afterwards from the records only.
+public enum BenchRunner {
+    public static func run(
+        _ o: BenchOptions, interrupt: InterruptFlag = InterruptFlag(),
+        progress: @escaping @Sendable (RunnerEvent) -> Void = { _ in }
+    ) async throws(BenchError) -> [TrialRecord] {
+        let writer = try RecordWriter(path: o.rawPath)
+        var records: [TrialRecord] = []
+        let before = ProvisionState.load()
+        var facts = await HostFacts.collect(state: before)
+        let provisioner = Provisioner(progress: { progress(.setup($0)) })
+        var host = facts.recordFields
+
+        func fail(_ c: Candidate, _ e: (any Experiment)?, _ reason: String) throws(BenchError) {
+            progress(.skipped(candidate: c.name, reason: reason))
+            let r = TrialRecord(candidate: c.name, experiment: e?.name ?? o.experiments.first?.name ?? "hello", dataset: e?.dataset,
+                                run: 0, phasesMs: [:], outcome: .failed, error: reason, startedAt: Date().timeIntervalSince1970, host: host)
+            try writer.append(r)
+            records.append(r)
+        }
+
+        var drivers: [(Candidate, any ContainerDriver)] = []
+        for c in o.candidates {
+            if interrupt.isSet { break }
+            var status = Probe.status(c, facts: facts)
+            if status.state == .settable && o.setupMissing {
+                let result = await provisioner.setup([c])
+                if let e = result.first?.1 { try fail(c, nil, "setup: \(e)"); continue }
+                facts = await HostFacts.collect(state: ProvisionState.load())
+                status = Probe.status(c, facts: facts)
+            }
+            guard status.state == .ready else {
+                try fail(c, nil, status.reason ?? "not set up (run `gradebox bench setup \(c.name)`)")
+                continue
+            }
+            do throws(BenchError) {
+                drivers.append((c, try Drivers.make(c)))
+            } catch {
+                try fail(c, nil, error.description)
+            }
+        }
+        host = facts.recordFields
+        for (c, d) in drivers {
+            if let e = d as? EngineDriver, let v = await e.version() { host["version.\(c.manager.rawValue)-daemon"] = v }
+        }
+
+        // Pairs whose preparation worked.
+        var pairs: [(Candidate, any ContainerDriver, any Experiment)] = []
+        for (c, d) in drivers {
+            if let g = d as? GradeboxDriver { try? await g.warmPool(4) }
+            for e in o.experiments {
+                do throws(BenchError) {
+                    try await e.prepare(d)
+                    pairs.append((c, d, e))
+                } catch {
+                    try fail(c, e, "prepare \(e.name): \(error)")
+                }
+            }
+        }
+
+        let rounds = o.warmup + o.runs
+        let total = rounds * pairs.count
+        var done = 0
+        var serial = 0
+        outer: for round in 0..<rounds {
+            let shift = pairs.isEmpty ? 0 : round % pairs.count
+            for i in 0..<pairs.count {
+                if interrupt.isSet { progress(.interrupted); break outer }
+                let (c, d, e) = pairs[(i + shift) % pairs.count]
+                serial += 1
+                let name = "gbx-\(getpid())-\(serial)"
+                let warm = round < o.warmup
+                let started = Date().timeIntervalSince1970
+                var record: TrialRecord
+                do throws(BenchError) {
+                    let t = try await e.trial(d, containerName: name)
+                    record = TrialRecord(candidate: c.name, experiment: e.name, dataset: e.dataset, run: warm ? round : round - o.warmup,
+                                         warmup: warm, phasesMs: t.phasesMs, timestampsNs: t.timestampsNs, outcome: .ok,
+                                         startedAt: started, host: host)
+                } catch {
+                    record = TrialRecord(candidate: c.name, experiment: e.name, dataset: e.dataset, run: warm ? round : round - o.warmup,
+                                         warmup: warm, phasesMs: [:], outcome: .failed, error: error.description,
+                                         startedAt: started, host: host)
+                }
+                try writer.append(record)
+                records.append(record)
+                done += 1
+                progress(.trial(done: done, total: total, record: record))
+            }
+        }
+        for (_, d, e) in pairs { await e.finish(d) }
+
+        if interrupt.isSet {
+            // Tear down only what this run brought up; what was ready before stays.
+            let started = Set(ProvisionState.load().units.keys).subtracting(before.units.keys)
+            if !started.isEmpty {
+                let p = Provisioner(progress: { progress(.setup($0)) })
+                let log = await p.teardown(only: started)
+                progress(.tornDown(log))
+            }
+        }
+        return records
+    }
+}

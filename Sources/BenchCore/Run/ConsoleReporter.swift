@@ -1,0 +1,37 @@
+import Foundation
+
+/// Renders runner and setup events on stderr: step names with their time, and a
+/// progress bar redrawn in place while trials run (plain lines when stderr is not a TTY).
+public final class ConsoleReporter: Sendable {
+    let tty = isatty(2) == 1
+    public init() {}
+
+    func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+
+    public func setup(_ e: ProvisionEvent) {
+        switch e {
+        case .begin(let step): write("  … \(step)\n")
+        case .end(let step, let s): write("  ✓ \(step) (\(String(format: "%.1f", s)) s)\n")
+        case .failed(let step, let reason): write("  ✗ \(step): \(reason)\n")
+        case .note(let n): write("    \(n)\n")
+        }
+    }
+
+    public func runner(_ e: RunnerEvent) {
+        switch e {
+        case .setup(let p): setup(p)
+        case .skipped(let c, let reason): write("\(tty ? "\r\u{1B}[K" : "")✗ \(c): \(reason)\n")
+        case .trial(let done, let total, let r):
+            let width = 30
+            let filled = total > 0 ? width * done / total : width
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            let key = r.phasesMs["ready"] ?? r.phasesMs["run"] ?? r.phasesMs["total"]
+            let last = r.outcome == .ok ? (key.map { String(format: "%.1f ms", $0) } ?? "ok") : "FAILED"
+            let line = "\(bar) \(done)/\(total) \(r.warmup ? "warm-up " : "")\(r.candidate) \(r.experiment): \(last)"
+            if tty { write("\r\u{1B}[K" + line + (done == total ? "\n" : "")) } else if r.outcome == .failed || done == total || done % 10 == 0 { write(line + "\n") }
+            if r.outcome == .failed, let err = r.error { write("\(tty ? "\n" : "")  \(r.candidate): \(err.prefix(300))\n") }
+        case .interrupted: write("\ninterrupted: records so far are kept\n")
+        case .tornDown(let log): for l in log { write("  \(l)\n") }
+        }
+    }
+}
