@@ -56,13 +56,13 @@ struct ResultsFileTests {
 
 @Suite("Report")
 struct ReportTests {
-    @Test("percentiles interpolate between closest ranks")
+    @Test("the statistics the report uses (SampleStats) interpolate between closest ranks")
     func percentiles() throws {
-        let d = try #require(ReportDistribution((1...100).map(Double.init).reversed()))
+        let d = try #require(SampleStats((1...100).map(Double.init).reversed()))
         #expect(d.median == 50.5)
         #expect(abs(d.p5 - 5.95) < 1e-9 && abs(d.p95 - 95.05) < 1e-9)
         #expect(d.min == 1 && d.max == 100 && d.count == 100)
-        #expect(ReportDistribution([]) == nil)
+        #expect(SampleStats([]) == nil)
     }
 
     @Test("candidate names split into the thesis's dimensions")

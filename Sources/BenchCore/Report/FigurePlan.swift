@@ -139,7 +139,7 @@ enum FigurePlan {
     /// The winner of each cell; over several cells, the candidate measured in
     /// all of them with the lowest mean ratio to each cell's fastest.
     static func bestOf(_ ix: RecordIndex, criterion: String, rule: String, cells: [(String, String?, ReportMetric)]) -> ReportBest {
-        var perCell: [(cell: String, ranking: [(String, ReportDistribution)])] = []
+        var perCell: [(cell: String, ranking: [(String, SampleStats)])] = []
         for (experiment, dataset, metric) in cells {
             let ranking = ix.candidates.compactMap { c in ix.median(c.name, experiment, dataset, metric).map { (c.name, $0) } }
                 .sorted { $0.1.median < $1.1.median }

@@ -85,7 +85,7 @@ public enum ReportMetric: Hashable, Sendable {
 public struct ReportBar: Sendable, Equatable {
     public var label: String
     public var candidate: String
-    public var distribution: ReportDistribution?
+    public var distribution: SampleStats?
     public var failed: Int
     /// The first failure's reason, as the record gives it.
     public var failureReason: String?
@@ -185,11 +185,11 @@ struct RecordIndex: Sendable {
         let failed = rs.filter { $0.outcome == .failed }
         guard !ok.isEmpty || !failed.isEmpty else { return nil }
         return ReportBar(
-            label: label, candidate: candidate, distribution: ReportDistribution(ok), failed: failed.count,
+            label: label, candidate: candidate, distribution: SampleStats(ok), failed: failed.count,
             failureReason: failed.first.map { $0.error ?? "no reason recorded" })
     }
 
-    func median(_ candidate: String, _ experiment: String, _ dataset: String?, _ metric: ReportMetric) -> ReportDistribution? {
+    func median(_ candidate: String, _ experiment: String, _ dataset: String?, _ metric: ReportMetric) -> SampleStats? {
         bar(candidate, experiment, dataset, metric, label: "")?.distribution
     }
 

@@ -15,7 +15,7 @@ enum ThesisConclusions {
     typealias C = ReportConclusion
 
     /// The first name in `preferred` that has successful trials of `experiment`.
-    private static func pick(_ ix: RecordIndex, _ experiment: String, _ metric: ReportMetric, _ preferred: [String]) -> (String, ReportDistribution)? {
+    private static func pick(_ ix: RecordIndex, _ experiment: String, _ metric: ReportMetric, _ preferred: [String]) -> (String, SampleStats)? {
         for name in preferred {
             if let d = ix.median(name, experiment, nil, metric) { return (name, d) }
         }
