@@ -13,7 +13,7 @@ package enum ImageTools {
     /// Absolute path of `name` in PATH (plus the sbin directories, where apt-get and debootstrap live).
     package static func which(_ name: String) -> String? {
         let path = (getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin")
-        for dir in path.split(separator: ":") + ["/usr/local/sbin", "/usr/sbin", "/sbin"] {
+        for dir in path.split(separator: ":").map(String.init) + ["/usr/local/sbin", "/usr/sbin", "/sbin"] {
             let candidate = "\(dir)/\(name)"
             if access(candidate, X_OK) == 0 && !ImageFS.isDirectory(candidate) { return candidate }
         }
