@@ -46,6 +46,8 @@ public enum Probe {
         }
         if let reason = kernelReason(c, f) { return out(.unavailable, reason) }
         if let reason = packageReason(c, f) { return out(.unavailable, reason) }
+        if c.manager == .containerd { return out(.unavailable, "containerd: no ctr driver in this version of gradebox bench") }
+        if c.manager == .gradebox && !f.gradeboxUsable { return out(.unavailable, "gradebox: the sandbox library cannot run boxes on this host") }
         if !f.isRoot { return out(.unavailable, "setting candidates up needs root") }
         if c.rootless && !f.userNamespaces { return out(.unavailable, "rootless: user namespaces are disabled (user.max_user_namespaces = 0)") }
 

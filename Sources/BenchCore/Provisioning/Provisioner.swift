@@ -59,6 +59,7 @@ public struct Provisioner: Sendable {
                         throw error
                     }
                 }
+                try await ensureImage(c)
             } catch {
                 failure = error
             }
@@ -310,6 +311,28 @@ public struct Provisioner: Sendable {
             try await step("import \(image.imageName) into \(driver.candidate.manager.rawValue)/\(driver.candidate.storage.rawValue)") { () async throws(BenchError) in
                 try await driver.importImage(image.imageName, rootfs: rootfs)
             }
+        }
+    }
+
+    /// Imports the candidate's base image into its manager when the manager lacks it
+    /// (a daemon started before the image was built). Cheap when it is there.
+    public func ensureImage(_ c: Candidate) async throws(BenchError) {
+        let rootfs = try Self.rootfsOf(c.image)
+        let state = load()
+        switch c.manager {
+        case .docker, .podman:
+            let driver = try Drivers.make(c, state: state)
+            guard let engine = driver as? EngineDriver, await !engine.hasImage(c.image.imageName) else { return }
+            try await step("import \(c.image.imageName) into \(c.manager.rawValue)/\(c.storage.rawValue)\(c.rootless ? " (rootless)" : "")") { () async throws(BenchError) in
+                try await engine.importImage(c.image.imageName, rootfs: rootfs)
+            }
+        case .lxc:
+            let driver = LXCDriver(candidate: c)
+            guard !FileManager.default.fileExists(atPath: driver.lxcpath + "/" + LXCDriver.baseName(c.image.imageName) + "/config") else { return }
+            try await step("lxc base container \(c.image.imageName) in \(driver.lxcpath)") { () async throws(BenchError) in
+                try await driver.importImage(c.image.imageName, rootfs: rootfs)
+            }
+        default: return
         }
     }
 

@@ -148,6 +148,7 @@ public enum BenchRunner {
                 continue
             }
             do throws(BenchError) {
+                try await provisioner.ensureImage(c)
                 drivers.append((c, try Drivers.make(c)))
             } catch {
                 try fail(c, nil, error.description)

@@ -13,7 +13,8 @@ public final class ConsoleReporter: Sendable {
         case .begin(let step): write("  … \(step)\n")
         case .end(let step, let s): write("  ✓ \(step) (\(String(format: "%.1f", s)) s)\n")
         case .failed(let step, let reason): write("  ✗ \(step): \(reason)\n")
-        case .note(let n): write("    \(n)\n")
+        // debootstrap's per-package lines would drown the step list.
+        case .note(let n): if !n.hasPrefix("I: ") { write("    \(n)\n") }
         }
     }
 
