@@ -56,11 +56,12 @@ public enum Summary {
 
     /// Summarises counted (non-warm-up) trials per candidate, experiment, dataset and phase.
     /// Failed trials count as failures and add no times.
-    public static func rows(_ records: [TrialRecord], baseline: String = Candidate.baselineName) -> [SummaryRow] {
+    /// `candidateOrder` (the order the user named them) sorts the rows; by default, first appearance.
+    public static func rows(_ records: [TrialRecord], baseline: String = Candidate.baselineName, candidateOrder: [String] = []) -> [SummaryRow] {
         struct Key: Hashable { var c, e: String; var d: String?; var p: String }
         var samples: [Key: [Double]] = [:]
         var failures: [String: Int] = [:]
-        var order: [String] = []
+        var order: [String] = candidateOrder
         for r in records where !r.warmup {
             if !order.contains(r.candidate) { order.append(r.candidate) }
             if r.outcome == .failed {
