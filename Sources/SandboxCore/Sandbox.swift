@@ -9,6 +9,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import CSandbox
+import Synchronization
 
 /// gradebox's container manager: one-shot runs and the create / start /
 /// exec / stop / delete lifecycle, with state under `stateDirectory`.
@@ -184,24 +185,20 @@ final class Runtime: Sendable {
     let pool: WarmPool
     let stateDirectory: String
 
-    private static let lock = Mutex()
-    nonisolated(unsafe) private static var instances: [String: Runtime] = [:]
-    nonisolated(unsafe) private static var serial: UInt64 = 0
+    private static let instances = Mutex<[String: Runtime]>([:])
+    private static let serial = Atomic<UInt64>(0)
 
     static func shared(_ stateDirectory: String) throws(SandboxError) -> Runtime {
-        lock.lock()
-        defer { lock.unlock() }
-        if let r = instances[stateDirectory] { return r }
-        let r = try Runtime(stateDirectory: stateDirectory)
-        instances[stateDirectory] = r
-        return r
+        try instances.withLock { (table: inout [String: Runtime]) throws(SandboxError) -> Runtime in
+            if let r = table[stateDirectory] { return r }
+            let r = try Runtime(stateDirectory: stateDirectory)
+            table[stateDirectory] = r
+            return r
+        }
     }
 
     static func nextSerial() -> UInt64 {
-        lock.lock()
-        defer { lock.unlock() }
-        serial += 1
-        return serial
+        serial.add(1, ordering: .relaxed).newValue
     }
 
     private init(stateDirectory: String) throws(SandboxError) {
@@ -238,10 +235,3 @@ final class Runtime: Sendable {
     }
 }
 
-/// pthread mutex for the few process-wide tables (no Foundation lock in Essentials).
-final class Mutex: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    func lock() { pthread_mutex_lock(&m) }
-    func unlock() { pthread_mutex_unlock(&m) }
-}

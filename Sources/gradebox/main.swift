@@ -1,2 +1,49 @@
+import ArgumentParser
+import Dispatch
 import SandboxCore
-// Replaced by the CLI entry point.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Parses, runs, and renders errors: library errors as one line and exit
+/// code 206 (usage), so they never look like a program's own exit status.
+func gradeboxMain() -> Never {
+    do {
+        var command = try Gradebox.parseAsRoot()
+        if var asyncCommand = command as? AsyncParsableCommand {
+            let done = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var failure: Error?
+            nonisolated(unsafe) var cmd = asyncCommand
+            Task {
+                do { try await cmd.run() } catch { failure = error }
+                done.signal()
+            }
+            done.wait()
+            asyncCommand = cmd
+            if let failure { throw failure }
+        } else {
+            try command.run()
+        }
+        exit(0)
+    } catch let error as SandboxError {
+        fail(error.description)
+    } catch let exit as ExitCode {
+        Glibc.exit(exit.rawValue)
+    } catch {
+        let code = Gradebox.exitCode(for: error)
+        if code == .success {
+            Gradebox.exit(withError: error)   // --help, --version
+        }
+        fail(Gradebox.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)",
+             hint: "see `gradebox help` for usage")
+    }
+}
+
+func fail(_ message: String, hint: String? = nil) -> Never {
+    var text = "gradebox: \(message)\n"
+    if let hint { text += "  (\(hint))\n" }
+    FileHandleLite.standardError.write(text)
+    exit(Verdict.usageExitCode)
+}
+
+gradeboxMain()

@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What `gc` removed.
+public struct GarbageReport: Sendable, Equatable {
+    public var boxes: [String] = []
+    public var cgroups: [String] = []
+    public var poolSlots = 0
+}
+
+extension Sandbox {
+    /// Removes what a killed gradebox left behind: boxes whose init is gone,
+    /// `box-*` cgroups no box owns and whose process is gone; with
+    /// `pool: true` also every idle warm-pool slot (namespace mounts, cgroups).
+    public func gc(pool drainPool: Bool = false) throws(SandboxError) -> GarbageReport {
+        var report = GarbageReport()
+        let runtime = try Runtime.shared(stateDirectory)
+        let store = BoxStore(stateDirectory: stateDirectory)
+        var owned = Set<String>()
+        for name in store.names() {
+            guard let record = try? store.load(name) else {
+                removeTree(store.path(name))
+                report.boxes.append(name)
+                continue
+            }
+            if let fd = openInit(record) {
+                Kernel.close(fd)
+                if let g = record.cgroup { owned.insert(g.name) }
+                continue
+            }
+            if let g = record.cgroup { try? runtime.cgroups?.remove(g) }
+            removeTree(store.path(name))
+            report.boxes.append(name)
+        }
+        if let driver = runtime.cgroups {
+            for name in try driver.leftovers() where name.hasPrefix("box-") && !owned.contains(name) {
+                // One-shot runs name their group box-<pid>-<n>: spare a run still going.
+                let parts = name.split(separator: "-")
+                if parts.count == 3, let pid = Int32(parts[1]), kill(pid, 0) == 0 { continue }
+                try? driver.remove(CgroupHandle(name: name, procsFiles: [], directory: nil))
+                report.cgroups.append(name)
+            }
+        }
+        if drainPool { report.poolSlots = runtime.pool.drain() }
+        return report
+    }
+
+    /// Makes `count` warm-pool slots ready ahead of time; returns how many are ready.
+    public func fillPool(_ count: Int) throws(SandboxError) -> Int {
+        try Runtime.shared(stateDirectory).pool.fill(count)
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import SandboxCore
+
+struct StartCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Start a created box's program.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print the phase time as JSON.") var json = false
+    @Argument(help: "Name of the box.") var name: String
+
+    func run() throws {
+        let ms = try timed { () throws(SandboxError) in try global.sandbox.startBlocking(name: name) }
+        printPhase(name: name, phase: "start", ms: ms, json: json)
+    }
+}
+
+struct ExecCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec", abstract: "Run a command inside a box and wait for it (exit codes as for `run`).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "CPU time limit in seconds.") var time: String?
+    @Option(name: .customLong("wall-time"), help: "Wall-clock limit in seconds.") var wallTime: String?
+    @Option(help: "Bytes of output kept; beyond that the command is killed (OLE).") var output: String?
+    @Flag(help: "Print one JSON record on stdout and nothing else.") var json = false
+    @Flag(name: .shortAndLong, help: "No summary line on stderr.") var quiet = false
+    @Argument(help: "Name of the box.") var name: String
+    @Argument(parsing: .postTerminator, help: "The command, after --.") var command: [String] = []
+
+    func run() throws {
+        guard !command.isEmpty else { throw SandboxError.invalidRequest("no command given: add `-- PROGRAM [ARGS...]`") }
+        var limits = Limits()
+        if let time { limits.cpuTimeSeconds = try LimitParsing.seconds(time, option: "--time") }
+        if let wallTime { limits.wallTimeSeconds = try LimitParsing.seconds(wallTime, option: "--wall-time") }
+        if let output { limits.outputBytes = Int(try LimitParsing.bytes(output, option: "--output")) }
+        let result = try global.sandbox.execBlocking(name: name, command: command, limits: limits)
+        report(result, json: json, quiet: quiet)
+        throw ExitCode(result.processExitCode)
+    }
+}
+
+struct StopCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop a box: its whole pid namespace is killed.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Seconds between SIGTERM to the program and SIGKILL.") var grace: Double = 0
+    @Flag(help: "Print the phase time as JSON.") var json = false
+    @Argument(help: "Name of the box.") var name: String
+
+    func run() throws {
+        let ms = try timed { () throws(SandboxError) in try global.sandbox.stopBlocking(name: name, grace: grace) }
+        printPhase(name: name, phase: "stop", ms: ms, json: json)
+    }
+}
+
+struct DeleteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Stop a box if needed, remove its cgroup and state.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print the phase time as JSON.") var json = false
+    @Argument(help: "Names of the boxes.") var names: [String]
+
+    func run() throws {
+        for name in names {
+            let ms = try timed { () throws(SandboxError) in try global.sandbox.deleteBlocking(name: name) }
+            printPhase(name: name, phase: "delete", ms: ms, json: json)
+        }
+    }
+}
+
+struct PsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List boxes.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "JSON array instead of a table.") var json = false
+
+    func run() throws {
+        let boxes = try global.sandbox.list()
+        if json { printJSON(boxes); return }
+        var lines = ["NAME\tSTATUS\tPID\tIMAGE\tCOMMAND"]
+        for b in boxes {
+            var status = b.status.rawValue
+            if let c = b.exitCode { status += "(\(c))" } else if let s = b.signal { status += "(signal \(s))" }
+            lines.append("\(b.name)\t\(status)\t\(b.pid.map(String.init) ?? "-")\t\(b.image)\t\(b.command.joined(separator: " "))")
+        }
+        FileHandleLite.standardOutput.write(lines.joined(separator: "\n") + "\n")
+    }
+}
+
+struct LogsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print what a box's own program wrote.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Name of the box.") var name: String
+
+    func run() throws {
+        let (out, err) = try global.sandbox.logs(name: name)
+        FileHandleLite.standardOutput.write(out)
+        FileHandleLite.standardError.write(err)
+    }
+}

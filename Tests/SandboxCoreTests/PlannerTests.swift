@@ -1,0 +1,182 @@
+import Testing
+@testable import SandboxCore
+
+@Suite("Planner: spec + host facts -> flat plan")
+struct PlannerTests {
+    let root = HostFacts(euid: 0, egid: 0, rootMountPoint: "/run/gb/.mnt/root", scratchMountPoint: "/run/gb/.mnt/scratch", userNamespacesAvailable: true)
+    let user = HostFacts(euid: 1000, egid: 1000, rootMountPoint: "/tmp/gb/.mnt/root", scratchMountPoint: "/tmp/gb/.mnt/scratch", userNamespacesAvailable: true)
+
+    func spec(_ edit: (inout SandboxSpec) -> Void = { _ in }) -> SandboxSpec {
+        var s = SandboxSpec(image: "minimal", command: ["/bin/echo", "hello"])
+        edit(&s)
+        return s
+    }
+
+    @Test func rootGetsEveryNamespaceButUser() throws {
+        let plan = try Planner.plan(spec(), rootfs: "/img", host: root)
+        #expect(plan.cloneFlags & CloneFlags.newUser == 0)
+        for flag in [CloneFlags.newNS, CloneFlags.newPID, CloneFlags.newIPC, CloneFlags.newUTS, CloneFlags.newNet] {
+            #expect(plan.cloneFlags & flag != 0)
+        }
+        #expect(plan.unshareCgroupNamespace)
+        #expect(plan.loopbackUp)
+        #expect(plan.uidMap == nil)
+    }
+
+    @Test func rootlessMapsTheCallerToRoot() throws {
+        let plan = try Planner.plan(spec(), rootfs: "/img", host: user)
+        #expect(plan.cloneFlags & CloneFlags.newUser != 0)
+        #expect(plan.uidMap == "0 1000 1\n")
+        #expect(plan.gidMap == "0 1000 1\n")
+    }
+
+    @Test func rootlessWithoutUserNamespacesIsRefused() {
+        var host = user
+        host.userNamespacesAvailable = false
+        #expect(throws: SandboxError.self) { try Planner.plan(spec(), rootfs: "/img", host: host) }
+    }
+
+    @Test func hostNetworkAndPoolNetworkMakeNoNetworkNamespace() throws {
+        let hostNet = try Planner.plan(spec { $0.network = .host }, rootfs: "/img", host: root)
+        #expect(hostNet.cloneFlags & CloneFlags.newNet == 0)
+        #expect(!hostNet.loopbackUp)
+        let pooled = try Planner.plan(spec(), rootfs: "/img", host: root, poolNetwork: true)
+        #expect(pooled.cloneFlags & CloneFlags.newNet == 0)
+        #expect(!pooled.loopbackUp)
+    }
+
+    @Test func bindRootIsMountedFirstAndMadeReadOnlyLast() throws {
+        let plan = try Planner.plan(spec(), rootfs: "/img", host: root)
+        let first = try #require(plan.ops.first)
+        #expect(first.source == "/img" && first.target == root.rootMountPoint && first.flags & MountFlags.bind != 0)
+        let last = try #require(plan.ops.last)
+        #expect(last.target == root.rootMountPoint)
+        #expect(last.flags & MountFlags.remount != 0 && last.flags & MountFlags.readOnly != 0)
+        #expect(plan.newRoot == root.rootMountPoint)
+    }
+
+    @Test func overlayPutsTheUpperLayerOnTmpfsAndStaysWritable() throws {
+        let plan = try Planner.plan(spec { $0.rootfs = .overlay }, rootfs: "/img", host: root)
+        let overlay = try #require(plan.ops.first { $0.fstype == "overlay" })
+        #expect(overlay.data?.contains("lowerdir=/img") == true)
+        #expect(overlay.data?.contains("upperdir=\(root.scratchMountPoint)/upper") == true)
+        let scratch = try #require(plan.ops.first { $0.target == root.scratchMountPoint })
+        #expect(scratch.fstype == "tmpfs")
+        #expect(plan.ops.contains { $0.target == root.rootMountPoint && $0.flags & MountFlags.remount != 0 } == false)
+    }
+
+    @Test func tmpIsASizeLimitedTmpfs() throws {
+        let plan = try Planner.plan(spec { $0.limits.tmpfsBytes = 1 << 20 }, rootfs: "/img", host: root)
+        let tmp = try #require(plan.ops.first { $0.target == root.rootMountPoint + "/tmp" })
+        #expect(tmp.fstype == "tmpfs")
+        #expect(tmp.data == "size=1048576,mode=1777")
+        #expect(tmp.flags & MountFlags.noSuid != 0)
+    }
+
+    @Test func procIsMountedThenMaskedAndTunablesReadOnly() throws {
+        let plan = try Planner.plan(spec(), rootfs: "/img", host: root)
+        let targets = plan.ops.map(\.target)
+        let proc = try #require(targets.firstIndex(of: root.rootMountPoint + "/proc"))
+        let kcore = try #require(targets.firstIndex(of: root.rootMountPoint + "/proc/kcore"))
+        #expect(proc < kcore)
+        #expect(plan.ops[kcore].source == "/dev/null")
+        let sysRemount = plan.ops.first { $0.target == root.rootMountPoint + "/proc/sys" && $0.flags & MountFlags.remount != 0 }
+        #expect((sysRemount?.flags ?? 0) & MountFlags.readOnly != 0)
+    }
+
+    @Test func devHoldsOnlyTheMinimalDevices() throws {
+        let plan = try Planner.plan(spec(), rootfs: "/img", host: root)
+        let binds = plan.ops.filter { $0.kind == .mount && $0.source?.hasPrefix("/dev/") == true && $0.target.contains("/dev/") }
+        #expect(Set(binds.compactMap(\.source)) == ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"])
+        #expect(plan.ops.contains { $0.fstype == "devpts" && $0.data?.contains("newinstance") == true })
+    }
+
+    @Test func everyCapabilityIsDroppedByDefault() throws {
+        #expect(try Planner.plan(spec(), rootfs: "/img", host: root).capabilitiesKept == 0)
+        let kept = try Planner.plan(spec { $0.capabilities = ["NET_BIND_SERVICE"] }, rootfs: "/img", host: root)
+        #expect(kept.capabilitiesKept == 1 << 10)
+        #expect(throws: SandboxError.self) { try Planner.plan(spec { $0.capabilities = ["CAP_BOGUS"] }, rootfs: "/img", host: root) }
+    }
+
+    @Test func rlimitsForbidCoreFilesAndBackstopCpuTime() throws {
+        let plan = try Planner.plan(spec { $0.limits.cpuTimeSeconds = 1.5 }, rootfs: "/img", host: root)
+        #expect(plan.rlimits.contains(ResourceLimit(resource: RLimitResource.core, soft: 0, hard: 0)))
+        let cpu = try #require(plan.rlimits.first { $0.resource == RLimitResource.cpu })
+        #expect(cpu.soft == 3 && cpu.hard == 4)
+    }
+
+    @Test func searchPathComesFromTheBoxEnvironment() throws {
+        let plan = try Planner.plan(spec { $0.environment = ["PATH=/opt/bin:relative:/bin"] }, rootfs: "/img", host: root)
+        #expect(plan.searchPath == ["/opt/bin", "/bin"])
+    }
+
+    @Test func seccompIsLeftOutOnlyWhenAskedTo() throws {
+        let filter = [SockFilter(code: 6, jt: 0, jf: 0, k: 0x7fff_0000)]
+        #expect(try Planner.plan(spec(), rootfs: "/img", host: root, seccomp: filter).seccomp == filter)
+        #expect(try Planner.plan(spec { $0.seccomp = false }, rootfs: "/img", host: root, seccomp: filter).seccomp.isEmpty)
+    }
+
+    @Test(arguments: [
+        { (s: inout SandboxSpec) in s.command = [] },
+        { (s: inout SandboxSpec) in s.limits.cpus = 0 },
+        { (s: inout SandboxSpec) in s.limits.cpuTimeSeconds = -1 },
+        { (s: inout SandboxSpec) in s.limits.wallTimeSeconds = .nan },
+        { (s: inout SandboxSpec) in s.limits.memoryBytes = 10 },
+        { (s: inout SandboxSpec) in s.limits.pids = 0 },
+        { (s: inout SandboxSpec) in s.limits.outputBytes = 0 },
+        { (s: inout SandboxSpec) in s.workingDirectory = "relative" },
+        { (s: inout SandboxSpec) in s.mounts = [BindMount(source: "/a", target: "/../etc")] },
+    ] as [@Sendable (inout SandboxSpec) -> Void])
+    func badSpecsAreRejectedBeforeAnythingIsMade(edit: @Sendable (inout SandboxSpec) -> Void) {
+        #expect(throws: SandboxError.self) { try Planner.plan(spec(edit), rootfs: "/img", host: root) }
+    }
+
+    @Test func stepNamesSayWhatFailedOnWhat() throws {
+        let plan = try Planner.plan(spec(), rootfs: "/img", host: root)
+        #expect(plan.ops[0].description == "mount(bind /img -> /run/gb/.mnt/root)")
+        #expect(Launcher.stepName(-18, in: plan) == "execve(/bin/echo)")
+        #expect(Launcher.stepName(-7, in: plan) == "pivot_root(/run/gb/.mnt/root)")
+    }
+}
+
+@Suite("Limit syntax of the CLI")
+struct LimitParsingTests {
+    @Test func sizes() throws {
+        #expect(try LimitParsing.bytes("64M", option: "--memory") == 64 << 20)
+        #expect(try LimitParsing.bytes("1k", option: "--output") == 1024)
+        #expect(try LimitParsing.bytes("1.5G", option: "--memory") == 3 << 29)
+        #expect(try LimitParsing.bytes("4096", option: "--output") == 4096)
+        for bad in ["0", "-1M", "abc", "", "M", "12X"] {
+            #expect(throws: SandboxError.self) { try LimitParsing.bytes(bad, option: "--memory") }
+        }
+    }
+
+    @Test func times() throws {
+        #expect(try LimitParsing.seconds("2", option: "--time") == 2)
+        #expect(try LimitParsing.seconds("0.5", option: "--time") == 0.5)
+        #expect(try LimitParsing.seconds("250ms", option: "--time") == 0.25)
+        for bad in ["0", "-2", "soon", "inf"] {
+            #expect(throws: SandboxError.self) { try LimitParsing.seconds(bad, option: "--time") }
+        }
+    }
+
+    @Test func errorsNameTheOption() {
+        do {
+            _ = try LimitParsing.count("zero", option: "--pids")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("--pids"))
+        }
+    }
+}
+
+@Suite("Verdicts")
+struct VerdictTests {
+    @Test func fixedExitCodesAreDistinctAndAbove200() {
+        let codes = Verdict.allCases.compactMap(\.fixedExitCode) + [Verdict.usageExitCode]
+        #expect(Set(codes).count == codes.count)
+        #expect(codes.allSatisfy { $0 > 200 })
+        #expect(RunResult(verdict: .RE, exitCode: 3).processExitCode == 3)
+        #expect(RunResult(verdict: .TO, exitCode: nil, signal: 9).processExitCode == 201)
+    }
+}

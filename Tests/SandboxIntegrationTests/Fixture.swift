@@ -1,0 +1,80 @@
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import SandboxCore
+
+/// What the host offers, for gating tests (and saying why they are skipped).
+enum Host {
+    static let isRoot = geteuid() == 0
+    static let hasBusybox = access("/bin/busybox", X_OK) == 0
+    static let canRunBoxes = isRoot && hasBusybox
+    static let cgroupV1 = access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0
+    static let skipReason: Comment = "needs root and busybox-static (apt-get install busybox-static): CI runs as root and installs it"
+}
+
+/// One minimal image and one state directory for the whole test run.
+actor Fixture {
+    static let shared = Fixture()
+    private var built: Sandbox?
+
+    func sandbox() async throws -> Sandbox {
+        if let built { return built }
+        let base = "/tmp/gradebox-itest-\(getpid())"
+        mkdir(base, 0o755)
+        let store = ImageStore(directory: base + "/images")
+        _ = try await store.build(.minimal, name: "minimal", progress: nil)
+        let s = Sandbox(stateDirectory: base + "/state", images: store)
+        built = s
+        return s
+    }
+}
+
+func run(_ sandbox: Sandbox, _ command: [String], _ edit: (inout SandboxSpec) -> Void = { _ in }) throws -> RunResult {
+    var spec = SandboxSpec(image: "minimal", command: command)
+    edit(&spec)
+    return try sandbox.runBlocking(spec)
+}
+
+func shell(_ sandbox: Sandbox, _ script: String, _ edit: (inout SandboxSpec) -> Void = { _ in }) throws -> RunResult {
+    try run(sandbox, ["/bin/sh", "-c", script], edit)
+}
+
+extension RunResult {
+    var out: String { String(decoding: stdout, as: UTF8.self) }
+    var err: String { String(decoding: stderr, as: UTF8.self) }
+}
+
+/// Host-side traces a box could leave: gradebox cgroups, mounts, net namespaces.
+struct HostTraces: Equatable {
+    var cgroups: [String]
+    var mounts: Int
+    var netns: Set<String>
+
+    static func now() -> HostTraces {
+        var groups: [String] = []
+        for controller in ["memory", "cpu", "pids", "cpuacct"] {
+            let dir = "/sys/fs/cgroup/\(controller)/gradebox"
+            if let d = opendir(dir) {
+                while let e = readdir(d) {
+                    let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                    if name.hasPrefix("box-") { groups.append("\(controller)/\(name)") }
+                }
+                closedir(d)
+            }
+        }
+        let mounts = (readSmallFile("/proc/self/mountinfo") ?? "").split(separator: "\n").count
+        var netns = Set<String>()
+        if let d = opendir("/proc") {
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard Int(name) != nil else { continue }
+                var buf = [CChar](repeating: 0, count: 64)
+                let n = readlink("/proc/\(name)/ns/net", &buf, 63)
+                if n > 0 { netns.insert(String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
+            }
+            closedir(d)
+        }
+        return HostTraces(cgroups: groups.sorted(), mounts: mounts, netns: netns)
+    }
+}
