@@ -163,7 +163,7 @@ public enum Packages {
         case .lxc: p = ["lxc"]
         case .oci: p = []
         case .bwrap: p = ["bubblewrap"]
-        case .containerd: p = ["containerd", "runc"]
+        case .containerd: p = ["containerd", "runc", "docker.io"]
         case .gradebox: p = []
         }
         switch c.runtime {

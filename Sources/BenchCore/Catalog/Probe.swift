@@ -31,7 +31,7 @@ public enum Probe {
         case .docker: u.append(c.rootless ? "docker-rootless" : "docker:\(c.storage.rawValue)")
         case .podman: u.append(c.rootless ? "podman-rootless:\(c.storage.rawValue)" : "podman:\(c.storage.rawValue)")
         case .lxc: u.append("lxc:\(c.storage.rawValue)")
-        case .containerd: u.append("containerd")
+        case .containerd: u += ["docker:overlay2", "containerd"]
         case .oci, .bwrap, .gradebox: break
         }
         if c.rootless { u.insert("rootless-user", at: 1) }
@@ -46,7 +46,6 @@ public enum Probe {
         }
         if let reason = kernelReason(c, f) { return out(.unavailable, reason) }
         if let reason = packageReason(c, f) { return out(.unavailable, reason) }
-        if c.manager == .containerd { return out(.unavailable, "containerd: no ctr driver in this version of gradebox bench") }
         if c.manager == .gradebox && !f.gradeboxUsable { return out(.unavailable, "gradebox: the sandbox library cannot run boxes on this host") }
         if !f.isRoot { return out(.unavailable, "setting candidates up needs root") }
         if c.rootless && !f.userNamespaces { return out(.unavailable, "rootless: user namespaces are disabled (user.max_user_namespaces = 0)") }

@@ -104,6 +104,7 @@ public struct Provisioner: Sendable {
             case "podman": try await self.podman(Storage(rawValue: arg) ?? .overlay, rootless: false)
             case "podman-rootless": try await self.podman(Storage(rawValue: arg) ?? .overlay, rootless: true)
             case "lxc": try await self.lxc(Storage(rawValue: arg) ?? .dir)
+            case "containerd": try await self.containerd()
             default: throw .setupFailed(step: unit, reason: "no such provisioning unit")
             }
         }
@@ -326,6 +327,12 @@ public struct Provisioner: Sendable {
             try await step("import \(c.image.imageName) into \(c.manager.rawValue)/\(c.storage.rawValue)\(c.rootless ? " (rootless)" : "")") { () async throws(BenchError) in
                 try await engine.importImage(c.image.imageName, rootfs: rootfs)
             }
+        case .containerd:
+            let driver = ContainerdDriver(candidate: c, socket: try Drivers.socket(of: "containerd", state: state, candidate: c))
+            guard await !driver.hasImage(c.image.imageName) else { return }
+            try await step("import \(c.image.imageName) into containerd") { () async throws(BenchError) in
+                try await driver.importImage(c.image.imageName, rootfs: rootfs)
+            }
         case .lxc:
             let driver = LXCDriver(candidate: c)
             guard !FileManager.default.fileExists(atPath: driver.lxcpath + "/" + LXCDriver.baseName(c.image.imageName) + "/config") else { return }
@@ -334,6 +341,25 @@ public struct Provisioner: Sendable {
             }
         default: return
         }
+    }
+
+    /// A containerd of our own (the Docker daemons run theirs privately), CRI off.
+    func containerd() async throws(BenchError) {
+        let socket = ProvisionState.directory + "/containerd.sock"
+        let configPath = ProvisionState.directory + "/containerd.toml"
+        let log = ProvisionState.directory + "/containerd.log"
+        let text = ContainerdDriver.config(root: ProvisionState.dataDirectory + "/containerd",
+                                           state: ProvisionState.directory + "/containerd", socket: socket)
+        do { try text.write(toFile: configPath, atomically: true, encoding: .utf8) } catch { throw .file(configPath, reason: "\(error)") }
+        let pid = try await startDaemon(["/usr/bin/containerd", "--config", configPath], log: log)
+        try record("containerd", .init(pid: pid, socket: socket, detail: ["log": log]))
+        let deadline = Monotonic.now() + 30_000_000_000
+        while Monotonic.now() < deadline {
+            if (try? await Tool.output("/usr/bin/ctr", ["-a", socket, "version"])) != nil { return }
+            if kill(pid, 0) != 0 { throw .setupFailed(step: "containerd", reason: "it exited; see \(log)") }
+            try? await Task.sleep(nanoseconds: 100_000_000)
+        }
+        throw .timeout("containerd on \(socket)", seconds: 30)
     }
 
     func dockerRootless() async throws(BenchError) {
