@@ -130,6 +130,15 @@ struct ImageStoreTests {
         #expect(TestFiles.read(info.rootfs + "/etc/passwd")?.hasPrefix("root:") == true)
     }
 
+    @Test("a zstd-compressed rootfs tar is piped through zstd -dc", .enabled(if: ImageTools.which("zstd") != nil, "zstd is not installed (apt-get install -y zstd)"))
+    func zstdTar() async throws {
+        let tmp = TemporaryDirectory()
+        let store = ImageStore(directory: tmp.path + "/store")
+        let source = tmp.write("rootfs.tar.zst", TestFiles.run("/usr/bin/zstd", ["-q", "-c"], input: rootfsTar()))
+        let info = try await store.importImage(name: "zst", from: source)
+        #expect(TestFiles.symlinkTarget(info.rootfs + "/bin/sh") == "busybox")
+    }
+
     @Test("a rootfs directory is copied; setuid bits dropped, the source untouched")
     func directoryImport() async throws {
         let tmp = TemporaryDirectory()

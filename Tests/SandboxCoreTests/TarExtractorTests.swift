@@ -53,10 +53,27 @@ struct TarExtractorTests {
         tar.file("su", "x", mode: 0o4755)
         tar.file("sg", "x", mode: 0o2755)
         tar.dir("tmp", mode: 0o1777)
+        tar.dir("mail", mode: 0o2775)
         try extract(tar.finished(), into: tmp.path)
         #expect(TestFiles.mode(tmp.path + "/su") == 0o755)
         #expect(TestFiles.mode(tmp.path + "/sg") == 0o755)
         #expect(TestFiles.mode(tmp.path + "/tmp") == 0o1777)
+        // setgid on a directory only picks the group of new files: kept.
+        #expect(TestFiles.mode(tmp.path + "/mail") == 0o2775)
+    }
+
+    @Test("as root, ownership comes from the archive (lchown, links included)", .enabled(if: geteuid() == 0, "lchown to other uids needs root"))
+    func ownership() throws {
+        let tmp = TemporaryDirectory()
+        var tar = TarWriter()
+        tar.file("owned", "x", uid: 1234)
+        tar.append(TarWriter.header(name: "link", type: "2", link: "owned", mode: 0o777, uid: 4321, gid: 99))
+        try extract(tar.finished(), into: tmp.path)
+        var st = stat()
+        lstat(tmp.path + "/owned", &st)
+        #expect(st.st_uid == 1234)
+        lstat(tmp.path + "/link", &st)
+        #expect(st.st_uid == 4321 && st.st_gid == 99)
     }
 
     @Test("a later member replaces an earlier one of the same name")

@@ -102,7 +102,7 @@ package final class TarExtractor {
             // Opened again with O_NOFOLLOW: a later member may have replaced the directory by a symlink.
             let fd = try ImageFS.openDirectory(dir.components.last!, in: parent, display: display)
             defer { ImageFS.close(fd) }
-            try ImageFS.chmod(fd, mode: Self.safeMode(dir.mode), display: display)
+            try ImageFS.chmod(fd, mode: Self.safeDirectoryMode(dir.mode), display: display)
             try ImageFS.setTimes(fd, seconds: dir.mtime, display: display)
         }
         pendingDirectories.removeAll()
@@ -112,6 +112,12 @@ package final class TarExtractor {
     /// must not gain privileges through a file of the image. Sticky and rwx stay.
     package static func safeMode(_ mode: UInt32) -> UInt32 {
         mode & 0o1777
+    }
+
+    /// On a directory setgid only gives new entries the directory's group (Debian's
+    /// /var/mail, /var/local): no privilege, so it is kept. Setuid means nothing there.
+    package static func safeDirectoryMode(_ mode: UInt32) -> UInt32 {
+        mode & 0o3777
     }
 
     private func begin(_ entry: TarEntry) throws(SandboxError) {
