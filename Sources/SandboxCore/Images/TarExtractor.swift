@@ -97,10 +97,13 @@ package final class TarExtractor {
         dropCache()
         for dir in pendingDirectories.reversed() {
             let display = dir.components.joined(separator: "/")
-            let parent = try walk(Array(dir.components.dropLast()), create: false, entry: display)
+            let name = dir.components.last!
+            // A later member may have removed the directory or put a file or symlink in its place.
+            guard let parent = try? walk(Array(dir.components.dropLast()), create: false, entry: display) else { continue }
             defer { ImageFS.close(parent) }
-            // Opened again with O_NOFOLLOW: a later member may have replaced the directory by a symlink.
-            let fd = try ImageFS.openDirectory(dir.components.last!, in: parent, display: display)
+            guard try ImageFS.stat(name, in: parent, display: display)?.kind == .directory else { continue }
+            // Opened with O_NOFOLLOW, so the mode lands on the directory itself.
+            let fd = try ImageFS.openDirectory(name, in: parent, display: display)
             defer { ImageFS.close(fd) }
             try ImageFS.chmod(fd, mode: Self.safeDirectoryMode(dir.mode), display: display)
             try ImageFS.setTimes(fd, seconds: dir.mtime, display: display)
