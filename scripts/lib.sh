@@ -1,0 +1,37 @@
+# Shared by the quick-start scripts: apt packages and the build.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "gradebox: this script installs packages and makes namespaces and cgroups: run it as root (sudo)" >&2
+        exit 1
+    fi
+}
+
+# Debian packages the sandbox, its tests and the benchmark's candidates use.
+# Services must not start at install time (no init system to talk to here).
+install_packages() {
+    step "installing Debian packages: $*"
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+}
+
+SANDBOX_PACKAGES=(busybox-static debootstrap uidmap iproute2 iputils-ping crun runc bubblewrap hyperfine sqlite3 lighttpd)
+
+build_release() {
+    step "building gradebox (release, standard library linked statically)"
+    swift build -c release --static-swift-stdlib --product gradebox
+    mkdir -p out
+    ln -sf "$(swift build -c release --static-swift-stdlib --show-bin-path)/gradebox" out/gradebox
+}
