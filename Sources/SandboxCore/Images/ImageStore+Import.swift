@@ -128,7 +128,7 @@ extension ImageStore {
                 name: name, source: source, format: format, createdAt: Date(),
                 sizeBytes: stats.sizeBytes, fileCount: stats.fileCount, rootfs: rootfsDirectory(name))
             try Self.writeInfo(info, in: staging.directory, display: temporaryPath)
-            try install(temporary, as: name, in: store, replace: replace)
+            try install(temporary, as: name, in: store, replace: replace, progress: progress)
             progress?("image \(name): \(stats.fileCount) entries, \(stats.sizeBytes / 1024) KiB")
             return info
         } catch {
@@ -153,7 +153,7 @@ extension ImageStore {
     /// rename(2) of the finished staging directory to its name. Without `replace`
     /// the rename itself is the existence check (it fails on a non-empty target),
     /// so two imports of one name cannot both win.
-    func install(_ temporary: String, as name: String, in store: FileDescriptor, replace: Bool) throws(SandboxError) {
+    func install(_ temporary: String, as name: String, in store: FileDescriptor, replace: Bool, progress: (@Sendable (String) -> Void)?) throws(SandboxError) {
         var old: String?
         if replace, try ImageFS.stat(name, in: store, display: name) != nil {
             let aside = ".old-\(name)-\(Self.randomSuffix())"
@@ -169,7 +169,15 @@ extension ImageStore {
             }
             throw .syscall("renameat(\(directory)/\(temporary) -> \(name))", errno: e.rawValue)
         }
-        if let old { try ImageFS.removeTree(old, in: store, display: "\(directory)/\(old)") }
+        // The new image is in place: failing to delete the old tree (a box may still have it
+        // mounted: EBUSY) must not fail the import. It stays as a dot-entry list() ignores.
+        if let old {
+            do throws(SandboxError) {
+                try ImageFS.removeTree(old, in: store, display: "\(directory)/\(old)")
+            } catch {
+                progress?("could not remove the replaced image at \(directory)/\(old): \(error)")
+            }
+        }
     }
 
     /// Applies the layers of a docker-save archive or OCI layout, bottom first, with whiteouts.
