@@ -163,6 +163,20 @@ struct CgroupV1Tests {
         ])
     }
 
+    @Test func killAllWithoutAFreezerGroupStillKills() throws {
+        let fs = hostFS(withParents: true)
+        let g = "gradebox/box-1"
+        for c in controllers { fs.setFile("\(root)/\(c)/\(g)/cgroup.procs", "") }
+        fs.setFile("\(root)/pids/\(g)/cgroup.procs", "200\n", "200\n", "")
+        fs.fail("write", "\(root)/freezer/\(g)/freezer.state", errno: ENOENT)
+        try v1(fs).killAll(group())
+        // Unfrozen, what is still listed while waiting is killed again.
+        #expect(fs.changes == [
+            .write("\(root)/freezer/\(g)/freezer.state", "FROZEN"),
+            .kill(200, signal: SIGKILL), .kill(200, signal: SIGKILL),
+        ])
+    }
+
     @Test func killAllOnAnEmptyGroupOnlyReads() throws {
         let fs = hostFS(withParents: true)
         for c in controllers { fs.setFile("\(root)/\(c)/gradebox/box-1/cgroup.procs", "") }

@@ -135,17 +135,21 @@ package struct CgroupV1: CgroupDriver {
     package func killAll(_ group: CgroupHandle) throws(SandboxError) {
         var seen = try processes(group)
         if seen.isEmpty { return }
-        let freezerState = freezer.map { "\($0)/\(group.name)/freezer.state" }
-        if let freezerState {
-            try fs.write(freezerState, "FROZEN")
-            seen = try processes(group)
+        var freezerState = freezer.map { "\($0)/\(group.name)/freezer.state" }
+        if let state = freezerState {
+            do {
+                try fs.write(state, "FROZEN")
+                seen = try processes(group)
+            } catch where cgroupErrno(error) == ENOENT {
+                freezerState = nil  // half-removed group: kill without freezing
+            }
         }
         try killEach(seen)
         if let freezerState { try fs.write(freezerState, "THAWED") }
         try waitUntilEmpty("cgroup \(group.name)") { () throws(SandboxError) -> Bool in
             let left = try processes(group)
             // Without a freezer, children forked before the kill land here.
-            if freezer == nil { try killEach(left) }
+            if freezerState == nil { try killEach(left) }
             return left.isEmpty
         }
     }
