@@ -73,6 +73,25 @@ struct DriverPlanTests {
         #expect(!LXCDriver.config(name: "b", rootfs: "/r", storage: .dir, limited: false).contains("memory"))
     }
 
+    @Test func teardownFindsNestedMountsDeepestFirst() {
+        let info = """
+        40 25 0:40 / /var/lib/gradebox-bench/btrfs rw - btrfs /dev/loop0 rw
+        41 40 0:41 / /var/lib/gradebox-bench/btrfs/docker/btrfs/x rw - btrfs /dev/loop0 rw
+        42 25 0:42 / /var/lib/other rw - ext4 /dev/vda rw
+        """
+        #expect(Provisioner.mounts(under: "/var/lib/gradebox-bench/btrfs/", mountinfo: info) == ["/var/lib/gradebox-bench/btrfs/docker/btrfs/x"])
+        #expect(Provisioner.mounts(under: "/var/lib/gradebox-bench/", mountinfo: info)
+            == ["/var/lib/gradebox-bench/btrfs/docker/btrfs/x", "/var/lib/gradebox-bench/btrfs"])
+    }
+
+    @Test func containerdConfigKeepsItsOwnPaths() throws {
+        let c = ContainerdDriver.config(root: "/var/lib/x", state: "/run/x", socket: "/run/x.sock")
+        #expect(c.contains("address = \"/run/x.sock\""))
+        #expect(c.contains("disabled_plugins = [\"io.containerd.grpc.v1.cri\"]"))
+        #expect(ContainerdDriver(candidate: try Catalog.lookup("containerd/crun/overlayfs/minimal"), socket: "/s").lifecycle == .oneShot)
+        #expect(ContainerdDriver(candidate: try Catalog.lookup("containerd"), socket: "/s").lifecycle == .full)
+    }
+
     @Test func bwrapArguments() throws {
         let a = try BwrapDriver.arguments(CreateRequest(name: "x", image: "i", argv: ["/bin/echo", "hi"]), rootfs: "/img")
         #expect(a.contains("--unshare-net"))

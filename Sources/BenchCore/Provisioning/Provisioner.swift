@@ -482,6 +482,8 @@ public struct Provisioner: Sendable {
                 }
             }
             for m in unit.mounts.reversed() {
+                // Daemons leave mounts inside their data roots (podman's overlay bind, for one).
+                for inner in Self.mounts(under: m + "/") { _ = try? await Tool.run("/bin/umount", ["-l", inner]) }
                 let r = try? await Tool.run("/bin/umount", [m])
                 log.append(r?.status == 0 ? "unmounted \(m)" : "could not unmount \(m): \(r?.stderr ?? "")")
             }
@@ -489,7 +491,27 @@ public struct Provisioner: Sendable {
             state.units[name] = nil
             try? state.save(to: statePath)
         }
+        if only == nil {
+            // Whatever is still mounted under our directories (podman's storage binds, gradebox
+            // pool namespaces): deepest first.
+            for m in Self.mounts(under: ProvisionState.dataDirectory + "/") + Self.mounts(under: ProvisionState.directory + "/") {
+                let r = try? await Tool.run("/bin/umount", ["-l", m])
+                if r?.status == 0 { log.append("unmounted \(m)") }
+            }
+            // The in-process gradebox's pool slots held the namespaces just unmounted.
+            try? FileManager.default.removeItem(atPath: ProvisionState.directory + "/gradebox/pool")
+        }
         return log
+    }
+
+    /// Mount points below `prefix` from /proc/self/mountinfo, deepest first.
+    static func mounts(under prefix: String, mountinfo: String? = nil) -> [String] {
+        let text = mountinfo ?? (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        let points = text.split(separator: "\n").compactMap { line -> String? in
+            let f = line.split(separator: " ")
+            return f.count > 4 && f[4].hasPrefix(prefix) ? String(f[4]) : nil
+        }
+        return Array(Set(points)).sorted { $0.count > $1.count }
     }
 
     /// Daemons first, then what they stored on (btrfs), then cgroup mounts.
