@@ -71,8 +71,7 @@ struct WorkloadImageTests {
                                               exists: { FileManager.default.fileExists(atPath: $0) })
             let rootfs = try await WorkloadImageBuilder.apply(plan, staging: dir + "/" + image.name)
             for kind in IOExperiment.Kind.allCases where kind.datasetKind == dataset.kind {
-                let e = IOExperiment(kind: kind, image: image)
-                let status = try chroot(rootfs, e.command)
+                let status = try chroot(rootfs, IOExperiment.command(kind, image))
                 #expect(status == 0, "\(kind.rawValue) in \(image.name)")
             }
             if dataset.kind == .database {

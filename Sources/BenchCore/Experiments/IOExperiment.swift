@@ -1,9 +1,10 @@
 import Foundation
+import SandboxCore
 
 /// The thesis's I/O experiments (section 4.2.2, "Basic I/O performances"),
-/// each run on one dataset baked into the image: create + start + exec, the
-/// exec being the I/O itself.
-public struct IOExperiment: Sendable, Equatable {
+/// each on one dataset baked into the image: create + start + exec, the exec
+/// being the I/O itself, then stop and clean.
+public struct IOExperiment: Experiment {
     public enum Kind: String, Sendable, CaseIterable {
         /// Select every row of every table, output discarded.
         case dbRead = "db-read"
@@ -15,21 +16,33 @@ public struct IOExperiment: Sendable, Equatable {
         case filesWrite = "files-write"
 
         public var datasetKind: WorkloadDataset.Kind { self == .dbRead || self == .dbWrite ? .database : .files }
+        public var writes: Bool { self == .dbWrite || self == .filesWrite }
     }
 
     public var kind: Kind
-    public var image: WorkloadImage
+    public var workload: WorkloadDataset
+    public var images: WorkloadImages
 
-    public init(kind: Kind, image: WorkloadImage) {
-        precondition(kind.datasetKind == image.dataset.kind, "\(kind.rawValue) needs a \(kind.datasetKind.rawValue) dataset")
+    public init(kind: Kind, dataset: WorkloadDataset, images: WorkloadImages) {
+        precondition(kind.datasetKind == dataset.kind, "\(kind.rawValue) needs a \(kind.datasetKind.rawValue) dataset")
         self.kind = kind
-        self.image = image
+        self.workload = dataset
+        self.images = images
     }
 
+    public var name: String { kind.rawValue }
+    public var dataset: String? { workload.size }
+
     /// The program exec'd in the container: the image's own shell and tools
-    /// (busybox in the minimal image, bash/coreutils/GNU tar in the full one),
-    /// output discarded inside the container so the manager's stream does not count.
-    public var command: [String] {
+    /// (busybox in the minimal image, dash/coreutils/GNU tar in the full one,
+    /// as the thesis compared Alpine's tar with CentOS's), output discarded
+    /// inside the container so the manager's output stream does not count.
+    ///
+    /// `writableRoot == false` is for candidates that use the image read-only
+    /// with a tmpfs /tmp (the runtimes driven directly, bwrap, gradebox): the
+    /// writes go to /tmp, and db-write first copies the database there, the
+    /// copy an overlay's copy-up makes on the first write.
+    public static func command(_ kind: Kind, _ image: WorkloadImage, writableRoot: Bool = true) -> [String] {
         let script: String
         switch kind {
         case .dbRead:
@@ -37,109 +50,114 @@ public struct IOExperiment: Sendable, Equatable {
             script = "sqlite3 \(image.dataPath) '\(sql)' > /dev/null"
         case .dbWrite:
             let sql = TPCCSchema.tables.map { "CREATE TABLE \($0)_copy AS SELECT * FROM \($0);" }.joined(separator: " ")
-            script = "sqlite3 \(image.dataPath) '\(sql)'"
+            script = writableRoot
+                ? "sqlite3 \(image.dataPath) '\(sql)'"
+                : "cp \(image.dataPath) /tmp/db.sqlite && sqlite3 /tmp/db.sqlite '\(sql)'"
         case .filesRead:
             // cat opens and reads every file; a glob would overflow argv at 100 000 files.
             script = "find \(image.dataPath) -type f | xargs cat > /dev/null"
         case .filesWrite:
-            script = "mkdir -p \(WorkloadImage.dataRoot)/extract && tar -xf \(image.tarPath!) -C \(WorkloadImage.dataRoot)/extract"
+            let into = writableRoot ? WorkloadImage.dataRoot + "/extract" : "/tmp/extract"
+            script = "mkdir -p \(into) && tar -xf \(image.tarPath!) -C \(into)"
         }
         return ["/bin/sh", "-c", script]
     }
 
-    /// One trial on `driver`: create (the waiting shell, on the workload
-    /// image), start, exec the command, then stop and clean. Phases are timed
-    /// around the driver's calls only. A failure at any phase is recorded
-    /// with its reason; the container is cleaned on every path.
-    public func trial(
-        _ driver: any ContainerDriver, imageName: String? = nil, run: Int, warmup: Bool = false, host: [String: String]
-    ) async -> TrialRecord {
-        await LifecycleTrial.measure(
-            driver, experiment: kind.rawValue, dataset: image.dataset.size, image: imageName ?? image.name,
-            command: command, run: run, warmup: warmup, host: host)
+    func image(for c: Candidate) -> WorkloadImage { WorkloadImage(base: c.image.rawValue, dataset: workload) }
+
+    /// Makes sure the dataset exists (generated when missing, never skipped)
+    /// and the candidate's manager has the image holding it. Not timed.
+    public func prepare(_ driver: any ContainerDriver) async throws(BenchError) {
+        try await images.prepare(image(for: driver.candidate), on: driver)
+    }
+
+    public func trial(_ driver: any ContainerDriver, containerName: String) async throws(BenchError) -> TrialTiming {
+        let c = driver.candidate
+        let image = image(for: c)
+        let command = Self.command(kind, image, writableRoot: c.storage != .rootfs)
+        return try await LifecycleTrial.measure(driver, containerName: containerName, image: image.name, command: command,
+                                               what: "\(kind.rawValue):\(workload.size)")
     }
 }
 
-/// The create / start / exec / stop / clean sequence shared by the I/O,
-/// network and ping experiments, timed as the thesis's chapter 4.2.2 says.
+/// The create / start / exec / stop / clean sequence of the I/O, network and
+/// ping experiments, timed like `HelloExperiment`: around the driver's calls only.
 enum LifecycleTrial {
+    /// - Parameter afterExec: runs once exec has returned and before stop (the
+    ///   network experiment waits for the first HTTP 200 there); its phases are added.
     static func measure(
-        _ driver: any ContainerDriver, experiment: String, dataset: String?, image: String, command: [String],
-        request: CreateRequest? = nil, run: Int, warmup: Bool, host: [String: String],
-        detach: Bool = false,
-        afterExec: (@Sendable (ContainerHandle) async throws -> [String: Double])? = nil
-    ) async -> TrialRecord {
-        let startedAt = Date().timeIntervalSince1970
-        let name = "gbx-\(experiment)-\(run)-\(UInt32.random(in: 0...UInt32.max))"
-        var req = request ?? CreateRequest(name: name, image: image, argv: CreateRequest.waitingShell)
-        req.name = name
-        var phases: [String: Double] = [:]
-        var stamps: [String: UInt64] = [:]
-        func record(_ outcome: TrialRecord.Outcome, _ error: String?) -> TrialRecord {
-            TrialRecord(candidate: driver.candidate.name, experiment: experiment, dataset: dataset, run: run, warmup: warmup,
-                        phasesMs: phases, timestampsNs: stamps, outcome: outcome, error: error, startedAt: startedAt, host: host)
-        }
-
+        _ driver: any ContainerDriver, containerName: String, image: String, command: [String], what: String,
+        network: NetworkRequest = .none, publishedPorts: [PortMapping] = [], detach: Bool = false,
+        afterExec: (@Sendable (ContainerHandle, inout TrialTiming) async throws(BenchError) -> Void)? = nil
+    ) async throws(BenchError) -> TrialTiming {
+        let c = driver.candidate
+        let limited = c.cgroup != .none && !c.rootless
         if driver.lifecycle == .oneShot {
-            var one = req
-            one.argv = command
-            let t0 = Monotonic.now()
-            do {
-                let result = try await driver.run(one)
-                let t1 = Monotonic.now()
-                phases["run"] = Monotonic.ms(from: t0, to: t1)
-                stamps["t_run"] = t1 - t0
-                if let code = result.exitCode, code != 0 {
-                    return record(.failed, "run: exit \(code): \(result.stderr.prefix(300))")
-                }
-                return record(.ok, nil)
-            } catch {
-                return record(.failed, "run: \(error)")
-            }
+            let request = CreateRequest(name: containerName, image: image, argv: command, network: network,
+                                        publishedPorts: publishedPorts, cpus: limited ? 1 : nil, memoryBytes: limited ? 1 << 30 : nil)
+            var t = TrialTiming()
+            let result = try await driver.run(request)
+            let te = t.mark("t_end")
+            t.phase("run", from: t.t0, to: te)
+            try check(result, what, c)
+            return t
         }
-
-        let t0 = Monotonic.now()
-        var handle: ContainerHandle?
-        var phase = "create"
-        do {
-            let h = try await driver.create(req)
-            handle = h
-            let tc = Monotonic.now()
-            phase = "start"
-            try await driver.start(h)
-            let ts = Monotonic.now()
-            phase = "exec"
-            let result = try await driver.exec(h, command, detach: detach)
-            let te = Monotonic.now()
-            phases["create"] = Monotonic.ms(from: t0, to: tc)
-            phases["start"] = Monotonic.ms(from: tc, to: ts)
-            phases["exec"] = Monotonic.ms(from: ts, to: te)
-            stamps["t_create"] = tc - t0
-            stamps["t_start"] = ts - t0
-            stamps["t_exec"] = te - t0
-            if let code = result.exitCode, code != 0 {
-                throw BenchError.toolFailed(command.joined(separator: " "), status: code, output: String(result.stderr.prefix(300)))
-            }
-            if let afterExec {
-                phase = "after exec"
-                for (k, v) in try await afterExec(h) { phases[k] = v }
-            }
-            phase = "stop"
-            let s0 = Monotonic.now()
-            try await driver.stop(h)
-            let s1 = Monotonic.now()
-            phase = "clean"
-            try await driver.clean(h)
-            let s2 = Monotonic.now()
-            phases["stop"] = Monotonic.ms(from: s0, to: s1)
-            phases["clean"] = Monotonic.ms(from: s1, to: s2)
-            return record(.ok, nil)
+        let request = CreateRequest(name: containerName, image: image, argv: CreateRequest.waitingShell, network: network,
+                                    publishedPorts: publishedPorts, cpus: limited ? 1 : nil, memoryBytes: limited ? 1 << 30 : nil)
+        var t = TrialTiming()
+        let handle = try await driver.create(request)
+        let tc = t.mark("t_create")
+        do throws(BenchError) {
+            try await driver.start(handle)
+            let ts = t.mark("t_start")
+            let result = try await driver.exec(handle, command, detach: detach)
+            let te = t.mark("t_exec")
+            if !detach { try check(result, what, c) }
+            t.phase("create", from: t.t0, to: tc)
+            t.phase("start", from: tc, to: ts)
+            t.phase("exec", from: ts, to: te)
+            t.phase("ready", from: t.t0, to: ts)
+            if let afterExec { try await afterExec(handle, &t) }
+            let tend = Monotonic.now()
+            try await driver.stop(handle)
+            let tstop = t.mark("t_stop")
+            try await driver.clean(handle)
+            let tclean = t.mark("t_clean")
+            t.phase("stop", from: tend, to: tstop)
+            t.phase("clean", from: tstop, to: tclean)
+            return t
         } catch {
-            if let handle {
-                try? await driver.stop(handle)
-                try? await driver.clean(handle)
+            try? await driver.stop(handle)
+            try? await driver.clean(handle)
+            throw error
+        }
+    }
+
+    static func check(_ r: ExecResult, _ what: String, _ c: Candidate) throws(BenchError) {
+        guard r.exitCode == 0 else {
+            throw .toolFailed("\(c.name): \(what)", status: r.exitCode ?? -1, output: String(r.stderr.suffix(500)))
+        }
+    }
+}
+
+/// The experiment catalog entries of issue 4: `db-read`, `db-write`,
+/// `files-read`, `files-write` (each taking a dataset size), `network` and
+/// `ping`. The CLI composes `ExperimentCatalog.builtin.adding(WorkloadExperiments.entries())`.
+public enum WorkloadExperiments {
+    public static func entries(images: WorkloadImages = WorkloadImages()) -> [ExperimentCatalog.Entry] {
+        ioEntries(images: images) + [
+            ExperimentCatalog.Entry(name: "network") { _ in NetworkExperiment(images: images) },
+            ExperimentCatalog.Entry(name: "ping") { _ in PingExperiment(images: images) },
+        ]
+    }
+
+    public static func ioEntries(images: WorkloadImages) -> [ExperimentCatalog.Entry] {
+        IOExperiment.Kind.allCases.map { kind in
+            let sets = kind.datasetKind == .database ? WorkloadCatalog.databases : WorkloadCatalog.fileSets
+            return ExperimentCatalog.Entry(name: kind.rawValue, datasets: sets.map(\.size)) { size in
+                let d = sets.first { $0.size == size } ?? sets[sets.count - 1]
+                return IOExperiment(kind: kind, dataset: d, images: images)
             }
-            return record(.failed, "\(phase): \(error)")
         }
     }
 }

@@ -39,9 +39,12 @@ public struct WorkloadImagePlan: Sendable, Equatable {
         /// A host binary or shared library, symlinks resolved, at the same path
         /// inside the image.
         case install(source: String, destination: String)
+        /// A small file written from memory (a server's configuration, a page).
+        case write(contents: String, destination: String)
     }
 
-    public var image: WorkloadImage
+    /// The image name the tree is imported under.
+    public var name: String
     public var steps: [Step]
 
     /// - Parameters:
@@ -66,7 +69,7 @@ public struct WorkloadImagePlan: Sendable, Equatable {
                 steps.append(.install(source: lib, destination: lib))
             }
         }
-        return WorkloadImagePlan(image: image, steps: steps)
+        return WorkloadImagePlan(name: image.name, steps: steps)
     }
 
     /// The absolute paths of the shared objects in `ldd` output, the loader
@@ -104,6 +107,15 @@ public enum WorkloadImageBuilder {
                 // first so a hard link shared with the base is never written through.
                 try? FileManager.default.removeItem(atPath: target)
                 try await tool("cp", ["-L", source, target])
+            case .write(let contents, let destination):
+                let target = staging + destination
+                try mkdirParent(target)
+                try? FileManager.default.removeItem(atPath: target)
+                do {
+                    try contents.write(toFile: target, atomically: false, encoding: .utf8)
+                } catch {
+                    throw WorkloadError.io(operation: "write(\(target))", underlying: "\(error)")
+                }
             }
         }
         return staging
@@ -111,9 +123,13 @@ public enum WorkloadImageBuilder {
 
     /// Host facts the plan needs: sqlite3's path and its shared objects.
     public static func hostSqlite3() async throws -> (binary: String, libraries: [String]) {
-        let binary = "/usr/bin/sqlite3"
+        try await hostBinary("/usr/bin/sqlite3", package: "sqlite3")
+    }
+
+    /// A host binary and the shared objects `ldd` lists for it.
+    public static func hostBinary(_ binary: String, package: String) async throws -> (binary: String, libraries: [String]) {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw WorkloadError.missing(dataset: "sqlite3 (apt-get install -y sqlite3)", path: binary)
+            throw WorkloadError.missing(dataset: "\(binary) (apt-get install -y \(package))", path: binary)
         }
         let out = try await Subprocess.run(.name("ldd"), arguments: [binary], output: .string(limit: 1 << 16), error: .string(limit: 1 << 16))
         guard out.terminationStatus.isSuccess else {
