@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// What this host offers, asked once.
-enum CgroupHost {
+private enum CgroupHost {
     static let isRoot = getuid() == 0
     static let layout = (try? CgroupLayout.current()) ?? CgroupLayout()
     static let isV1 = layout.hasV1Controllers
@@ -20,7 +20,7 @@ enum CgroupHost {
 }
 
 /// posix_spawn(3) of `argv` with the environment of this process.
-func spawnProcess(_ argv: [String]) throws -> pid_t {
+private func spawnProcess(_ argv: [String]) throws -> pid_t {
     var pid: pid_t = 0
     let cArgs = argv.map { strdup($0) } + [nil]
     defer { cArgs.forEach { free($0) } }
@@ -30,13 +30,13 @@ func spawnProcess(_ argv: [String]) throws -> pid_t {
 }
 
 /// waitpid(2); returns the raw status.
-func waitStatus(_ pid: pid_t) -> Int32 {
+private func waitStatus(_ pid: pid_t) -> Int32 {
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     return status
 }
 
-func terminatingSignal(_ status: Int32) -> Int32? {
+private func terminatingSignal(_ status: Int32) -> Int32? {
     let signal = status & 0x7F
     return signal != 0 && signal != 0x7F ? signal : nil
 }
