@@ -4,6 +4,11 @@ import Glibc
 import Musl
 #endif
 import CSandbox
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// One reusable pair of a cgroup and an empty network namespace (loopback up),
 /// held by whoever has its lock.
@@ -60,7 +65,10 @@ package final class WarmPool: Sendable {
         if let cgroups {
             // Anything still in the group would leak into the next box.
             try? cgroups.killAll(slot.cgroup)
-            try? cgroups.reset(slot.cgroup)
+            var group = slot.cgroup
+            // The reset moves the OOM and CPU baselines; the next user, maybe
+            // another process, reads them from the saved handle.
+            if (try? cgroups.reset(&group)) != nil { try? saveGroup(slot.index, group) }
         }
         Kernel.close(slot.lockFd)
     }
@@ -135,20 +143,19 @@ package final class WarmPool: Sendable {
         if mkdir(directory, 0o700) < 0 && errno != EEXIST { throw .syscall("mkdir(\(directory))", errno: errno) }
     }
 
-    // The handle is stored beside the slot so later processes need not ask the driver again.
+    // The handle (with its baselines) is stored beside the slot, so later
+    // processes need not ask the driver again.
     private func saveGroup(_ index: Int, _ handle: CgroupHandle) throws(SandboxError) {
-        let text = ([handle.name, handle.directory ?? ""] + handle.procsFiles).joined(separator: "\n")
+        guard let data = try? JSONEncoder().encode(handle) else { throw .invalidRequest("cannot encode pool slot \(index)") }
         let path = "\(directory)/slot-\(index).cgroup"
         let fd = try Kernel.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
         defer { Kernel.close(fd) }
-        try Kernel.writeAll(fd, Array(text.utf8), path)
+        try Kernel.writeAll(fd, [UInt8](data), path)
     }
 
     private func groupHandle(_ index: Int) -> CgroupHandle? {
         guard let text = readSmallFile("\(directory)/slot-\(index).cgroup") else { return nil }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard lines.count >= 2 else { return nil }
-        return CgroupHandle(name: lines[0], procsFiles: Array(lines.dropFirst(2)), directory: lines[1].isEmpty ? nil : lines[1])
+        return try? JSONDecoder().decode(CgroupHandle.self, from: Data(text.utf8))
     }
 
     private func removeGroup(_ index: Int) {
