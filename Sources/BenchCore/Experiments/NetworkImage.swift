@@ -96,6 +96,13 @@ public enum PeerNetwork {
         [["netns", "del", peerNamespace], ["netns", "del", boxNamespace]]
     }
 
+    /// iptables(8) rules letting the host forward between the box and the peer:
+    /// Docker sets the FORWARD policy to DROP, which would silently eat the pings.
+    /// Inserted by `ensure`, deleted (`-D`) by `teardown`.
+    public static var forwardRules: [[String]] {
+        [["FORWARD", "-i", "gbx-bx0", "-o", "gbx-pr0", "-j", "ACCEPT"], ["FORWARD", "-i", "gbx-pr0", "-o", "gbx-bx0", "-j", "ACCEPT"]]
+    }
+
     public static var isSetUp: Bool {
         FileManager.default.fileExists(atPath: "/run/netns/" + peerNamespace) && FileManager.default.fileExists(atPath: boxPath)
     }
@@ -113,6 +120,14 @@ public enum PeerNetwork {
                 throw .setupFailed(step: "ip " + argv.joined(separator: " "), reason: "\(error)")
             }
         }
+        for rule in forwardRules {
+            do {
+                _ = try await Tool.output("/usr/sbin/iptables", ["-I"] + rule)
+            } catch {
+                await teardown()
+                throw .setupFailed(step: "iptables -I " + rule.joined(separator: " "), reason: "\(error)")
+            }
+        }
         do {
             try "1\n".write(toFile: "/proc/sys/net/ipv4/ip_forward", atomically: false, encoding: .utf8)
         } catch {
@@ -121,6 +136,7 @@ public enum PeerNetwork {
     }
 
     public static func teardown() async {
+        for rule in forwardRules { _ = try? await Tool.output("/usr/sbin/iptables", ["-D"] + rule) }
         for argv in teardownCommands { _ = try? await Tool.output("/usr/sbin/ip", argv) }
     }
 }
