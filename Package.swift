@@ -35,7 +35,8 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
-            ]
+            ],
+            exclude: ["CLIDraft.md", "Report/CLIDraft.md"]
         ),
         .executableTarget(
             name: "gradebox",

@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -423,6 +424,11 @@ int cs_enter(int target_pidfd, const struct cs_plan *plan, struct cs_child *out)
     out->pid = prog;
     out->pidfd = (int32_t)syscall(SYS_pidfd_open, prog, 0);
     return 0;
+}
+
+int cs_is_nsfs(const char *path) {
+    struct statfs fs;
+    return statfs(path, &fs) == 0 && fs.f_type == 0x6e736673;
 }
 
 int cs_pipe_cloexec(int fds[2]) {

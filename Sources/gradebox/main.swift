@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import SandboxCore
+import BenchCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,6 +27,8 @@ func gradeboxMain() -> Never {
         }
         exit(0)
     } catch let error as SandboxError {
+        fail(error.description)
+    } catch let error as BenchError {
         fail(error.description)
     } catch let exit as ExitCode {
         Glibc.exit(exit.rawValue)

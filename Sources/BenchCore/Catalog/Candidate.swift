@@ -77,14 +77,18 @@ public struct Candidate: Codable, Sendable, Hashable, CustomStringConvertible {
     public var rootless: Bool
     /// gradebox only: boxes taken from a warm pool.
     public var pool: Bool
+    /// gradebox only: each run is a `gradebox run` process, as a shell user or
+    /// another program calls it, so the CLI's own start-up is counted.
+    public var viaCLI: Bool
     /// The name on the command line: manager/runtime/storage/image[/rootless],
     /// or the tool's own name for the direct ones (crun, runc, bwrap, gradebox, gradebox-pool).
     public var name: String
 
     public init(
         number: Int? = nil, manager: Manager, runtime: Runtime, storage: Storage, image: BaseImage,
-        cgroup: CgroupVersion, rootless: Bool = false, pool: Bool = false, name: String? = nil
+        cgroup: CgroupVersion, rootless: Bool = false, pool: Bool = false, viaCLI: Bool = false, name: String? = nil
     ) {
+        self.viaCLI = viaCLI
         self.number = number
         self.manager = manager
         self.runtime = runtime

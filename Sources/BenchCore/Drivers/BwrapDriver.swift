@@ -18,11 +18,12 @@ public struct BwrapDriver: ContainerDriver {
 
     /// bwrap's argv for a request. Pure, for tests.
     public static func arguments(_ r: CreateRequest, rootfs: String) throws(BenchError) -> [String] {
-        var args = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
+        // --unshare-all, as the issue compares against: user, ipc, pid, net, uts, cgroup.
+        var args = ["--unshare-all", "--die-with-parent", "--new-session",
                     "--ro-bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--clearenv"]
         switch r.network {
-        case .none: args.append("--unshare-net")
-        case .host: break
+        case .none: break
+        case .host: args.append("--share-net")
         case .bridge, .namespace: throw .unsupported("bwrap: only network none or host")
         }
         for m in r.mounts { args += [m.writable ? "--bind" : "--ro-bind", m.source, m.target] }

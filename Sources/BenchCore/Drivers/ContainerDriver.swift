@@ -88,6 +88,8 @@ public struct CreateRequest: Sendable, Equatable {
     /// Rootless candidates on a cgroup v1 host run without limits.
     public var cpus: Double?
     public var memoryBytes: UInt64?
+    /// Task limit, where the manager sets one (gradebox, crun, runc).
+    public var pids: Int?
     /// Host directories bind-mounted into the container (read-only unless writable).
     public var mounts: [VolumeMount]
 
@@ -95,8 +97,9 @@ public struct CreateRequest: Sendable, Equatable {
         name: String, image: String, argv: [String],
         environment: [String] = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
         network: NetworkRequest = .none, publishedPorts: [PortMapping] = [],
-        cpus: Double? = 1, memoryBytes: UInt64? = 1 << 30, mounts: [VolumeMount] = []
+        cpus: Double? = 1, memoryBytes: UInt64? = 1 << 30, pids: Int? = 256, mounts: [VolumeMount] = []
     ) {
+        self.pids = pids
         self.name = name
         self.image = image
         self.argv = argv

@@ -54,6 +54,7 @@ public struct OCIRuntimeDriver: ContainerDriver {
         if limited {
             if let mem = r.memoryBytes { resources["memory"] = ["limit": Int64(mem)] }
             if let cpus = r.cpus { resources["cpu"] = ["quota": Int64(cpus * 100_000), "period": 100_000] }
+            if let pids = r.pids { resources["pids"] = ["limit": Int64(pids)] }
         }
         linux["resources"] = resources
         if let cgroupsPath { linux["cgroupsPath"] = cgroupsPath }

@@ -138,6 +138,8 @@ int cs_pidfd_send_signal(int pidfd, int sig);
 int cs_unshare_netns_holder(const char *bind_target, int *err_step);
 int64_t cs_monotonic_ns(void);
 int cs_pipe_cloexec(int fds[2]);
+// 1 when path is a network namespace (an nsfs bind mount), else 0.
+int cs_is_nsfs(const char *path);
 
 #ifdef __cplusplus
 }

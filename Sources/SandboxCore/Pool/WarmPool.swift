@@ -102,7 +102,7 @@ package final class WarmPool: Sendable {
             _ = umount2(net, Int32(MNT_DETACH))
             unlink(net)
             unlink("\(directory)/slot-\(index).ready")
-            if let cgroups { try? cgroups.remove(CgroupHandle(name: "pool-\(index)", procsFiles: [], directory: nil)) }
+            if let cgroups { try? cgroups.remove(CgroupHandle(name: groupName(index), procsFiles: [], directory: nil)) }
             removeGroup(index)
             unlink(lockPath)
             removed += 1
@@ -115,10 +115,14 @@ package final class WarmPool: Sendable {
     private func prepare(index: Int, lockFd: Int32, cgroups: any CgroupDriver) throws(SandboxError) -> PoolSlot {
         let net = "\(directory)/net-\(index)"
         let marker = "\(directory)/slot-\(index).ready"
-        let name = "pool-\(index)"
-        if access(marker, F_OK) == 0, let handle = groupHandle(index) {
+        let name = groupName(index)
+        // Trust a ready slot only while its parts are still there: a gc, a
+        // reboot of /run or another tool may have taken them away.
+        if access(marker, F_OK) == 0, let handle = groupHandle(index), isNetworkNamespace(net),
+           handle.procsFiles.allSatisfy({ access($0, F_OK) == 0 }) {
             return PoolSlot(index: index, cgroup: handle, networkNamespace: net, lockFd: lockFd)
         }
+        unlink(marker)
         _ = umount2(net, Int32(MNT_DETACH))
         let fd = try Kernel.open(net, O_WRONLY | O_CREAT, mode: 0o600)
         Kernel.close(fd)
@@ -137,6 +141,23 @@ package final class WarmPool: Sendable {
         let m = try Kernel.open(marker, O_WRONLY | O_CREAT, mode: 0o600)
         Kernel.close(m)
         return PoolSlot(index: index, cgroup: handle, networkNamespace: net, lockFd: lockFd)
+    }
+
+    /// Group names carry a hash of the pool's directory: two pools (two state
+    /// directories) on one host must never share, or remove, each other's groups.
+    func groupName(_ index: Int) -> String {
+        var hash: UInt32 = 2_166_136_261
+        for byte in directory.utf8 {
+            hash ^= UInt32(byte)
+            hash = hash &* 16_777_619
+        }
+        let hex = String(hash, radix: 16)
+        return "pool-\(String(repeating: "0", count: 8 - hex.count) + hex)-\(index)"
+    }
+
+    /// True when `path` is a bind mount of a network namespace (nsfs), not the empty file under it.
+    private func isNetworkNamespace(_ path: String) -> Bool {
+        cs_is_nsfs(path) == 1
     }
 
     private func ensureDirectory() throws(SandboxError) {
