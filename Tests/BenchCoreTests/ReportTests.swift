@@ -124,6 +124,15 @@ struct ReportTests {
         #expect(Report(records: flipped).conclusions.first { $0.claim.hasPrefix("crun is faster") }?.status == .notConfirmed)
     }
 
+    @Test("a creation claim falls back on another experiment's create phase when there is no hello")
+    func creationWithoutHello() {
+        let records = ReportFixtures.io("docker/runc/vfs/full", "files-read", "1000", exec: 100, create: 5_000)
+            + ReportFixtures.io("docker/runc/overlay2/full", "files-read", "1000", exec: 100, create: 40)
+        let vfs = Report(records: records).conclusions.first { $0.claim.hasPrefix("vfs makes") }
+        #expect(vfs?.status == .confirmed)
+        #expect(vfs?.evidence.contains("files-read:1000 t_create (no hello trials)") == true)
+    }
+
     @Test("the best configuration per criterion comes with its numbers")
     func best() throws {
         let report = Report(records: ReportFixtures.thesisLike)

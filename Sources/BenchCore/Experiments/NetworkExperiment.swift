@@ -126,7 +126,7 @@ enum NetworkImages {
                 let ping = image.base == "full" ? try await WorkloadImageBuilder.hostBinary("/bin/ping", package: "iputils-ping") : nil
                 let plan = image.plan(baseRootfs: base, lighttpd: lighttpd, ping: ping, exists: { FileManager.default.fileExists(atPath: $0) })
                 _ = try await WorkloadImageBuilder.apply(plan, staging: path)
-                FileManager.default.createFile(atPath: stamp, contents: Data())
+                _ = FileManager.default.createFile(atPath: stamp, contents: Data())
             }
         } catch let error as BenchError {
             throw error

@@ -63,7 +63,7 @@ public struct WorkloadImages: Sendable {
 
     private func touch(_ path: String) {
         try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: path, contents: Data())
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
     }
 
     /// True when `a` was modified after `b`, or `b` is missing.
