@@ -97,11 +97,12 @@ enum FigurePlan {
     }
 
     /// Per family (docker, podman, podman rootless, lxc, containerd), the
-    /// candidate with the lowest median t_create + t_start on hello.
+    /// candidate with the lowest median t_create + t_start on hello; without
+    /// hello trials, over every experiment's create + start.
     static func bestPerFamily(_ ix: RecordIndex, _ set: [ReportCandidate]) -> [ReportCandidate] {
         let families = Dictionary(grouping: set, by: \.family)
         return families.keys.sorted().compactMap { fam in
-            families[fam]!.compactMap { c in ix.median(c.name, "hello", nil, .ready).map { (c, $0.median) } }
+            families[fam]!.compactMap { c in (ix.median(c.name, "hello", nil, .ready) ?? ix.readyAnywhere(c.name)).map { (c, $0.median) } }
                 .min { $0.1 < $1.1 }?.0
         }
     }

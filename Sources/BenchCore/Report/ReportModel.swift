@@ -208,6 +208,12 @@ struct RecordIndex: Sendable {
         }
     }
 
+    /// t_create + t_start pooled over every experiment a candidate ran.
+    func readyAnywhere(_ candidate: String) -> SampleStats? {
+        SampleStats(groups.filter { $0.key.candidate == candidate }.values.flatMap { $0 }
+            .filter { $0.outcome == .ok }.compactMap(ReportMetric.ready.value))
+    }
+
     func has(_ candidate: String, _ experiment: String) -> Bool {
         groups.keys.contains { $0.candidate == candidate && $0.experiment == experiment }
     }
