@@ -57,7 +57,7 @@ public struct Sandbox: Sendable {
             try runtime.requireCgroups().apply(spec.limits, to: group!)
         } else if spec.limits.needsCgroup {
             let driver = try runtime.requireCgroups()
-            group = try driver.create(name: "box-\(getpid())-\(Runtime.nextSerial())")
+            group = try driver.create(name: "\(runtime.groupPrefix)-\(getpid())-\(Runtime.nextSerial())")
             ownGroup = true
             try driver.apply(spec.limits, to: group!)
         }
@@ -184,6 +184,9 @@ final class Runtime: Sendable {
     let cgroupProblem: String?
     let pool: WarmPool
     let stateDirectory: String
+    /// Prefix of this state directory's box cgroups: `box-<hash of the state directory>`,
+    /// so two state directories never take (or gc) each other's groups.
+    let groupPrefix: String
 
     private static let instances = Mutex<[String: Runtime]>([:])
     private static let serial = Atomic<UInt64>(0)
@@ -203,6 +206,7 @@ final class Runtime: Sendable {
 
     private init(stateDirectory: String) throws(SandboxError) {
         self.stateDirectory = stateDirectory
+        self.groupPrefix = "box-" + stableHash(stateDirectory)
         let mnt = stateDirectory + "/.mnt"
         for dir in [stateDirectory, mnt, mnt + "/root", mnt + "/scratch"] {
             if mkdir(dir, 0o755) < 0 && errno != EEXIST { throw .syscall("mkdir(\(dir))", errno: errno) }
@@ -235,3 +239,14 @@ final class Runtime: Sendable {
     }
 }
 
+
+/// FNV-1a of `text` as 8 hex digits: short, stable across runs and processes.
+func stableHash(_ text: String) -> String {
+    var hash: UInt32 = 2_166_136_261
+    for byte in text.utf8 {
+        hash ^= UInt32(byte)
+        hash = hash &* 16_777_619
+    }
+    let hex = String(hash, radix: 16)
+    return String(repeating: "0", count: 8 - hex.count) + hex
+}

@@ -94,7 +94,8 @@ struct DriverPlanTests {
 
     @Test func bwrapArguments() throws {
         let a = try BwrapDriver.arguments(CreateRequest(name: "x", image: "i", argv: ["/bin/echo", "hi"]), rootfs: "/img")
-        #expect(a.contains("--unshare-net"))
+        #expect(a.contains("--unshare-all"))
+        #expect(!a.contains("--share-net"), "network none keeps the new network namespace")
         #expect(Array(a.suffix(3)) == ["--", "/bin/echo", "hi"])
         #expect(throws: BenchError.self) {
             try BwrapDriver.arguments(CreateRequest(name: "x", image: "i", argv: ["true"], network: .bridge), rootfs: "/img")

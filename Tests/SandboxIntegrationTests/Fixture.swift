@@ -16,17 +16,21 @@ enum Host {
 /// One minimal image and one state directory for the whole test run.
 actor Fixture {
     static let shared = Fixture()
-    private var built: Sandbox?
+    // A task, not a value: the actor is re-entered while the build awaits,
+    // and every caller must wait for the one build.
+    private var building: Task<Sandbox, Error>?
 
     func sandbox() async throws -> Sandbox {
-        if let built { return built }
-        let base = "/tmp/gradebox-itest-\(getpid())"
-        mkdir(base, 0o755)
-        let store = ImageStore(directory: base + "/images")
-        _ = try await store.build(.minimal, name: "minimal", progress: nil)
-        let s = Sandbox(stateDirectory: base + "/state", images: store)
-        built = s
-        return s
+        if let building { return try await building.value }
+        let task = Task { () throws -> Sandbox in
+            let base = "/tmp/gradebox-itest-\(getpid())"
+            mkdir(base, 0o755)
+            let store = ImageStore(directory: base + "/images")
+            _ = try await store.build(.minimal, name: "minimal", replace: true, progress: nil)
+            return Sandbox(stateDirectory: base + "/state", images: store)
+        }
+        building = task
+        return try await task.value
     }
 }
 
@@ -45,25 +49,29 @@ extension RunResult {
     var err: String { String(decoding: stderr, as: UTF8.self) }
 }
 
-/// Host-side traces a box could leave: gradebox cgroups, mounts, net namespaces.
+/// Host-side traces a box of `sandbox` could leave: its cgroups, mounts
+/// under its state directory, network namespaces. Other suites run boxes
+/// and daemons at the same time, so only this sandbox's own traces count.
 struct HostTraces: Equatable {
     var cgroups: [String]
-    var mounts: Int
+    var mounts: [String]
     var netns: Set<String>
 
-    static func now() -> HostTraces {
+    static func now(_ sandbox: Sandbox) throws -> HostTraces {
+        let prefix = try Runtime.shared(sandbox.stateDirectory).groupPrefix
         var groups: [String] = []
-        for controller in ["memory", "cpu", "pids", "cpuacct"] {
+        for controller in ["memory", "cpu", "pids", "cpuacct", "freezer"] {
             let dir = "/sys/fs/cgroup/\(controller)/gradebox"
             if let d = opendir(dir) {
                 while let e = readdir(d) {
                     let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                    if name.hasPrefix("box-") { groups.append("\(controller)/\(name)") }
+                    if name.hasPrefix(prefix) { groups.append("\(controller)/\(name)") }
                 }
                 closedir(d)
             }
         }
-        let mounts = (readSmallFile("/proc/self/mountinfo") ?? "").split(separator: "\n").count
+        let mounts = (readSmallFile("/proc/self/mountinfo") ?? "").split(separator: "\n")
+            .filter { $0.contains(sandbox.stateDirectory) && !$0.contains("/pool/net-") }.map(String.init)
         var netns = Set<String>()
         if let d = opendir("/proc") {
             while let e = readdir(d) {

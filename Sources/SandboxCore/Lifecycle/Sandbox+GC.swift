@@ -13,7 +13,7 @@ public struct GarbageReport: Sendable, Equatable {
 
 extension Sandbox {
     /// Removes what a killed gradebox left behind: boxes whose init is gone,
-    /// `box-*` cgroups no box owns and whose process is gone; with
+    /// this state directory's box cgroups that no box owns and whose process is gone; with
     /// `pool: true` also every idle warm-pool slot (namespace mounts, cgroups).
     public func gc(pool drainPool: Bool = false) throws(SandboxError) -> GarbageReport {
         var report = GarbageReport()
@@ -36,10 +36,11 @@ extension Sandbox {
             report.boxes.append(name)
         }
         if let driver = runtime.cgroups {
-            for name in try driver.leftovers() where name.hasPrefix("box-") && !owned.contains(name) {
-                // One-shot runs name their group box-<pid>-<n>: spare a run still going.
-                let parts = name.split(separator: "-")
-                if parts.count == 3, let pid = Int32(parts[1]), kill(pid, 0) == 0 { continue }
+            let prefix = runtime.groupPrefix + "-"
+            for name in try driver.leftovers() where name.hasPrefix(prefix) && !owned.contains(name) {
+                // One-shot runs name their group <prefix>-<pid>-<n>: spare a run still going.
+                let parts = name.dropFirst(prefix.count).split(separator: "-")
+                if parts.count == 2, let pid = Int32(parts[0]), kill(pid, 0) == 0 { continue }
                 try? driver.remove(CgroupHandle(name: name, procsFiles: [], directory: nil))
                 report.cgroups.append(name)
             }

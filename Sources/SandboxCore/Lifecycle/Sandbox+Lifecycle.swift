@@ -48,7 +48,7 @@ extension Sandbox {
         }
         if spec.limits.needsCgroup {
             let driver = try runtime.requireCgroups()
-            group = try driver.create(name: "box-\(name)")
+            group = try driver.create(name: "\(runtime.groupPrefix)-n-\(name)")
             try driver.apply(spec.limits, to: group!)
         }
         let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, seccomp: runtime.seccompProgram)

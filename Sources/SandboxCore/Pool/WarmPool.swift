@@ -146,13 +146,7 @@ package final class WarmPool: Sendable {
     /// Group names carry a hash of the pool's directory: two pools (two state
     /// directories) on one host must never share, or remove, each other's groups.
     func groupName(_ index: Int) -> String {
-        var hash: UInt32 = 2_166_136_261
-        for byte in directory.utf8 {
-            hash ^= UInt32(byte)
-            hash = hash &* 16_777_619
-        }
-        let hex = String(hash, radix: 16)
-        return "pool-\(String(repeating: "0", count: 8 - hex.count) + hex)-\(index)"
+        "pool-\(stableHash(directory))-\(index)"
     }
 
     /// True when `path` is a bind mount of a network namespace (nsfs), not the empty file under it.

@@ -14,7 +14,12 @@ public enum LimitParsing {
         case "b", "B": multiplier = 1
         default: break
         }
-        if !last.isNumber { digits = String(t.dropLast()) }
+        if !last.isNumber {
+            guard multiplier != 1 || last == "b" || last == "B" else {
+                throw .invalidRequest("\(option): unknown size suffix in '\(text)' (use K, M or G)")
+            }
+            digits = String(t.dropLast())
+        }
         guard let value = Double(digits), value.isFinite else {
             throw .invalidRequest("\(option): cannot parse size '\(text)' (use a number with an optional K, M or G suffix, e.g. 64M)")
         }
