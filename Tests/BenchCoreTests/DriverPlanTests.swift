@@ -29,9 +29,16 @@ struct DriverPlanTests {
     @Test func dockerDaemonsLiveSideBySide() {
         let o = Provisioner.dockerConfig(.overlay2), v = Provisioner.dockerConfig(.vfs), b = Provisioner.dockerConfig(.btrfs)
         #expect(o["storage-driver"] as? String == "overlay2")
-        #expect(o["bridge"] == nil)
-        #expect(v["bridge"] as? String == "none")
+        #expect(o["bridge"] as? String == "gbxd-overlay2")
+        #expect(v["bridge"] as? String == "gbxd-vfs")
         #expect(v["iptables"] as? Bool == false)
+        let bridges = Storage.allCases.map { DockerBridge($0) }
+        #expect(bridges.allSatisfy { $0.name.utf8.count <= 15 && $0.name.hasPrefix("gbxd-") })
+        #expect(Set(bridges.map(\.name)).count == bridges.count)
+        #expect(Set(bridges.compactMap(\.gateway)).count == bridges.count)
+        #expect(bridges.allSatisfy { $0.gateway?.hasPrefix("172.31.") == true && $0.gateway?.hasSuffix(".1/24") == true })
+        // The accepts are inserted after the drop, so they sit above it.
+        #expect(DockerBridge(.vfs).forwardRules.first?.last == "DROP")
         #expect((b["data-root"] as? String)?.hasPrefix(BtrfsLoop.mountPoint) == true)
         #expect(Set([o, v, b].compactMap { $0["data-root"] as? String }).count == 3)
         #expect(((o["runtimes"] as? [String: Any])?["crun"] as? [String: String])?["path"] == "/usr/bin/crun")

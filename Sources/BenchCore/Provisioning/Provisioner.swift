@@ -90,9 +90,17 @@ public struct Provisioner: Sendable {
 
     /// Brings one unit up unless it is already live.
     public func bringUp(_ unit: String) async throws(BenchError) {
-        if load().liveUnits().contains(unit) { progress(.note("\(unit): already set up")); return }
         let parts = unit.split(separator: ":", maxSplits: 1).map(String.init)
         let kind = parts[0], arg = parts.count > 1 ? parts[1] : ""
+        if load().liveUnits().contains(unit) {
+            guard kind == "docker", let storage = Storage(rawValue: arg), load().units[unit]?.detail["bridge"] != DockerBridge(storage).name else {
+                progress(.note("\(unit): already set up"))
+                return
+            }
+            // Started by an older gradebox with the shared docker0 bridge: restart it on its own.
+            progress(.note("\(unit): daemon.json changed (own bridge): restarting"))
+            _ = await teardown(only: [unit])
+        }
         try await step(unit) { () async throws(BenchError) in
             switch kind {
             case "image": try await self.image(BaseImage(rawValue: arg) ?? .minimal)
@@ -267,7 +275,10 @@ public struct Provisioner: Sendable {
 
     /// The daemon.json of one Docker data root: the thesis's storage-driver and crun
     /// registered as a runtime, plus the paths that let several daemons run side by side.
-    /// Only the overlay2 daemon owns the default bridge and iptables. Pure, for tests.
+    /// Each daemon gets its own bridge (`DockerBridge`): two daemons sharing docker0 tear it
+    /// down under each other. Docker's iptables management is off (several daemons would
+    /// rewrite the same DOCKER chains); published ports go through docker-proxy, and the
+    /// forwarding rules to the ping peer are ours. Pure, for tests.
     public static func dockerConfig(_ storage: Storage) -> [String: Any] {
         let dataRoot = storage == .btrfs ? BtrfsLoop.mountPoint + "/docker" : ProvisionState.dataDirectory + "/docker-\(storage.rawValue)"
         var c: [String: Any] = [
@@ -279,12 +290,39 @@ public struct Provisioner: Sendable {
             "hosts": ["unix://" + dockerSocket(storage)],
             "exec-opts": ["native.cgroupdriver=cgroupfs"],
         ]
-        if storage != .overlay2 {
-            c["bridge"] = "none"
-            c["iptables"] = false
-            c["ip-forward"] = false
-        }
+        c["bridge"] = DockerBridge(storage).name
+        c["iptables"] = false
+        c["ip-masq"] = false
+        c["ip-forward"] = false
         return c
+    }
+
+    /// Creates the daemon's bridge (ip link add ... type bridge) with its address, and the
+    /// iptables FORWARD rules that let its containers reach the ping peer and nothing else.
+    func dockerBridge(_ bridge: DockerBridge) async throws(BenchError) {
+        // A bridge left by a daemon that died without teardown: start clean.
+        await Self.removeBridge(bridge.name)
+        for argv in bridge.ipCommands {
+            do { _ = try await Tool.output("/usr/sbin/ip", argv) } catch {
+                await Self.removeBridge(bridge.name)
+                throw .setupFailed(step: "ip " + argv.joined(separator: " "), reason: "\(error)")
+            }
+        }
+        for rule in bridge.forwardRules {
+            do { _ = try await Tool.output("/usr/sbin/iptables", ["-I"] + rule) } catch {
+                await Self.removeBridge(bridge.name)
+                throw .setupFailed(step: "iptables -I " + rule.joined(separator: " "), reason: "\(error)")
+            }
+        }
+    }
+
+    /// Deletes a bridge `dockerBridge` made and its FORWARD rules (every copy of each).
+    static func removeBridge(_ name: String) async {
+        for rule in DockerBridge(name: name).forwardRules {
+            var n = 0
+            while n < 16, (try? await Tool.output("/usr/sbin/iptables", ["-D"] + rule)) != nil { n += 1 }
+        }
+        _ = try? await Tool.output("/usr/sbin/ip", ["link", "del", name])
     }
 
     func docker(_ storage: Storage) async throws(BenchError) {
@@ -297,9 +335,17 @@ public struct Provisioner: Sendable {
             try FileManager.default.createDirectory(atPath: config["data-root"] as! String, withIntermediateDirectories: true)
             try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: configPath))
         } catch { throw .file(configPath, reason: "\(error)") }
-        let pid = try await startDaemon(["/usr/sbin/dockerd", "--config-file", configPath], log: log)
+        let bridge = DockerBridge(storage)
+        try await dockerBridge(bridge)
+        let pid: Int32
+        do throws(BenchError) {
+            pid = try await startDaemon(["/usr/sbin/dockerd", "--config-file", configPath], log: log)
+        } catch {
+            await Self.removeBridge(bridge.name)
+            throw error
+        }
         let socket = Self.dockerSocket(storage)
-        try record(unit, .init(pid: pid, socket: socket, detail: ["config": configPath, "log": log]))
+        try record(unit, .init(pid: pid, socket: socket, detail: ["config": configPath, "log": log, "bridge": bridge.name]))
         let driver = EngineDriver(candidate: Candidate(manager: .docker, runtime: .runc, storage: storage, image: .minimal, cgroup: .v1), socket: socket)
         try await waitForEngine(driver, pid: pid, log: log)
         try await importImages(driver)
@@ -473,6 +519,10 @@ public struct Provisioner: Sendable {
                 if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
                 progress(.end(step: "stop \(name) (pid \(pid))", seconds: Double(Monotonic.now() - t0) / 1e9))
                 log.append("stopped \(name) (pid \(pid))")
+            }
+            if let bridge = unit.detail["bridge"] {
+                await Self.removeBridge(bridge)
+                log.append("removed bridge \(bridge)")
             }
             if name.hasPrefix("lxc:"), let path = unit.detail["lxcpath"] {
                 // Containers a run left behind (interrupted runs clean their own).

@@ -9,19 +9,23 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "The thesis's benchmark: every candidate stack, phase by phase.",
         subcommands: [BenchCandidates.self, BenchSetup.self, BenchTeardown.self, BenchDoctor.self, BenchReportCommand.self, BenchDataCommand.self])
 
-    @Option(help: "Comma-separated candidates: names (docker/crun/overlay2/minimal), aliases (crun, bwrap, gradebox, docker-rootless) or thesis numbers (#4). Default: every candidate this host can run.")
+    @Option(help: "Comma-separated candidates: names (docker/crun/overlay2/minimal), aliases (crun, bwrap, gradebox, docker-rootless) or thesis numbers (#4). Default: every candidate this host can run (with --quick: the quick set).")
     var candidates: String?
-    @Option(help: "Comma-separated experiments, with an optional dataset (db-read:111.6MB). Default: hello.")
-    var experiments = "hello"
-    @Option(help: "Counted runs per candidate and experiment.") var runs = 10
-    @Option(help: "Warm-up runs, not counted.") var warmup = 2
-    @Option(help: "Summary file; its extension picks the format (.json, .csv, .md). The raw records go beside it as .jsonl.")
-    var export = "bench-results.json"
+    @Option(help: "Comma-separated experiments, with an optional dataset (db-read:111.6MB). Default: every experiment with every dataset (with --quick: \(BenchSuite.quickExperiments)).")
+    var experiments: String?
+    @Option(help: "Counted runs per candidate and experiment (default 10; with --quick \(BenchSuite.quickRuns)).") var runs: Int?
+    @Option(help: "Warm-up runs, not counted (default 2; with --quick \(BenchSuite.quickWarmup)).") var warmup: Int?
+    @Flag(help: ArgumentHelp("A quick version of the whole suite, within 10 minutes on a 2-core host: every experiment on small datasets, \(BenchSuite.quickRuns) runs after \(BenchSuite.quickWarmup) warm-up, on a representative subset of candidates (all ~50 available ones would take about an hour): \(BenchSuite.quickCandidateNames.joined(separator: ", ")). One per dimension the thesis compares: the INGInious baseline, crun against runc, Docker's overlay2/vfs/btrfs, the full image, Podman rootful and rootless, LXC, the runtimes driven directly, bwrap, and gradebox cold, pooled and as a CLI. Candidates not set up are set up; one that fails is recorded as failed."))
+    var quick = false
+    @Option(help: "Directory for the raw records (bench.jsonl), the summary (bench.json), the HTML report (report.html) and its markdown summary (report.md).")
+    var out = "out/bench"
+    @Option(help: "Summary file instead of OUT/bench.json; its extension picks the format (.json, .csv, .md). The raw records go beside it as .jsonl.")
+    var export: String?
     @Flag(help: "Do not set up candidates that are not ready; record them as failed.") var noSetup = false
 
     func validate() throws {
-        guard runs > 0, warmup >= 0 else { throw ValidationError("--runs must be > 0 and --warmup >= 0") }
-        _ = try ExportFormat.forPath(export)
+        guard (runs ?? 1) > 0, (warmup ?? 0) >= 0 else { throw ValidationError("--runs must be > 0 and --warmup >= 0") }
+        if let export { _ = try ExportFormat.forPath(export) }
     }
 
     func run() async throws {
@@ -29,24 +33,51 @@ struct BenchCommand: AsyncParsableCommand {
         let chosen: [Candidate]
         if let candidates {
             chosen = try Catalog.lookupList(candidates)
+        } else if quick {
+            // Unavailable ones stay in: the runner records them as failed, with the reason.
+            chosen = try BenchSuite.quickCandidates()
         } else {
             let facts = await HostFacts.collect(state: ProvisionState.load())
             chosen = Probe.statuses(facts: facts).filter { $0.state != .unavailable }.map(\.candidate)
         }
-        let exps = try catalog.resolve(experiments)
-        let format = try ExportFormat.forPath(export)
-        let raw = ExportFormat.rawPath(for: export)
+        let exps = try catalog.resolve(experiments ?? (quick ? BenchSuite.quickExperiments : BenchSuite.allExperiments(catalog)))
+        let paths = BenchSuite.Paths(directory: out, export: export)
+        let format = try ExportFormat.forPath(paths.summary)
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            for dir in [paths.summary, paths.raw].map({ ($0 as NSString).deletingLastPathComponent }) where !dir.isEmpty {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            }
+        } catch {
+            throw ValidationError("mkdir(\(out)): \(error.localizedDescription)")
+        }
+        if export == nil {
+            // The records of this run only: the report reads the whole file.
+            try? FileManager.default.removeItem(atPath: paths.raw)
+        }
         let flag = InterruptFlag()
         InterruptFlag.installSIGINT(flag)
         let reporter = ConsoleReporter()
+        let t0 = Date()
         let records = try await BenchRunner.run(
-            BenchOptions(candidates: chosen, experiments: exps, runs: runs, warmup: warmup, rawPath: raw, setupMissing: !noSetup),
+            BenchOptions(candidates: chosen, experiments: exps, runs: runs ?? (quick ? BenchSuite.quickRuns : 10),
+                         warmup: warmup ?? (quick ? BenchSuite.quickWarmup : 2), rawPath: paths.raw, setupMissing: !noSetup),
             interrupt: flag, progress: reporter.runner)
         let rows = Summary.rows(records, candidateOrder: chosen.map(\.name))
         print(Export.table(rows), terminator: "")
         try Export.render(rows, host: records.first?.host ?? [:], as: format)
-            .write(toFile: export, atomically: true, encoding: .utf8)
-        print("summary: \(export)  records: \(raw)")
+            .write(toFile: paths.summary, atomically: true, encoding: .utf8)
+        let report = Report(records: records, source: paths.raw)
+        do {
+            try report.html().write(toFile: paths.html, atomically: true, encoding: .utf8)
+            try report.markdown().write(toFile: paths.markdown, atomically: true, encoding: .utf8)
+        } catch {
+            throw ValidationError("write(\(paths.html)): \(error.localizedDescription)")
+        }
+        let failed = Set(records.filter { $0.outcome != .ok }.map(\.candidate))
+        print(String(format: "%d trials of %d candidates x %d experiments in %.0f s (%d candidates with failures)",
+                     records.count, chosen.count, exps.count, Date().timeIntervalSince(t0), failed.count))
+        print("records: \(paths.raw)\nsummary: \(paths.summary)\nreport:  \(paths.html)\nmarkdown: \(paths.markdown)")
         if flag.isSet { throw ExitCode(130) }
     }
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The README's first command: from a fresh Debian 12 host to the benchmark report.
+#   sudo scripts/quickstart.sh
+# Installs the packages, builds gradebox (release), builds its two images, then runs
+# `gradebox bench --quick` (every experiment on a representative set of candidates,
+# about 10 minutes on 2 cores). Idempotent: a second run skips what is done (packages
+# present, build up to date, images built, daemons already set up).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_root
+
+OUT=${GRADEBOX_BENCH_OUT:-out/bench}
+
+# What `gradebox bench` does not install itself: the sandbox's own tools and what the
+# workloads run on the host (lighttpd and ping are copied into the network images,
+# iptables for the ping peer's forwarding). The container managers (docker.io, podman,
+# lxc, containerd, btrfs-progs, slirp4netns ...) are installed by `bench` when it sets a
+# candidate up, only for the candidates it runs.
+install_packages "${SANDBOX_PACKAGES[@]}" iptables
+
+build_release
+
+for kind in minimal full; do
+    if [ -d "/var/lib/gradebox/images/$kind/rootfs" ]; then
+        step "image $kind: already built"
+    else
+        step "building image $kind"
+        out/gradebox image build "$kind"
+    fi
+done
+
+step "running the quick benchmark suite (gradebox bench --quick --out $OUT)"
+t0=$(date +%s)
+out/gradebox bench --quick --out "$OUT"
+t1=$(date +%s)
+
+step "done: bench took $((t1 - t0)) s"
+cat <<MSG
+
+Report:   $OUT/report.html   (open in a browser; self-contained)
+Markdown: $OUT/report.md
+Summary:  $OUT/bench.json
+Records:  $OUT/bench.jsonl
+The daemons it started stay up for the next run; \`out/gradebox bench teardown\` stops them.
+MSG
