@@ -88,6 +88,15 @@ public struct Provisioner: Sendable {
         try s.save(to: statePath)
     }
 
+    /// A live Docker daemon of this candidate started with an older daemon.json (the shared
+    /// docker0 bridge): `setup` restarts it on its own bridge.
+    public func isStale(_ c: Candidate) -> Bool {
+        guard c.manager == .docker, !c.rootless else { return false }
+        let unit = "docker:\(c.storage.rawValue)"
+        let state = load()
+        return state.liveUnits().contains(unit) && state.units[unit]?.detail["bridge"] != DockerBridge(c.storage).name
+    }
+
     /// Brings one unit up unless it is already live.
     public func bringUp(_ unit: String) async throws(BenchError) {
         let parts = unit.split(separator: ":", maxSplits: 1).map(String.init)

@@ -140,7 +140,7 @@ public enum BenchRunner {
         for c in o.candidates {
             if interrupt.isSet { break }
             var status = Probe.status(c, facts: facts)
-            if status.state == .settable && o.setupMissing {
+            if (status.state == .settable || (status.state == .ready && provisioner.isStale(c))) && o.setupMissing {
                 let result = await provisioner.setup([c])
                 if let e = result.first?.1 { try fail(c, nil, "setup: \(e)"); continue }
                 facts = await HostFacts.collect(state: ProvisionState.load())
