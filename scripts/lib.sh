@@ -30,8 +30,12 @@ install_packages() {
 SANDBOX_PACKAGES=(busybox-static debootstrap uidmap iproute2 iputils-ping crun runc bubblewrap hyperfine sqlite3 lighttpd)
 
 build_release() {
-    step "building gradebox (release, standard library linked statically)"
+    step "building gradebox and gradebox-bench (release, standard library linked statically)"
     swift build -c release --static-swift-stdlib --product gradebox
+    swift build -c release --static-swift-stdlib --product gradebox-bench
     mkdir -p out
-    ln -sf "$(swift build -c release --static-swift-stdlib --show-bin-path)/gradebox" out/gradebox
+    local bin
+    bin="$(swift build -c release --static-swift-stdlib --show-bin-path)"
+    ln -sf "$bin/gradebox" out/gradebox
+    ln -sf "$bin/gradebox-bench" out/gradebox-bench
 }

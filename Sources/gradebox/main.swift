@@ -1,7 +1,6 @@
 import ArgumentParser
 import Dispatch
 import SandboxCore
-import BenchCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,6 +8,9 @@ import Glibc
 /// Parses, runs, and renders errors: library errors as one line and exit
 /// code 206 (usage), so they never look like a program's own exit status.
 func gradeboxMain() -> Never {
+    // Before parsing: every argument after `bench` belongs to gradebox-bench, --help included.
+    let args = CommandLine.arguments
+    if args.count > 1 && args[1] == "bench" { execBench(Array(args.dropFirst(2))) }
     do {
         var command = try Gradebox.parseAsRoot()
         if var asyncCommand = command as? AsyncParsableCommand {
@@ -28,8 +30,7 @@ func gradeboxMain() -> Never {
         exit(0)
     } catch let error as SandboxError {
         fail(error.description)
-    } catch let error as BenchError {
-        fail(error.description)
+
     } catch let exit as ExitCode {
         Glibc.exit(exit.rawValue)
     } catch {

@@ -82,8 +82,7 @@ public struct GradeboxDriver: ContainerDriver {
         do { _ = try sandbox.fillPool(count) } catch { throw Self.wrap("fillPool(\(count))", error) }
     }
 
-    /// One `gradebox run` process with the spec as options: the executable
-    /// running this benchmark (/proc/self/exe) is that gradebox.
+    /// One `gradebox run` process with the spec as options.
     func runProcess(_ s: SandboxSpec) async throws(BenchError) -> ExecResult {
         var args = ["run", "--quiet", "--root", sandbox.stateDirectory, "--images", sandbox.images.directory,
                     "--image", s.image, "--network", s.network.rawValue]
@@ -95,7 +94,9 @@ public struct GradeboxDriver: ContainerDriver {
         return ExecResult(exitCode: out.status, stdout: out.stdout, stderr: out.stderr)
     }
 
+    /// The `gradebox` beside this `gradebox-bench` (they are built and installed together).
     static let executable: String = {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "gradebox"
+        guard let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return "gradebox" }
+        return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("gradebox").path
     }()
 }

@@ -1,11 +1,10 @@
-// Sources/gradebox/Commands/BenchCommand.swift
 import ArgumentParser
 import BenchCore
 import Foundation
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
+        commandName: "gradebox bench",
         abstract: "The thesis's benchmark: every candidate stack, phase by phase.",
         subcommands: [BenchCandidates.self, BenchSetup.self, BenchTeardown.self, BenchDoctor.self, BenchReportCommand.self, BenchDataCommand.self])
 

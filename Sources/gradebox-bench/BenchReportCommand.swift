@@ -1,4 +1,3 @@
-// Sources/gradebox/Commands/BenchReportCommand.swift
 import ArgumentParser
 import BenchCore
 import Foundation

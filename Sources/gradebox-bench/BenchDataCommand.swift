@@ -1,4 +1,3 @@
-// Sources/gradebox/Commands/BenchDataCommand.swift
 import ArgumentParser
 import BenchCore
 import Foundation
