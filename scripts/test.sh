@@ -4,6 +4,16 @@
 source "$(dirname "$0")/lib.sh"
 need_root
 install_packages "${SANDBOX_PACKAGES[@]}" docker.io containerd podman lxc fuse-overlayfs btrfs-progs slirp4netns catatonit chromium
-step "building and running the tests"
+step "building"
 swift build --build-tests
+# The driver tests run every driver family end to end: set those up first
+# (packages, daemons, images). One that cannot be set up here shows in the
+# tests as a known issue with the reason, not as a pass.
+step "setting up the benchmark's driver families"
+"$(swift build --show-bin-path)/gradebox" bench setup \
+    docker/runc/overlay2/minimal docker/crun/overlay2/minimal podman/crun/overlay/minimal \
+    podman/crun/overlay/minimal/rootless docker/runc/overlay2/minimal/rootless \
+    lxc/lxc/dir/minimal crun runc bwrap gradebox gradebox-pool \
+    || echo "gradebox: some candidates could not be set up; their driver tests report why" >&2
+step "running the tests"
 swift test --skip-build
