@@ -116,9 +116,10 @@ static int cs_do_op(const struct cs_op *op) {
     return -1;
 }
 
-// Capabilities: bounding set first (needs CAP_SETPCAP, which capset then
-// removes), ambient cleared, then the three sets reduced to `keep`.
-static int cs_drop_caps(uint64_t keep) {
+// Capabilities, in two halves around the id change: the bounding set and
+// the ambient set first (dropping from the bounding set needs CAP_SETPCAP,
+// which a non-root uid no longer has), the three sets after it.
+static int cs_drop_bounding(uint64_t keep) {
     for (int cap = 0; cap < 64; cap++) {
         if (keep & (1ULL << cap)) continue;
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
@@ -127,6 +128,10 @@ static int cs_drop_caps(uint64_t keep) {
         }
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+    return 0;
+}
+
+static int cs_set_caps(uint64_t keep) {
     struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
@@ -161,12 +166,15 @@ static void cs_exec_program(const struct cs_plan *plan, int errfd) {
         struct rlimit rl = { (rlim_t)plan->rlimits[i].soft, (rlim_t)plan->rlimits[i].hard };
         if (setrlimit(plan->rlimits[i].resource, &rl) < 0) cs_fail(errfd, CS_STEP_RLIMIT, errno);
     }
+    if (cs_drop_bounding(plan->caps_keep) < 0) cs_fail(errfd, CS_STEP_CAPS, errno);
+    // Raw syscalls: glibc's wrappers broadcast id changes to every thread it
+    // believes the process has, and in this child those threads do not exist.
     if (plan->set_ids) {
-        if (setgroups(0, NULL) < 0 && errno != EPERM) cs_fail(errfd, CS_STEP_SETID, errno);
-        if (setresgid(plan->gid, plan->gid, plan->gid) < 0) cs_fail(errfd, CS_STEP_SETID, errno);
-        if (setresuid(plan->uid, plan->uid, plan->uid) < 0) cs_fail(errfd, CS_STEP_SETID, errno);
+        if (syscall(SYS_setgroups, 0, NULL) < 0 && errno != EPERM) cs_fail(errfd, CS_STEP_SETID, errno);
+        if (syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0) cs_fail(errfd, CS_STEP_SETID, errno);
+        if (syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) < 0) cs_fail(errfd, CS_STEP_SETID, errno);
     }
-    if (cs_drop_caps(plan->caps_keep) < 0) cs_fail(errfd, CS_STEP_CAPS, errno);
+    if (cs_set_caps(plan->caps_keep) < 0) cs_fail(errfd, CS_STEP_CAPS, errno);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) cs_fail(errfd, CS_STEP_NO_NEW_PRIVS, errno);
     if (plan->seccomp_filter && plan->seccomp_len > 0) {
         struct sock_fprog prog = { plan->seccomp_len, (struct sock_filter *)plan->seccomp_filter };
@@ -200,12 +208,23 @@ static void cs_exec_program(const struct cs_plan *plan, int errfd) {
 static volatile sig_atomic_t cs_term_requested;
 static void cs_on_term(int sig) { (void)sig; cs_term_requested = 1; }
 
+// fork() without glibc: glibc's fork takes every malloc arena lock for its
+// atfork handlers, and in a child made by a raw clone3 of a multi-threaded
+// process those locks may be copies of locks another thread held. They are
+// never released: the child would hang on a futex (seen in CI).
+static pid_t cs_raw_fork(void) {
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.exit_signal = SIGCHLD;
+    return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+}
+
 // Fork the program, wait until it passed execve, then reap everything until
 // it exits. Being pid 1, the init also reaps orphans the program leaves.
 static void cs_init_run(const struct cs_plan *plan, int evfd) {
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) < 0) cs_fail(evfd, CS_STEP_FORK, errno);
-    pid_t prog = fork();
+    pid_t prog = cs_raw_fork();
     if (prog < 0) cs_fail(evfd, CS_STEP_FORK, errno);
     if (prog == 0) {
         close(errpipe[0]);

@@ -32,6 +32,13 @@ actor Fixture {
         building = task
         return try await task.value
     }
+
+    /// The same images under a state directory of its own: suites that run
+    /// in parallel then never see each other's cgroups in their leftover checks.
+    func sandbox(state: String) async throws -> Sandbox {
+        let shared = try await sandbox()
+        return Sandbox(stateDirectory: shared.stateDirectory + "-" + state, images: shared.images)
+    }
 }
 
 func run(_ sandbox: Sandbox, _ command: [String], _ edit: (inout SandboxSpec) -> Void = { _ in }) throws -> RunResult {

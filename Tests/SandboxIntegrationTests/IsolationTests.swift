@@ -181,6 +181,12 @@ struct IsolationTests {
         #expect(r.failure?.errno == ENOENT)
     }
 
+    @Test func theProgramRunsAsTheUserAskedFor() async throws {
+        let r = try await runAndCheckClean("id -u; id -g; id -G") { $0.user = UserID(uid: 1000, gid: 1000) }
+        #expect(r.verdict == .OK)
+        #expect(r.out == "1000\n1000\n1000\n")
+    }
+
     @Test func rootlessModeWorksThroughAUserNamespace() async throws {
         let r = try await runAndCheckClean("id -u; cat /proc/self/uid_map") { $0.userNamespace = .always }
         #expect(r.verdict == .OK)
@@ -207,7 +213,7 @@ struct IsolationTests {
 @Suite("Lifecycle, for real (root)", .serialized, .enabled(if: Host.canRunBoxes, Host.skipReason))
 struct LifecycleTests {
     @Test func createStartExecStopDelete() async throws {
-        let sandbox = try await Fixture.shared.sandbox()
+        let sandbox = try await Fixture.shared.sandbox(state: "lifecycle")
         let name = "life-\(getpid())"
         var spec = SandboxSpec(image: "minimal", command: ["/bin/sh", "-c", "echo started; while :; do sleep 1; done"])
         spec.limits.pids = 64
@@ -237,7 +243,7 @@ struct LifecycleTests {
     }
 
     @Test func aFailedCreateLeavesNothing() async throws {
-        let sandbox = try await Fixture.shared.sandbox()
+        let sandbox = try await Fixture.shared.sandbox(state: "lifecycle")
         let name = "broken-\(getpid())"
         var spec = SandboxSpec(image: "minimal", command: ["/bin/true"], workingDirectory: "/no/such/dir")
         spec.limits.memoryBytes = 64 << 20
