@@ -64,43 +64,20 @@ public struct Sandbox: Sendable {
         let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, poolNetwork: slot != nil && spec.network == .none,
                                     seccomp: runtime.seccompProgram)
 
-        var fds = LaunchDescriptors()
-        var toClose: [Int32] = []
-        defer { toClose.forEach(Kernel.close) }
-        let events = try Kernel.pipe("box events")
-        let out = try Kernel.pipe("box stdout")
-        let err = try Kernel.pipe("box stderr")
-        toClose += [events.read, out.read, err.read]
-        var writeEnds = [events.write, out.write, err.write]
-        defer { writeEnds.forEach(Kernel.close) }
-        fds.status = events.write
-        fds.stdout = out.write
-        fds.stderr = err.write
-        let devNull = try Kernel.open("/dev/null", O_RDONLY)
-        toClose.append(devNull)
-        fds.stdin = devNull
-        if let group {
-            for path in group.procsFiles {
-                let fd = try Kernel.open(path, O_WRONLY)
-                toClose.append(fd)
-                fds.cgroupProcs.append(fd)
-            }
-        }
+        var io = try LaunchIO("box", joining: group)
+        defer { io.closeAll() }
         if let slot, spec.network == .none {
-            let fd = try Kernel.open(slot.networkNamespace, O_RDONLY)
-            toClose.append(fd)
-            fds.networkNamespace = fd
+            io.descriptors.networkNamespace = try io.own(slot.networkNamespace, O_RDONLY)
         }
 
-        let child = try Launcher.spawn(plan, fds)
+        let child = try Launcher.spawn(plan, io.descriptors)
         let tSpawned = Kernel.monotonicNs()
-        toClose.append(child.pidfd)
-        writeEnds.forEach(Kernel.close)
-        writeEnds = []
+        defer { Kernel.close(child.pidfd) }
+        io.closeChildEnds()
 
         let driver = runtime.cgroups
         let supervisor = Supervisor(
-            pid: child.pid, pidfd: child.pidfd, events: events.read, stdout: out.read, stderr: err.read,
+            pid: child.pid, pidfd: child.pidfd, events: io.events, stdout: io.stdout, stderr: io.stderr,
             limits: spec.limits,
             cpuUsage: group.flatMap { g in driver.map { d in { try? d.cpuUsageNanoseconds(g) } } },
             kill: { Kernel.signal(pidfd: child.pidfd, SIGKILL) },

@@ -66,13 +66,7 @@ extension Sandbox {
         fds.stderr = try Kernel.open(dir + "/stderr", O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
         fds.stdin = try Kernel.open("/dev/null", O_RDONLY)
         toClose += [fds.gate, fds.status, fds.stdout, fds.stderr, fds.stdin]
-        if let group {
-            for path in group.procsFiles {
-                let fd = try Kernel.open(path, O_WRONLY)
-                toClose.append(fd)
-                fds.cgroupProcs.append(fd)
-            }
-        }
+        fds.cgroupProcs = try openProcsFiles(group, into: &toClose)
         child = try Launcher.spawn(plan, fds)
         toClose.append(child!.pidfd)
 
@@ -147,35 +141,15 @@ extension Sandbox {
         plan.cloneFlags = record.namespaces & ~(spec.network == .host ? CloneFlags.newNet : 0)
         plan.ops = []
 
-        var fds = LaunchDescriptors()
-        var toClose: [Int32] = []
-        defer { toClose.forEach(Kernel.close) }
-        let events = try Kernel.pipe("exec events")
-        let out = try Kernel.pipe("exec stdout")
-        let err = try Kernel.pipe("exec stderr")
-        toClose += [events.read, out.read, err.read]
-        var writeEnds = [events.write, out.write, err.write]
-        defer { writeEnds.forEach(Kernel.close) }
-        fds.status = events.write
-        fds.stdout = out.write
-        fds.stderr = err.write
-        fds.stdin = try Kernel.open("/dev/null", O_RDONLY)
-        toClose.append(fds.stdin)
-        if let group = record.cgroup {
-            for path in group.procsFiles {
-                let fd = try Kernel.open(path, O_WRONLY)
-                toClose.append(fd)
-                fds.cgroupProcs.append(fd)
-            }
-        }
-        let launched = try Launcher.enter(initPidfd: initPidfd, plan, fds)
+        var io = try LaunchIO("exec", joining: record.cgroup)
+        defer { io.closeAll() }
+        let launched = try Launcher.enter(initPidfd: initPidfd, plan, io.descriptors)
         let tSpawned = Kernel.monotonicNs()
-        writeEnds.forEach(Kernel.close)
-        writeEnds = []
+        io.closeChildEnds()
         guard let program = launched else {
             // The FAILED event names the step; read it from the pipe.
             var buffer = [UInt8](repeating: 0, count: MemoryLayout<cs_event>.size)
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(events.read, $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(io.events, $0.baseAddress, $0.count) }
             if n == buffer.count {
                 let ev = buffer.withUnsafeBytes { $0.loadUnaligned(as: cs_event.self) }
                 if ev.step == CS_STEP_EXEC.rawValue && ev.err == ENOENT { throw .commandNotFound(command[0], image: spec.image) }
@@ -183,9 +157,9 @@ extension Sandbox {
             }
             return RunResult(verdict: .XX, failure: SandboxFailure(step: "fork(exec into box)", errno: 0))
         }
-        toClose.append(program.pidfd)
+        defer { Kernel.close(program.pidfd) }
         let supervisor = Supervisor(
-            pid: program.pid, pidfd: program.pidfd, events: events.read, stdout: out.read, stderr: err.read,
+            pid: program.pid, pidfd: program.pidfd, events: io.events, stdout: io.stdout, stderr: io.stderr,
             limits: spec.limits, cpuUsage: nil,
             kill: { _ = Glibc.kill(-program.pid, SIGKILL); Kernel.signal(pidfd: program.pidfd, SIGKILL) },
             startNs: tSpawned, statusFromEvent: false)

@@ -1,0 +1,88 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The descriptors of one supervised launch (a box's init, or a program
+/// exec'd into a box): the pipes the supervisor reads, the ends the child
+/// inherits, /dev/null for stdin, and the cgroup.procs files to join.
+/// The caller closes it (`closeAll`) on every path.
+struct LaunchIO {
+    var descriptors = LaunchDescriptors()
+    let events: Int32
+    let stdout: Int32
+    let stderr: Int32
+    private var owned: [Int32] = []
+    private var childEnds: [Int32] = []
+
+    init(_ what: String, joining group: CgroupHandle?) throws(SandboxError) {
+        var io = LaunchIOParts()
+        do throws(SandboxError) {
+            let ev = try Kernel.pipe("\(what) events")
+            io.add(ev)
+            let out = try Kernel.pipe("\(what) stdout")
+            io.add(out)
+            let err = try Kernel.pipe("\(what) stderr")
+            io.add(err)
+            let devNull = try Kernel.open("/dev/null", O_RDONLY)
+            io.owned.append(devNull)
+            io.descriptors.status = ev.write
+            io.descriptors.stdout = out.write
+            io.descriptors.stderr = err.write
+            io.descriptors.stdin = devNull
+            io.descriptors.cgroupProcs = try openProcsFiles(group, into: &io.owned)
+            (events, stdout, stderr) = (ev.read, out.read, err.read)
+        } catch {
+            io.owned.forEach(Kernel.close)
+            io.childEnds.forEach(Kernel.close)
+            throw error
+        }
+        descriptors = io.descriptors
+        owned = io.owned
+        childEnds = io.childEnds
+    }
+
+    /// Opens a descriptor that lives as long as this launch's others.
+    mutating func own(_ path: String, _ flags: Int32) throws(SandboxError) -> Int32 {
+        let fd = try Kernel.open(path, flags)
+        owned.append(fd)
+        return fd
+    }
+
+    /// After the launch: the parent's copies of the child's ends must go, or
+    /// the supervisor never sees end-of-file.
+    mutating func closeChildEnds() {
+        childEnds.forEach(Kernel.close)
+        childEnds = []
+    }
+
+    mutating func closeAll() {
+        closeChildEnds()
+        owned.forEach(Kernel.close)
+        owned = []
+    }
+}
+
+private struct LaunchIOParts {
+    var descriptors = LaunchDescriptors()
+    var owned: [Int32] = []
+    var childEnds: [Int32] = []
+
+    mutating func add(_ pipe: (read: Int32, write: Int32)) {
+        owned.append(pipe.read)
+        childEnds.append(pipe.write)
+    }
+}
+
+/// Opens the group's cgroup.procs files for the child to write "0" to;
+/// each descriptor is appended to `owned` as soon as it is open.
+func openProcsFiles(_ group: CgroupHandle?, into owned: inout [Int32]) throws(SandboxError) -> [Int32] {
+    var fds: [Int32] = []
+    for path in group?.procsFiles ?? [] {
+        let fd = try Kernel.open(path, O_WRONLY)
+        owned.append(fd)
+        fds.append(fd)
+    }
+    return fds
+}
