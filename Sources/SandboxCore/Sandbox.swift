@@ -41,7 +41,9 @@ public struct Sandbox: Sendable {
         let t0 = Kernel.monotonicNs()
         let runtime = try Runtime.shared(stateDirectory)
         let rootfs = try images.rootfsPath(spec.image)
-        try Planner.validate(spec)
+        // Planned (and so validated) before anything is made: a bad spec leaves nothing.
+        let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, poolNetwork: usePool && spec.network == .none,
+                                    seccomp: runtime.seccompProgram)
 
         // Resources acquired below are released in reverse order on every path.
         var slot: PoolSlot?
@@ -61,8 +63,6 @@ public struct Sandbox: Sendable {
             ownGroup = true
             try driver.apply(spec.limits, to: group!)
         }
-        let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, poolNetwork: slot != nil && spec.network == .none,
-                                    seccomp: runtime.seccompProgram)
 
         var io = try LaunchIO("box", joining: group)
         defer { io.closeAll() }

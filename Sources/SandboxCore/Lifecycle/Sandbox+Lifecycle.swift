@@ -28,7 +28,7 @@ extension Sandbox {
         let runtime = try Runtime.shared(stateDirectory)
         let store = BoxStore(stateDirectory: stateDirectory)
         let rootfs = try images.rootfsPath(spec.image)
-        try Planner.validate(spec)
+        let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, seccomp: runtime.seccompProgram)
         if mkdir(store.directory, 0o700) < 0 && errno != EEXIST { throw .syscall("mkdir(\(store.directory))", errno: errno) }
         let dir = store.path(name)
         if mkdir(dir, 0o700) < 0 {
@@ -51,7 +51,6 @@ extension Sandbox {
             group = try driver.create(name: "\(runtime.groupPrefix)-n-\(name)")
             try driver.apply(spec.limits, to: group!)
         }
-        let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, seccomp: runtime.seccompProgram)
 
         var fds = LaunchDescriptors()
         fds.dieWithParent = false
@@ -135,7 +134,6 @@ extension Sandbox {
         spec.limits.cpuTimeSeconds = limits.cpuTimeSeconds
         spec.limits.wallTimeSeconds = limits.wallTimeSeconds
         spec.limits.outputBytes = limits.outputBytes
-        try Planner.validate(spec)
         var plan = try Planner.plan(spec, rootfs: "", host: runtime.host, seccomp: runtime.seccompProgram)
         // Join, don't create: the namespaces to enter are the box's.
         plan.cloneFlags = record.namespaces & ~(spec.network == .host ? CloneFlags.newNet : 0)
