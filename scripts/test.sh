@@ -3,7 +3,7 @@
 # sandbox and of every benchmark driver this host can run.
 source "$(dirname "$0")/lib.sh"
 need_root
-install_packages "${SANDBOX_PACKAGES[@]}" docker.io containerd podman lxc fuse-overlayfs btrfs-progs slirp4netns catatonit chromium
+install_packages "${SANDBOX_PACKAGES[@]}" docker.io containerd podman lxc fuse-overlayfs btrfs-progs slirp4netns catatonit chromium gcc libc6-dev
 step "building"
 swift build --build-tests
 # The driver tests run every driver family end to end: set those up first

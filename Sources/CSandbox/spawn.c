@@ -148,13 +148,15 @@ static int cs_set_caps(uint64_t keep) {
 // Order: rlimits and ids need privileges that the capability drop removes;
 // no_new_privs must precede seccomp for an unprivileged filter load; seccomp
 // comes last so the filter does not have to allow the setup syscalls.
-static void cs_exec_program(const struct cs_plan *plan, int errfd) {
+static void cs_exec_program(const struct cs_plan *plan, int errfd, int64_t *marks) {
+    // Defaults first, then unblock: a handler of the caller must never run
+    // here (the init may share its memory with us). Dispositions set to
+    // SIG_IGN survive execve too (this host's pid 1 ignores SIGPIPE, and
+    // every process inherits that).
+    for (int sig = 1; sig < 65; sig++) signal(sig, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    // Dispositions set to SIG_IGN survive execve (this host's pid 1 ignores
-    // SIGPIPE, and every process inherits that): give the program defaults.
-    for (int sig = 1; sig < 65; sig++) signal(sig, SIG_DFL);
 
     if (plan->stdin_fd >= 0 && dup2(plan->stdin_fd, 0) < 0) cs_fail(errfd, CS_STEP_STDIO, errno);
     if (plan->stdout_fd >= 0 && dup2(plan->stdout_fd, 1) < 0) cs_fail(errfd, CS_STEP_STDIO, errno);
@@ -180,6 +182,8 @@ static void cs_exec_program(const struct cs_plan *plan, int errfd) {
         struct sock_fprog prog = { plan->seccomp_len, (struct sock_filter *)plan->seccomp_filter };
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) cs_fail(errfd, CS_STEP_SECCOMP, errno);
     }
+
+    if (marks) marks[CS_MARK_CONFINED] = cs_monotonic_ns();
 
     const char *file = plan->argv[0];
     char *const *argv = (char *const *)plan->argv;
@@ -208,28 +212,56 @@ static void cs_exec_program(const struct cs_plan *plan, int errfd) {
 static volatile sig_atomic_t cs_term_requested;
 static void cs_on_term(int sig) { (void)sig; cs_term_requested = 1; }
 
-// fork() without glibc: glibc's fork takes every malloc arena lock for its
-// atfork handlers, and in a child made by a raw clone3 of a multi-threaded
-// process those locks may be copies of locks another thread held. They are
-// never released: the child would hang on a futex (seen in CI).
-static pid_t cs_raw_fork(void) {
-    struct clone_args args;
-    memset(&args, 0, sizeof args);
-    args.exit_signal = SIGCHLD;
-    return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+// The program's process shares the init's memory until it execs (vfork, as
+// posix_spawn does): no page tables to copy, no copy-on-write faults, and
+// the init waits in the kernel until the program passed execve or failed.
+// glibc's clone() wrapper only switches the stack: it takes no lock and
+// runs no atfork handler, which a raw clone3 child of a threaded process
+// must not (a copied malloc lock hung a box once).
+struct cs_prog_args {
+    const struct cs_plan *plan;
+    int errfd;
+    int64_t *marks;
+};
+
+static char cs_prog_stack[64 * 1024] __attribute__((aligned(16)));
+
+static int cs_prog_main(void *p) {
+    struct cs_prog_args *a = p;
+    a->marks[CS_MARK_FORKED] = cs_monotonic_ns();
+    cs_exec_program(a->plan, a->errfd, a->marks);
+    return 127;
 }
 
-// Fork the program, wait until it passed execve, then reap everything until
+// MARK events for the parts that happened, and STARTED, in one write.
+static void cs_emit_started(int evfd, const int64_t *marks) {
+    struct cs_event evs[CS_MARK_COUNT + 1];
+    int n = 0;
+    for (int i = 0; i < CS_MARK_COUNT; i++) {
+        if (!marks[i]) continue;
+        struct cs_event ev = { CS_EV_MARK, i, 0, 0, marks[i] };
+        evs[n++] = ev;
+    }
+    struct cs_event started = { CS_EV_STARTED, 0, 0, 0, cs_monotonic_ns() };
+    evs[n++] = started;
+    cs_write_all(evfd, evs, (size_t)n * sizeof evs[0]);
+}
+
+// Start the program, wait until it passed execve, then reap everything until
 // it exits. Being pid 1, the init also reaps orphans the program leaves.
-static void cs_init_run(const struct cs_plan *plan, int evfd) {
+static void cs_init_run(const struct cs_plan *plan, int evfd, int64_t *marks) {
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) < 0) cs_fail(evfd, CS_STEP_FORK, errno);
-    pid_t prog = cs_raw_fork();
-    if (prog < 0) cs_fail(evfd, CS_STEP_FORK, errno);
-    if (prog == 0) {
-        close(errpipe[0]);
-        cs_exec_program(plan, errpipe[1]);
-    }
+    struct cs_prog_args args = { plan, errpipe[1], marks };
+    // No signal may reach a handler while the two share memory; the program
+    // unblocks once it has default dispositions.
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t prog = clone(cs_prog_main, cs_prog_stack + sizeof cs_prog_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    int forkErr = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (prog < 0) cs_fail(evfd, CS_STEP_FORK, forkErr);
     close(errpipe[1]);
     struct cs_event ev;
     ssize_t n;
@@ -240,7 +272,7 @@ static void cs_init_run(const struct cs_plan *plan, int evfd) {
         waitpid(prog, NULL, 0);
         _exit(127);
     }
-    cs_emit(evfd, CS_EV_STARTED, 0, 0, 0);
+    cs_emit_started(evfd, marks);
 
     // The init keeps no copy of the program's output pipes, so the reader
     // sees end-of-file when the program and its children are done.
@@ -301,6 +333,7 @@ static void cs_close_others(const struct cs_plan *plan) {
 }
 
 static void cs_init_main(const struct cs_plan *plan) {
+    int64_t marks[CS_MARK_COUNT] = { cs_monotonic_ns() };
     int evfd = plan->status_fd;
     cs_close_others(plan);
     if (plan->die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -322,6 +355,7 @@ static void cs_init_main(const struct cs_plan *plan) {
     }
     if (plan->unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0) cs_fail(evfd, CS_STEP_CGROUPNS, errno);
     if (plan->loopback_up && cs_loopback_up() < 0) cs_fail(evfd, CS_STEP_LOOPBACK, errno);
+    marks[CS_MARK_JOINED] = cs_monotonic_ns();
 
     if (plan->clone_flags & CLONE_NEWNS) {
         // Nothing we mount may propagate back to the host.
@@ -333,6 +367,7 @@ static void cs_init_main(const struct cs_plan *plan) {
             cs_fail(evfd, i, errno);
         }
     }
+    marks[CS_MARK_MOUNTED] = cs_monotonic_ns();
     if (plan->new_root) {
         // pivot_root(".", ".") stacks the old root on the new one; detaching
         // it leaves only the new root (runc's trick: no put_old directory).
@@ -343,6 +378,7 @@ static void cs_init_main(const struct cs_plan *plan) {
     }
     if (plan->hostname && sethostname(plan->hostname, strlen(plan->hostname)) < 0) cs_fail(evfd, CS_STEP_HOSTNAME, errno);
     if (plan->workdir && chdir(plan->workdir) < 0) cs_fail(evfd, CS_STEP_CHDIR, errno);
+    marks[CS_MARK_ROOTED] = cs_monotonic_ns();
 
     if (plan->gate_fd >= 0) {
         cs_emit(evfd, CS_EV_READY, 0, 0, 0);
@@ -351,8 +387,9 @@ static void cs_init_main(const struct cs_plan *plan) {
         do { n = read(plan->gate_fd, &byte, 1); } while (n < 0 && errno == EINTR);
         if (n != 1) cs_fail(evfd, CS_STEP_GATE, n < 0 ? errno : EPIPE);
         close(plan->gate_fd);
+        marks[CS_MARK_RELEASED] = cs_monotonic_ns();
     }
-    cs_init_run(plan, evfd);
+    cs_init_run(plan, evfd, marks);
 }
 
 int cs_spawn(const struct cs_plan *plan, struct cs_child *out) {
@@ -412,7 +449,7 @@ int cs_enter(int target_pidfd, const struct cs_plan *plan, struct cs_child *out)
             close(errpipe[0]);
             // Its own process group, so a time limit can kill it with its children.
             if (setpgid(0, 0) < 0) cs_fail(errpipe[1], CS_STEP_PGID, errno);
-            cs_exec_program(plan, errpipe[1]);
+            cs_exec_program(plan, errpipe[1], NULL);
         }
         close(errpipe[1]);
         pid_t p = (pid_t)pid;

@@ -70,6 +70,7 @@ public struct Sandbox: Sendable {
             io.descriptors.networkNamespace = try io.own(slot.networkNamespace, O_RDONLY)
         }
 
+        let tBeforeClone = Kernel.monotonicNs()
         let child = try Launcher.spawn(plan, io.descriptors)
         let tSpawned = Kernel.monotonicNs()
         defer { Kernel.close(child.pidfd) }
@@ -102,8 +103,10 @@ public struct Sandbox: Sendable {
         phases.start = ms(max(0, started - tSpawned))
         phases.exec = ms(max(0, outcome.exitedNs - started))
         phases.delete = ms(tEnd - tSupervised)
-        return try Sandbox.judge(outcome, plan: plan, spec: spec, stats: stats, phases: phases,
-                                 wallMs: ms(outcome.exitedNs - tSpawned))
+        var result = try Sandbox.judge(outcome, plan: plan, spec: spec, stats: stats, phases: phases,
+                                       wallMs: ms(outcome.exitedNs - tSpawned))
+        result.steps = outcome.steps(since: tBeforeClone)
+        return result
     }
 
     /// Turns what the supervisor saw into a verdict. Order matters: a limit

@@ -93,3 +93,37 @@ struct HostTraces: Equatable {
         return HostTraces(cgroups: groups.sorted(), mounts: mounts, netns: netns)
     }
 }
+
+/// A fresh directory under /tmp for one test.
+func temporaryDirectory(_ label: String) throws -> String {
+    var template = Array("/tmp/gradebox-\(label)-XXXXXX".utf8CString)
+    guard let made = mkdtemp(&template) else { throw SandboxError.syscall("mkdtemp(\(label))", errno: errno) }
+    return String(cString: made)
+}
+
+func removeTree(_ path: String) {
+    _ = hostCommandStatus(["rm", "-rf", path])
+}
+
+func writeFile(_ path: String, _ text: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw SandboxError.syscall("open(\(path))", errno: errno) }
+    defer { close(fd) }
+    let bytes = Array(text.utf8)
+    guard write(fd, bytes, bytes.count) == bytes.count else { throw SandboxError.syscall("write(\(path))", errno: errno) }
+}
+
+/// Runs a host command (found in PATH) and returns its exit status.
+func hostCommand(_ argv: [String]) throws -> Int32 {
+    hostCommandStatus(argv)
+}
+
+private func hostCommandStatus(_ argv: [String]) -> Int32 {
+    var pid: pid_t = 0
+    let cargs = argv.map { strdup($0) } + [nil]
+    defer { cargs.forEach { free($0) } }
+    guard posix_spawnp(&pid, argv[0], nil, nil, cargs, environ) == 0 else { return -1 }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+}

@@ -50,6 +50,16 @@ struct IsolationTests {
         #expect(r.phases.create != nil && r.phases.start != nil && r.phases.exec != nil && r.phases.delete != nil)
     }
 
+    @Test func everySetupStepIsTimedInOrder() async throws {
+        let r = try await runAndCheckClean("true")
+        let steps = try #require(r.steps)
+        // No gate on a one-shot run, so no "released".
+        #expect(steps.map(\.step) == ["init", "joined", "mounted", "rooted", "forked", "confined", "started"])
+        let times = steps.map(\.ms)
+        #expect(times.first! > 0)
+        #expect(zip(times, times.dropFirst()).allSatisfy { $0 <= $1 }, "steps out of order: \(steps)")
+    }
+
     @Test func theProgramIsPid2UnderItsOwnInitAndSeesNoHostProcess() async throws {
         let r = try await runAndCheckClean("echo $$; ls /proc | grep -c '^[0-9]'")
         let lines = r.out.split(separator: "\n")
@@ -84,9 +94,37 @@ struct IsolationTests {
         let r = try await runAndCheckClean("mount -t tmpfs none /mnt 2>&1 || echo mount-refused; mount -t proc proc /proc 2>&1 || echo proc-refused")
         #expect(r.out.contains("mount-refused"))
         #expect(r.out.contains("proc-refused"))
-        // busybox has no strace; ptrace is refused by the filter whatever the caller: test the filter's answer directly.
-        let program = try SeccompPolicy.gradeboxDefault.compile(for: .native)
-        #expect(!program.isEmpty)
+    }
+
+    /// Calls the kernel would allow any process, made from inside the box by
+    /// a static C probe: only the seccomp filter can refuse them.
+    @Test func theSeccompFilterRefusesPtraceNewNamespacesAndKeyrings() async throws {
+        let dir = try temporaryDirectory("probe")
+        defer { removeTree(dir) }
+        let source = """
+            #define _GNU_SOURCE
+            #include <errno.h>
+            #include <sched.h>
+            #include <stdio.h>
+            #include <sys/ptrace.h>
+            #include <sys/syscall.h>
+            #include <unistd.h>
+            static void show(const char *name, long rc) { printf("%s=%s\\n", name, rc == 0 || rc > 0 ? "ok" : errno == EPERM ? "EPERM" : errno == ENOSYS ? "ENOSYS" : "other"); }
+            int main(void) {
+                show("getpid", getpid());
+                show("ptrace", ptrace(PTRACE_TRACEME, 0, 0, 0));
+                show("unshare", unshare(CLONE_NEWUSER));
+                show("keyctl", syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3 /* session */, 0));
+                show("clone3", syscall(SYS_clone3, 0, 0));
+                return 0;
+            }
+            """
+        try writeFile(dir + "/probe.c", source)
+        let cc = try hostCommand(["cc", "-static", "-O1", "-o", dir + "/probe", dir + "/probe.c"])
+        try #require(cc == 0, "cc -static failed (libc6-dev and gcc are installed by scripts/test.sh)")
+        let r = try await runAndCheckClean("/root/probe") { $0.mounts = [BindMount(source: dir, target: "/root")] }
+        #expect(r.verdict == .OK, "\(r.err) \(String(describing: r.failure))")
+        #expect(r.out == "getpid=ok\nptrace=EPERM\nunshare=EPERM\nkeyctl=EPERM\nclone3=ENOSYS\n")
     }
 
     @Test func theCapabilitySetsAreEmpty() async throws {

@@ -72,6 +72,20 @@ enum cs_event_kind {
     CS_EV_STARTED = 2,  // the program passed execve
     CS_EV_FAILED = 3,   // step + err say what failed
     CS_EV_EXITED = 4,   // status is the program's wait status
+    CS_EV_MARK = 5,     // step is a cs_mark: that part of the setup was done at mono_ns
+};
+
+// The named parts of a box's setup, timed in the box and reported as MARK
+// events (all in one write, just before STARTED), in this order.
+enum cs_mark {
+    CS_MARK_INIT = 0,       // the init runs in its new namespaces (clone done)
+    CS_MARK_JOINED = 1,     // ids mapped, network namespace and cgroups joined, lo up
+    CS_MARK_MOUNTED = 2,    // the box's mount table is built
+    CS_MARK_ROOTED = 3,     // pivoted into the image, old root detached, hostname, workdir
+    CS_MARK_RELEASED = 4,   // the gate opened (create/start split), if there is one
+    CS_MARK_FORKED = 5,     // the program's process exists
+    CS_MARK_CONFINED = 6,   // rlimits, ids, capabilities, no_new_privs, seccomp: about to execve
+    CS_MARK_COUNT = 7,
 };
 
 struct cs_event {

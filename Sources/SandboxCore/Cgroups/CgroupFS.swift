@@ -64,16 +64,17 @@ package struct LiveCgroupFS: CgroupFS {
         var bytes: [UInt8] = []
         var chunk = 4096
         while true {
-            let start = bytes.count
-            bytes.append(contentsOf: repeatElement(0, count: chunk))
-            let rc = bytes.withUnsafeMutableBytes { buffer in
-                retryingInterrupts { Glibc.read(fd, buffer.baseAddress! + start, chunk) }
+            var failure: Int32 = 0
+            let got = [UInt8](unsafeUninitializedCapacity: chunk) { buffer, count in
+                let rc = retryingInterrupts { Glibc.read(fd, buffer.baseAddress!, chunk) }
+                count = max(0, rc.result)
+                if rc.result < 0 { failure = rc.errno }
             }
-            if rc.result < 0 { throw .syscall("read(\(path))", errno: rc.errno) }
-            bytes.removeLast(chunk - rc.result)
+            if failure != 0 { throw .syscall("read(\(path))", errno: failure) }
+            bytes += got
             // cgroupfs hands over everything that fits in one read, so a short
             // read is the end: the hot CPU-usage read costs no second read(2).
-            if rc.result < chunk { break }
+            if got.count < chunk { break }
             chunk *= 2
         }
         return String(decoding: bytes, as: UTF8.self)

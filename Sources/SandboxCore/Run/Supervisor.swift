@@ -30,6 +30,8 @@ package struct Supervisor {
         package var waitStatus: Int32?
         package var usage: rusage
         package var startedNs: Int64?
+        /// `cs_mark` value and when, as the box reported them.
+        package var marks: [(mark: Int32, ns: Int64)] = []
         package var exitedNs: Int64
         package var failure: (step: Int32, errno: Int32)?
         package var killedFor: Verdict?
@@ -98,6 +100,7 @@ package struct Supervisor {
                         offset += eventSize
                         switch ev.kind {
                         case Int32(CS_EV_STARTED.rawValue): out.startedNs = ev.mono_ns
+                        case Int32(CS_EV_MARK.rawValue): out.marks.append((ev.step, ev.mono_ns))
                         case Int32(CS_EV_FAILED.rawValue): out.failure = (ev.step, ev.err)
                         case Int32(CS_EV_EXITED.rawValue):
                             out.waitStatus = ev.status
@@ -126,5 +129,17 @@ package struct Supervisor {
         }
         if out.exitedNs == 0 { out.exitedNs = reapedAt }
         return out
+    }
+}
+
+extension Supervisor.Outcome {
+    /// The marks and `started` as step times since `originNs` (the clone).
+    package func steps(since originNs: Int64) -> [StepTime] {
+        var steps = marks.compactMap { m -> StepTime? in
+            guard m.mark >= 0, Int(m.mark) < StepTime.names.count else { return nil }
+            return StepTime(step: StepTime.names[Int(m.mark)], ms: Double(m.ns - originNs) / 1e6)
+        }
+        if let startedNs { steps.append(StepTime(step: "started", ms: Double(startedNs - originNs) / 1e6)) }
+        return steps
     }
 }

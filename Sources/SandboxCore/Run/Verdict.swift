@@ -56,6 +56,20 @@ public struct PhaseTimes: Codable, Sendable, Equatable {
 }
 
 /// Everything known about one finished run: the record `gradebox run --json` prints.
+/// One named part of a box's setup and when it was done, in ms since the
+/// box's clone (the C core times them in the box; see `cs_mark`).
+public struct StepTime: Codable, Sendable, Equatable {
+    public var step: String
+    public var ms: Double
+    public init(step: String, ms: Double) {
+        self.step = step
+        self.ms = ms
+    }
+
+    /// Names of the C core's marks, by `cs_mark` value.
+    static let names = ["init", "joined", "mounted", "rooted", "released", "forked", "confined"]
+}
+
 public struct RunResult: Codable, Sendable, Equatable {
     public var verdict: Verdict
     public var exitCode: Int32?
@@ -68,6 +82,8 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var wallMs: Double
     public var memoryPeakBytes: UInt64?
     public var failure: SandboxFailure?
+    /// The setup's named parts, ending with `started` (the program passed execve).
+    public var steps: [StepTime]?
 
     public init(
         verdict: Verdict, exitCode: Int32? = nil, signal: Int32? = nil,

@@ -1,19 +1,23 @@
-import ArgumentParser
 import SandboxCore
 
-/// Limits, as `gradebox run` and `gradebox create` take them.
-struct LimitOptions: ParsableArguments {
-    @Option(help: "Memory limit (cgroup), e.g. 64M.") var memory: String?
-    @Option(name: .customLong("memory-swap"), help: "Memory+swap limit; defaults to --memory (no swap).") var memorySwap: String?
-    @Option(help: "CPU quota in CPUs, e.g. 0.5.") var cpus: String?
-    @Option(help: "Maximum number of processes and threads.") var pids: String?
-    @Option(help: "CPU time limit in seconds, over every process of the box.") var time: String?
-    @Option(name: .customLong("wall-time"), help: "Wall-clock limit in seconds.") var wallTime: String?
-    @Option(help: "Bytes of stdout+stderr kept; beyond that the box is killed (OLE).") var output: String?
-    @Option(name: .customLong("tmpfs-size"), help: "Size of the writable tmpfs (/tmp, working dir, overlay upper).") var tmpfsSize: String?
-    @Option(help: "Open files limit (RLIMIT_NOFILE).") var nofile: String?
-    @Option(help: "Largest file the program may write (RLIMIT_FSIZE).") var fsize: String?
-    @Option(help: "Stack size limit (RLIMIT_STACK).") var stack: String?
+// The options of `run` and `create` as plain values. Two parsers fill them:
+// ArgumentParser (every command, help and errors) and FastRun (the common
+// `gradebox run` argv, parsed without ArgumentParser's start-up cost). Both
+// turn them into a spec here, so a flag cannot mean two things.
+
+/// Limits as given on the command line, still unparsed.
+struct LimitValues: Equatable, Sendable {
+    var memory: String?
+    var memorySwap: String?
+    var cpus: String?
+    var pids: String?
+    var time: String?
+    var wallTime: String?
+    var output: String?
+    var tmpfsSize: String?
+    var nofile: String?
+    var fsize: String?
+    var stack: String?
 
     func limits() throws(SandboxError) -> Limits {
         var l = Limits()
@@ -32,19 +36,19 @@ struct LimitOptions: ParsableArguments {
     }
 }
 
-/// Isolation settings; everything is isolated unless opted out.
-struct IsolationOptions: ParsableArguments {
-    @Option(help: "Image name (see `gradebox image ls`) or a rootfs directory.") var image: String
-    @Option(help: "none: an empty network namespace with loopback up; host: the host's network.") var network: NetworkMode = .none
-    @Option(help: "User namespace: auto (only when not root), always, never.") var userns: UserNamespaceMode = .auto
-    @Option(help: "bind: the image read-only; overlay: the image under a tmpfs upper layer.") var rootfs: RootfsMode = .bind
-    @Option(help: "Hostname inside the box.") var hostname: String = "gradebox"
-    @Option(help: "Working directory inside the box (a writable tmpfs).") var workdir: String = "/tmp"
-    @Option(name: .customLong("env"), help: "Extra environment variable NAME=VALUE (repeatable).") var env: [String] = []
-    @Option(name: .customLong("mount"), help: "Bind mount SRC:DST[:rw] from the host (read-only by default; repeatable).") var mounts: [String] = []
-    @Option(help: "uid:gid inside the box (root only).") var user: String?
-    @Option(name: .customLong("cap-add"), help: "Keep a capability, e.g. NET_BIND_SERVICE (repeatable).") var capAdd: [String] = []
-    @Flag(name: .customLong("no-seccomp"), help: "Do not load the seccomp filter.") var noSeccomp = false
+/// Isolation settings as given on the command line; everything is isolated unless opted out.
+struct IsolationValues: Equatable, Sendable {
+    var image: String
+    var network: NetworkMode = .none
+    var userns: UserNamespaceMode = .auto
+    var rootfs: RootfsMode = .bind
+    var hostname: String = "gradebox"
+    var workdir: String = "/tmp"
+    var env: [String] = []
+    var mounts: [String] = []
+    var user: String?
+    var capAdd: [String] = []
+    var noSeccomp = false
 
     func spec(command: [String], limits: Limits) throws(SandboxError) -> SandboxSpec {
         var environment = SandboxSpec.defaultEnvironment
@@ -77,6 +81,24 @@ struct IsolationOptions: ParsableArguments {
     }
 }
 
-extension NetworkMode: ExpressibleByArgument {}
-extension UserNamespaceMode: ExpressibleByArgument {}
-extension RootfsMode: ExpressibleByArgument {}
+/// Everything `gradebox run` was asked, whichever parser read it.
+struct RunInvocation: Equatable, Sendable {
+    var root: String = Sandbox.defaultStateDirectory
+    var images: String = ImageStore.defaultDirectory
+    var isolation: IsolationValues
+    var limits = LimitValues()
+    var pool = false
+    var json = false
+    var quiet = false
+    var command: [String] = []
+
+    var sandbox: Sandbox { Sandbox(stateDirectory: root, images: ImageStore(directory: images)) }
+
+    /// Runs the box and prints the result; returns the process's exit code.
+    func execute() throws(SandboxError) -> Int32 {
+        let spec = try isolation.spec(command: command, limits: try limits.limits())
+        let result = try sandbox.runBlocking(spec, pool: pool)
+        report(result, json: json, quiet: quiet)
+        return result.processExitCode
+    }
+}

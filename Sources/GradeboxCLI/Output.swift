@@ -36,6 +36,8 @@ struct RunRecord: Encodable {
     var stderr: String
     var output_dropped_bytes: Int
     var phases_ms: [String: Double]
+    /// The box's setup steps, in ms since its clone (see `StepTime`).
+    var steps_ms: [String: Double]?
     var cpu_ms: Double
     var wall_ms: Double
     var memory_peak_bytes: UInt64?
@@ -57,6 +59,7 @@ struct RunRecord: Encodable {
         if let v = r.phases.stop { phases["stop"] = v }
         if let v = r.phases.delete { phases["delete"] = v }
         phases_ms = phases
+        steps_ms = r.steps.map { Dictionary($0.map { ($0.step, $0.ms) }, uniquingKeysWith: { a, _ in a }) }
         cpu_ms = r.cpuMs
         wall_ms = r.wallMs
         memory_peak_bytes = r.memoryPeakBytes

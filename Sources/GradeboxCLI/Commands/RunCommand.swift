@@ -15,10 +15,12 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No summary line on stderr.") var quiet = false
     @Argument(parsing: .postTerminator, help: "The command, after --.") var command: [String] = []
 
+    var invocation: RunInvocation {
+        RunInvocation(root: global.root, images: global.images, isolation: isolation.values, limits: limitOptions.values,
+                      pool: pool, json: json, quiet: quiet, command: command)
+    }
+
     func run() throws {
-        let spec = try isolation.spec(command: command, limits: try limitOptions.limits())
-        let result = try global.sandbox.runBlocking(spec, pool: pool)
-        report(result, json: json, quiet: quiet)
-        throw ExitCode(result.processExitCode)
+        throw ExitCode(try invocation.execute())
     }
 }

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Dispatch
+import SandboxCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Parses, runs, and renders errors: library errors as one line and exit
+/// code 206 (usage), so they never look like a program's own exit status.
+public func gradeboxMain() -> Never {
+    // Before parsing: every argument after `bench` belongs to gradebox-bench, --help included.
+    let args = CommandLine.arguments
+    if args.count > 1 && args[1] == "bench" { execBench(Array(args.dropFirst(2))) }
+    if args.count > 1 && args[1] == "run", let invocation = FastRun.parse(args[2...]) {
+        do throws(SandboxError) {
+            exit(try invocation.execute())
+        } catch {
+            fail(error.description)
+        }
+    }
+    do {
+        var command = try Gradebox.parseAsRoot()
+        if var asyncCommand = command as? AsyncParsableCommand {
+            let done = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var failure: Error?
+            nonisolated(unsafe) var cmd = asyncCommand
+            Task {
+                do { try await cmd.run() } catch { failure = error }
+                done.signal()
+            }
+            done.wait()
+            asyncCommand = cmd
+            if let failure { throw failure }
+        } else {
+            try command.run()
+        }
+        exit(0)
+    } catch let error as SandboxError {
+        fail(error.description)
+
+    } catch let exit as ExitCode {
+        Glibc.exit(exit.rawValue)
+    } catch {
+        let code = Gradebox.exitCode(for: error)
+        if code == .success {
+            Gradebox.exit(withError: error)   // --help, --version
+        }
+        fail(Gradebox.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)",
+             hint: "see `gradebox help` for usage")
+    }
+}
+
+func fail(_ message: String, hint: String? = nil) -> Never {
+    var text = "gradebox: \(message)\n"
+    if let hint { text += "  (\(hint))\n" }
+    FileHandleLite.standardError.write(text)
+    exit(Verdict.usageExitCode)
+}
+

@@ -1,0 +1,52 @@
+import ArgumentParser
+import SandboxCore
+
+/// Limits, as `gradebox run` and `gradebox create` take them.
+struct LimitOptions: ParsableArguments {
+    @Option(help: "Memory limit (cgroup), e.g. 64M.") var memory: String?
+    @Option(name: .customLong("memory-swap"), help: "Memory+swap limit; defaults to --memory (no swap).") var memorySwap: String?
+    @Option(help: "CPU quota in CPUs, e.g. 0.5.") var cpus: String?
+    @Option(help: "Maximum number of processes and threads.") var pids: String?
+    @Option(help: "CPU time limit in seconds, over every process of the box.") var time: String?
+    @Option(name: .customLong("wall-time"), help: "Wall-clock limit in seconds.") var wallTime: String?
+    @Option(help: "Bytes of stdout+stderr kept; beyond that the box is killed (OLE).") var output: String?
+    @Option(name: .customLong("tmpfs-size"), help: "Size of the writable tmpfs (/tmp, working dir, overlay upper).") var tmpfsSize: String?
+    @Option(help: "Open files limit (RLIMIT_NOFILE).") var nofile: String?
+    @Option(help: "Largest file the program may write (RLIMIT_FSIZE).") var fsize: String?
+    @Option(help: "Stack size limit (RLIMIT_STACK).") var stack: String?
+
+    var values: LimitValues {
+        LimitValues(memory: memory, memorySwap: memorySwap, cpus: cpus, pids: pids, time: time, wallTime: wallTime,
+                    output: output, tmpfsSize: tmpfsSize, nofile: nofile, fsize: fsize, stack: stack)
+    }
+
+    func limits() throws(SandboxError) -> Limits { try values.limits() }
+}
+
+/// Isolation settings; everything is isolated unless opted out.
+struct IsolationOptions: ParsableArguments {
+    @Option(help: "Image name (see `gradebox image ls`) or a rootfs directory.") var image: String
+    @Option(help: "none: an empty network namespace with loopback up; host: the host's network.") var network: NetworkMode = .none
+    @Option(help: "User namespace: auto (only when not root), always, never.") var userns: UserNamespaceMode = .auto
+    @Option(help: "bind: the image read-only; overlay: the image under a tmpfs upper layer.") var rootfs: RootfsMode = .bind
+    @Option(help: "Hostname inside the box.") var hostname: String = "gradebox"
+    @Option(help: "Working directory inside the box (a writable tmpfs).") var workdir: String = "/tmp"
+    @Option(name: .customLong("env"), help: "Extra environment variable NAME=VALUE (repeatable).") var env: [String] = []
+    @Option(name: .customLong("mount"), help: "Bind mount SRC:DST[:rw] from the host (read-only by default; repeatable).") var mounts: [String] = []
+    @Option(help: "uid:gid inside the box (root only).") var user: String?
+    @Option(name: .customLong("cap-add"), help: "Keep a capability, e.g. NET_BIND_SERVICE (repeatable).") var capAdd: [String] = []
+    @Flag(name: .customLong("no-seccomp"), help: "Do not load the seccomp filter.") var noSeccomp = false
+
+    var values: IsolationValues {
+        IsolationValues(image: image, network: network, userns: userns, rootfs: rootfs, hostname: hostname,
+                        workdir: workdir, env: env, mounts: mounts, user: user, capAdd: capAdd, noSeccomp: noSeccomp)
+    }
+
+    func spec(command: [String], limits: Limits) throws(SandboxError) -> SandboxSpec {
+        try values.spec(command: command, limits: limits)
+    }
+}
+
+extension NetworkMode: ExpressibleByArgument {}
+extension UserNamespaceMode: ExpressibleByArgument {}
+extension RootfsMode: ExpressibleByArgument {}
