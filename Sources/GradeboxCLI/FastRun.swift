@@ -54,7 +54,7 @@ enum FastRun {
     static func parse(_ arguments: ArraySlice<String>) -> RunInvocation? {
         var inv = RunInvocation(isolation: IsolationValues(image: ""))
         var image: String?
-        var seen = Set<String>()
+        var seen: [String] = []
         var i = arguments.startIndex
         while i < arguments.endIndex {
             let arg = arguments[i]
@@ -92,7 +92,8 @@ enum FastRun {
             case .capAdd: inv.isolation.capAdd.append(value)
             default:
                 // A single-valued option given twice: ArgumentParser keeps the last; let it.
-                guard seen.insert(name).inserted else { return nil }
+                guard !seen.contains(name) else { return nil }
+                seen.append(name)
                 switch slot {
                 case .root: inv.root = value
                 case .images: inv.images = value

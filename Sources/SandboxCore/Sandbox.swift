@@ -213,8 +213,8 @@ final class Runtime: Sendable {
     }
 
     static func userNamespacesAvailable() -> Bool {
-        guard let text = try? String(contentsOfFile: "/proc/sys/user/max_user_namespaces", encoding: .utf8),
-              let n = Int(text.filter { !$0.isWhitespace }) else { return false }
+        guard let text = readSmallFile("/proc/sys/user/max_user_namespaces"),
+              let n = Int(text.trimmingSpaces.split(separator: "\n").first ?? "") else { return false }
         return n > 0
     }
 }

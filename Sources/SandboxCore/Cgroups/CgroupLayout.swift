@@ -31,18 +31,18 @@ package struct CgroupLayout: Sendable, Equatable {
     /// the controllers are in the super options. The first mount of a
     /// hierarchy wins (later ones are bind mounts of it).
     package static func detect(mountinfo: String) -> CgroupLayout {
+        detect(MountInfo.parse(mountinfo))
+    }
+
+    package static func detect(_ entries: [MountInfoEntry]) -> CgroupLayout {
         var layout = CgroupLayout()
-        for line in mountinfo.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard let dash = fields.firstIndex(of: "-"), dash >= 6, dash + 1 < fields.count else { continue }
-            let fsType = fields[dash + 1]
-            let mountPoint = unescape(fields[4])
-            switch fsType {
+        for entry in entries {
+            let mountPoint = unescape(entry.mountPoint)
+            switch entry.fsType {
             case "cgroup2":
                 if layout.unified == nil { layout.unified = mountPoint }
             case "cgroup":
-                guard dash + 3 < fields.count else { continue }
-                for option in fields[dash + 3].split(separator: ",") {
+                for option in entry.superOptions.split(separator: ",") {
                     let name = String(option)
                     // Super options mix controllers with flags (xattr, noprefix,
                     // clone_children ...): keep the controllers only.
@@ -62,8 +62,8 @@ package struct CgroupLayout: Sendable, Equatable {
     }
 
     /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-    private static func unescape(_ field: Substring) -> String {
-        guard field.contains("\\") else { return String(field) }
+    package static func unescape(_ field: String) -> String {
+        guard field.utf8.contains(UInt8(ascii: "\\")) else { return field }
         var bytes: [UInt8] = []
         let utf8 = Array(field.utf8)
         var i = 0

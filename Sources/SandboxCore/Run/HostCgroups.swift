@@ -10,8 +10,9 @@ enum HostCgroups {
         guard let mountinfo = readSmallFile("/proc/self/mountinfo") else {
             throw .hostUnsupported("cannot read /proc/self/mountinfo")
         }
-        if geteuid() == 0 { favorDynamicModifications(mountinfo) }
-        let layout = CgroupLayout.detect(mountinfo: mountinfo)
+        let entries = MountInfo.parse(mountinfo)
+        if geteuid() == 0 { favorDynamicModifications(entries) }
+        let layout = CgroupLayout.detect(entries)
         return try makeCgroupDriver(layout: layout, fs: LiveCgroupFS())
     }
 
@@ -22,15 +23,10 @@ enum HostCgroups {
     /// so it helps v1 hierarchies too); forks get slightly dearer in return.
     /// gradebox turns it on, once, where it runs as root and finds a cgroup2
     /// mount without it. A failure (an older kernel) changes nothing.
-    static func favorDynamicModifications(_ mountinfo: String) {
-        for line in mountinfo.split(separator: "\n") {
-            let halves = line.split(separator: " - ", maxSplits: 1)
-            guard halves.count == 2 else { continue }
-            let after = halves[1].split(separator: " ")
-            guard after.first == "cgroup2", after.count >= 3, !after[2].contains("favordynmods") else { continue }
-            let fields = halves[0].split(separator: " ")
-            guard fields.count > 4 else { continue }
-            _ = mount(nil, String(fields[4]), nil, UInt(MS_REMOUNT), "favordynmods")
+    static func favorDynamicModifications(_ entries: [MountInfoEntry]) {
+        for entry in entries where entry.fsType == "cgroup2" {
+            guard !entry.superOptions.split(separator: ",").contains("favordynmods") else { continue }
+            _ = mount(nil, CgroupLayout.unescape(entry.mountPoint), nil, UInt(MS_REMOUNT), "favordynmods")
         }
     }
 }

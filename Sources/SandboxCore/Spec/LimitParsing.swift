@@ -14,7 +14,7 @@ public enum LimitParsing {
         case "b", "B": multiplier = 1
         default: break
         }
-        if !last.isNumber {
+        if !(last.isASCII && last.asciiValue! >= 0x30 && last.asciiValue! <= 0x39) {
             guard multiplier != 1 || last == "b" || last == "B" else {
                 throw .invalidRequest("\(option): unknown size suffix in '\(text)' (use K, M or G)")
             }
@@ -58,6 +58,10 @@ public enum LimitParsing {
 
 extension String {
     var trimmingSpaces: String {
-        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+        // On bytes: Character comparisons would load Unicode tables on the CLI's hot path.
+        let bytes = utf8
+        guard let first = bytes.firstIndex(where: { $0 != 0x20 }) else { return "" }
+        let last = bytes.lastIndex(where: { $0 != 0x20 })!
+        return String(self[first...last])
     }
 }
