@@ -39,11 +39,15 @@ public struct Sandbox: Sendable {
     /// The same as `run`, on the calling thread (the CLI's path: no thread hop).
     public func runBlocking(_ spec: SandboxSpec, pool usePool: Bool = false) throws(SandboxError) -> RunResult {
         let t0 = Kernel.monotonicNs()
+        var steps: [StepTime] = []
+        func step(_ name: String) { steps.append(StepTime(step: name, ms: ms(Kernel.monotonicNs() - t0))) }
         let runtime = try Runtime.shared(stateDirectory)
+        step("runtime")
         let rootfs = try images.rootfsPath(spec.image)
         // Planned (and so validated) before anything is made: a bad spec leaves nothing.
         let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, poolNetwork: usePool && spec.network == .none,
                                     seccomp: runtime.seccompProgram)
+        step("planned")
 
         // Resources acquired below are released in reverse order on every path.
         var slot: PoolSlot?
@@ -63,14 +67,15 @@ public struct Sandbox: Sendable {
             ownGroup = true
             try driver.apply(spec.limits, to: group!)
         }
+        if group != nil { step("cgroup") }
 
         var io = try LaunchIO("box", joining: group)
         defer { io.closeAll() }
         if let slot, spec.network == .none {
             io.descriptors.networkNamespace = try io.own(slot.networkNamespace, O_RDONLY)
         }
+        step("descriptors")
 
-        let tBeforeClone = Kernel.monotonicNs()
         let child = try Launcher.spawn(plan, io.descriptors)
         let tSpawned = Kernel.monotonicNs()
         defer { Kernel.close(child.pidfd) }
@@ -105,7 +110,10 @@ public struct Sandbox: Sendable {
         phases.delete = ms(tEnd - tSupervised)
         var result = try Sandbox.judge(outcome, plan: plan, spec: spec, stats: stats, phases: phases,
                                        wallMs: ms(outcome.exitedNs - tSpawned))
-        result.steps = outcome.steps(since: tBeforeClone)
+        steps += outcome.steps(since: t0)
+        steps.append(StepTime(step: "exited", ms: ms(outcome.exitedNs - t0)))
+        steps.append(StepTime(step: "deleted", ms: ms(tEnd - t0)))
+        result.steps = steps
         return result
     }
 

@@ -133,7 +133,7 @@ package struct Supervisor {
 }
 
 extension Supervisor.Outcome {
-    /// The marks and `started` as step times since `originNs` (the clone).
+    /// The marks and `started` as step times since `originNs`.
     package func steps(since originNs: Int64) -> [StepTime] {
         var steps = marks.compactMap { m -> StepTime? in
             guard m.mark >= 0, Int(m.mark) < StepTime.names.count else { return nil }

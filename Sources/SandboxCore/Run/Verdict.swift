@@ -56,8 +56,10 @@ public struct PhaseTimes: Codable, Sendable, Equatable {
 }
 
 /// Everything known about one finished run: the record `gradebox run --json` prints.
-/// One named part of a box's setup and when it was done, in ms since the
-/// box's clone (the C core times them in the box; see `cs_mark`).
+/// One named part of a run and when it was done, in ms since the run began:
+/// the caller's steps (runtime, planned, cgroup, descriptors), the box's
+/// (init ... confined, timed in the box by the C core; see `cs_mark`), then
+/// started, exited, deleted.
 public struct StepTime: Codable, Sendable, Equatable {
     public var step: String
     public var ms: Double
@@ -82,7 +84,7 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var wallMs: Double
     public var memoryPeakBytes: UInt64?
     public var failure: SandboxFailure?
-    /// The setup's named parts, ending with `started` (the program passed execve).
+    /// The run's named parts, in order (see `StepTime`).
     public var steps: [StepTime]?
 
     public init(
