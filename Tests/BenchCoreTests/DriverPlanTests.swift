@@ -104,6 +104,11 @@ struct DriverPlanTests {
         #expect(a.contains("--unshare-all"))
         #expect(!a.contains("--share-net"), "network none keeps the new network namespace")
         #expect(Array(a.suffix(3)) == ["--", "/bin/echo", "hi"])
+        #expect(!a.contains("--cap-add"))
+        var ping = CreateRequest(name: "x", image: "i", argv: ["ping"])
+        ping.capabilities = ["NET_RAW"]
+        let b = try BwrapDriver.arguments(ping, rootfs: "/img")
+        #expect(b.contains(["--cap-add", "CAP_NET_RAW"]))
         #expect(throws: BenchError.self) {
             try BwrapDriver.arguments(CreateRequest(name: "x", image: "i", argv: ["true"], network: .bridge), rootfs: "/img")
         }

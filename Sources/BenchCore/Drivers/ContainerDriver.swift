@@ -92,6 +92,10 @@ public struct CreateRequest: Sendable, Equatable {
     public var pids: Int?
     /// Host directories bind-mounted into the container (read-only unless writable).
     public var mounts: [VolumeMount]
+    /// Capabilities granted beyond the manager's default, as Docker names them
+    /// ("NET_RAW"). The ping test asks for NET_RAW, which Docker grants by
+    /// default, so every candidate pings with the same rights.
+    public var capabilities: [String] = []
 
     public init(
         name: String, image: String, argv: [String],

@@ -52,6 +52,7 @@ public struct EngineDriver: ContainerDriver {
                 host["PortBindings"] = bindings
             }
             if !r.mounts.isEmpty { host["Binds"] = r.mounts.map { "\($0.source):\($0.target):\($0.writable ? "rw" : "ro")" } }
+            if !r.capabilities.isEmpty { host["CapAdd"] = r.capabilities }
             var body: [String: Any] = ["Image": r.image, "Cmd": r.argv, "Env": r.environment, "HostConfig": host]
             if !r.publishedPorts.isEmpty {
                 body["ExposedPorts"] = Dictionary(uniqueKeysWithValues: r.publishedPorts.map { ("\($0.containerPort)/tcp", [String: Any]()) })
@@ -66,6 +67,7 @@ public struct EngineDriver: ContainerDriver {
                 }, uniquingKeysWith: { $1 }),
                 "oci_runtime": candidate.runtime.rawValue,
             ]
+            if !r.capabilities.isEmpty { spec["cap_add"] = r.capabilities }
             switch r.network {
             case .none: spec["netns"] = ["nsmode": "none"]
             case .bridge: spec["netns"] = ["nsmode": candidate.rootless ? "slirp4netns" : "bridge"]

@@ -31,7 +31,8 @@ public struct GradeboxDriver: ContainerDriver {
         return SandboxSpec(
             image: try images.rootfs(r.image), command: r.argv, environment: r.environment, network: network,
             limits: Limits(memoryBytes: r.memoryBytes, cpus: r.cpus, pids: r.pids),
-            mounts: r.mounts.map { BindMount(source: $0.source, target: $0.target, writable: $0.writable) })
+            mounts: r.mounts.map { BindMount(source: $0.source, target: $0.target, writable: $0.writable) },
+            capabilities: r.capabilities)
     }
 
     static func wrap(_ what: String, _ e: SandboxError) -> BenchError {
@@ -90,6 +91,7 @@ public struct GradeboxDriver: ContainerDriver {
         if let c = s.limits.cpus { args += ["--cpus", String(c)] }
         if let p = s.limits.pids { args += ["--pids", String(p)] }
         for m in s.mounts { args += ["--mount", "\(m.source):\(m.target)" + (m.writable ? ":rw" : "")] }
+        for cap in s.capabilities { args += ["--cap-add", cap] }
         let out = try await Tool.run(Self.executable, args + ["--"] + s.command)
         return ExecResult(exitCode: out.status, stdout: out.stdout, stderr: out.stderr)
     }

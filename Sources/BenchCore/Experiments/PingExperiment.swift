@@ -32,8 +32,10 @@ public struct PingExperiment: Experiment {
         }
         let image = NetworkImage(base: c.image.rawValue).name
         let limited = c.cgroup != .none && !c.rootless
-        let request = CreateRequest(name: containerName, image: image, argv: driver.lifecycle == .oneShot ? Self.command : CreateRequest.waitingShell,
+        var request = CreateRequest(name: containerName, image: image, argv: driver.lifecycle == .oneShot ? Self.command : CreateRequest.waitingShell,
                                     network: network, cpus: limited ? 1 : nil, memoryBytes: limited ? 1 << 30 : nil)
+        // ping opens a raw socket: Docker grants NET_RAW by default; the others get it asked for.
+        request.capabilities = ["NET_RAW"]
         var t = TrialTiming()
         if driver.lifecycle == .oneShot {
             let result = try await driver.run(request)
