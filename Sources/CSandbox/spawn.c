@@ -31,9 +31,6 @@
 #include <grp.h>
 #include <linux/close_range.h>
 
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
@@ -315,7 +312,7 @@ static void cs_close_others(const struct cs_plan *plan) {
     int keep[16 + 64];
     int n = 0;
     int fixed[] = { plan->status_fd, plan->gate_fd, plan->stdin_fd, plan->stdout_fd,
-                    plan->stderr_fd, plan->netns_fd, plan->cgroup_dir_fd };
+                    plan->stderr_fd, plan->netns_fd };
     for (unsigned i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (fixed[i] >= 0) keep[n++] = fixed[i];
     for (int i = 0; i < plan->n_cgroup_procs_fds && n < (int)(sizeof keep / sizeof keep[0]); i++)
@@ -399,10 +396,6 @@ int cs_spawn(const struct cs_plan *plan, struct cs_child *out) {
     args.flags = plan->clone_flags | CLONE_PIDFD;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     args.exit_signal = SIGCHLD;
-    if (plan->cgroup_dir_fd >= 0) {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = (uint64_t)plan->cgroup_dir_fd;
-    }
     long pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid < 0) return -errno;
     if (pid == 0) {

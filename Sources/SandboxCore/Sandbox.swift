@@ -221,7 +221,7 @@ final class Runtime: Sendable {
     }
 
     static func userNamespacesAvailable() -> Bool {
-        guard let text = readSmallFile("/proc/sys/user/max_user_namespaces"),
+        guard let text = Kernel.readText("/proc/sys/user/max_user_namespaces"),
               let n = Int(text.trimmingSpaces.split(separator: "\n").first ?? "") else { return false }
         return n > 0
     }

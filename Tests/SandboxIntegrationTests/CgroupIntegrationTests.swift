@@ -19,23 +19,6 @@ private enum CgroupHost {
     }()
 }
 
-/// posix_spawn(3) of `argv` with the environment of this process.
-private func spawnProcess(_ argv: [String]) throws -> pid_t {
-    var pid: pid_t = 0
-    let cArgs = argv.map { strdup($0) } + [nil]
-    defer { cArgs.forEach { free($0) } }
-    let rc = posix_spawn(&pid, argv[0], nil, nil, cArgs, environ)
-    guard rc == 0 else { throw SandboxError.syscall("posix_spawn(\(argv[0]))", errno: rc) }
-    return pid
-}
-
-/// waitpid(2); returns the raw status.
-private func waitStatus(_ pid: pid_t) -> Int32 {
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return status
-}
-
 private func terminatingSignal(_ status: Int32) -> Int32? {
     let signal = status & 0x7F
     return signal != 0 && signal != 0x7F ? signal : nil

@@ -68,27 +68,18 @@ struct HostTraces: Equatable {
         let prefix = try Runtime.shared(sandbox.stateDirectory).groupPrefix
         var groups: [String] = []
         for controller in ["memory", "cpu", "pids", "cpuacct", "freezer"] {
-            let dir = "/sys/fs/cgroup/\(controller)/gradebox"
-            if let d = opendir(dir) {
-                while let e = readdir(d) {
-                    let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                    if name.hasPrefix(prefix) { groups.append("\(controller)/\(name)") }
-                }
-                closedir(d)
+            for entry in (try? Kernel.directoryEntries("/sys/fs/cgroup/\(controller)/gradebox")) ?? []
+            where entry.name.hasPrefix(prefix) {
+                groups.append("\(controller)/\(entry.name)")
             }
         }
-        let mounts = (readSmallFile("/proc/self/mountinfo") ?? "").split(separator: "\n")
+        let mounts = (Kernel.readText("/proc/self/mountinfo") ?? "").split(separator: "\n")
             .filter { $0.contains(sandbox.stateDirectory) && !$0.contains("/pool/net-") }.map(String.init)
         var netns = Set<String>()
-        if let d = opendir("/proc") {
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                guard Int(name) != nil else { continue }
-                var buf = [CChar](repeating: 0, count: 64)
-                let n = readlink("/proc/\(name)/ns/net", &buf, 63)
-                if n > 0 { netns.insert(String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
-            }
-            closedir(d)
+        for entry in (try? Kernel.directoryEntries("/proc")) ?? [] where Int(entry.name) != nil {
+            var buf = [CChar](repeating: 0, count: 64)
+            let n = readlink("/proc/\(entry.name)/ns/net", &buf, 63)
+            if n > 0 { netns.insert(String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
         }
         return HostTraces(cgroups: groups.sorted(), mounts: mounts, netns: netns)
     }
@@ -101,29 +92,25 @@ func temporaryDirectory(_ label: String) throws -> String {
     return String(cString: made)
 }
 
-func removeTree(_ path: String) {
-    _ = hostCommandStatus(["rm", "-rf", path])
-}
-
 func writeFile(_ path: String, _ text: String) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw SandboxError.syscall("open(\(path))", errno: errno) }
-    defer { close(fd) }
-    let bytes = Array(text.utf8)
-    guard write(fd, bytes, bytes.count) == bytes.count else { throw SandboxError.syscall("write(\(path))", errno: errno) }
+    let fd = try Kernel.open(path, O_WRONLY | O_CREAT | O_TRUNC)
+    defer { Kernel.close(fd) }
+    try Kernel.writeAll(fd, Array(text.utf8), path)
 }
 
-/// Runs a host command (found in PATH) and returns its exit status.
-func hostCommand(_ argv: [String]) throws -> Int32 {
-    hostCommandStatus(argv)
-}
-
-private func hostCommandStatus(_ argv: [String]) -> Int32 {
+/// posix_spawn(3) of `argv` with the environment of this process.
+func spawnProcess(_ argv: [String]) throws -> pid_t {
     var pid: pid_t = 0
-    let cargs = argv.map { strdup($0) } + [nil]
-    defer { cargs.forEach { free($0) } }
-    guard posix_spawnp(&pid, argv[0], nil, nil, cargs, environ) == 0 else { return -1 }
+    let cArgs = argv.map { strdup($0) } + [nil]
+    defer { cArgs.forEach { free($0) } }
+    let rc = posix_spawn(&pid, argv[0], nil, nil, cArgs, environ)
+    guard rc == 0 else { throw SandboxError.syscall("posix_spawn(\(argv[0]))", errno: rc) }
+    return pid
+}
+
+/// waitpid(2); returns the raw status.
+func waitStatus(_ pid: pid_t) -> Int32 {
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return status
 }

@@ -10,12 +10,6 @@ private enum ImageHost {
     static let slowTestsEnabled = ProcessInfo.processInfo.environment["GRADEBOX_SLOW_TESTS"] == "1"
 }
 
-private func temporaryStore() -> String {
-    var template = Array((NSTemporaryDirectory() + "/gradebox-imgstore-XXXXXX").utf8CString)
-    let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    return String(cString: p!)
-}
-
 /// Runs `argv` with `chroot ROOTFS` and returns its standard output (the busybox in the image, not the host's).
 private func runInChroot(_ rootfs: String, _ argv: [String]) throws -> (Int32, String) {
     let process = Process()
@@ -35,7 +29,7 @@ struct ImageBuildTests {
         "build(.minimal): static busybox with applet links, below 5 MB, runs in a chroot",
         .enabled(if: ImageHost.canBuildMinimal, "needs busybox-static installed (apt-get install -y busybox-static) or root to install it"))
     func minimal() async throws {
-        let dir = temporaryStore()
+        let dir = try temporaryDirectory("imgstore")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = ImageStore(directory: dir)
         let info = try await store.build(.minimal)
@@ -65,7 +59,7 @@ struct ImageBuildTests {
         "build(.minimal) then exportTar and re-import: the same tree",
         .enabled(if: ImageHost.canBuildMinimal, "needs busybox-static installed (apt-get install -y busybox-static) or root to install it"))
     func exportRoundTrip() async throws {
-        let dir = temporaryStore()
+        let dir = try temporaryDirectory("imgstore")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = ImageStore(directory: dir)
         let built = try await store.build(.minimal)
@@ -83,7 +77,7 @@ struct ImageBuildTests {
         .enabled(if: ImageHost.canBuildFull, "needs root and debootstrap (or apt-get to install it)"),
         .enabled(if: ImageHost.slowTestsEnabled, "slow (about 30 s and 200 MB of downloads); run with GRADEBOX_SLOW_TESTS=1"))
     func full() async throws {
-        let dir = temporaryStore()
+        let dir = try temporaryDirectory("imgstore")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = ImageStore(directory: dir)
         let lines = ProgressLines()

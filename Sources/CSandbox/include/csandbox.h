@@ -98,8 +98,7 @@ struct cs_event {
 
 struct cs_plan {
     uint64_t clone_flags;       // CLONE_NEW* for the box's init
-    int32_t cgroup_dir_fd;      // v2: CLONE_INTO_CGROUP target, or -1
-    const int32_t *cgroup_procs_fds;  // v1: cgroup.procs files the init writes "0" to
+    const int32_t *cgroup_procs_fds;  // cgroup.procs files the init writes "0" to
     int32_t n_cgroup_procs_fds;
     int32_t unshare_cgroupns;   // unshare(CLONE_NEWCGROUP) after joining the cgroup
     int32_t netns_fd;           // setns() into this network namespace (warm pool), or -1

@@ -6,7 +6,7 @@ package struct CgroupHandle: Sendable, Equatable, Codable {
     /// group (one per v1 hierarchy, one for v2). The C core opens none of
     /// these itself: the launcher opens them and hands the fds over.
     package var procsFiles: [String]
-    /// v2 only: the group directory, usable with CLONE_INTO_CGROUP.
+    /// v2 only: the group's directory.
     package var directory: String?
     /// The group's OOM-kill count when it was created or last reset: neither
     /// v1's memory.oom_control nor v2's memory.events can be zeroed, so

@@ -49,8 +49,8 @@ package struct LiveCgroupFS: CgroupFS {
     }
 
     package func write(_ path: String, _ value: String) throws(SandboxError) {
-        let fd = try open(path, O_WRONLY)
-        defer { close(fd) }
+        let fd = try Kernel.open(path, O_WRONLY)
+        defer { Kernel.close(fd) }
         var value = value
         let rc = value.withUTF8 { bytes in
             retryingInterrupts { Glibc.write(fd, bytes.baseAddress, bytes.count) }
@@ -59,25 +59,7 @@ package struct LiveCgroupFS: CgroupFS {
     }
 
     package func read(_ path: String) throws(SandboxError) -> String {
-        let fd = try open(path, O_RDONLY)
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = 4096
-        while true {
-            var failure: Int32 = 0
-            let got = [UInt8](unsafeUninitializedCapacity: chunk) { buffer, count in
-                let rc = retryingInterrupts { Glibc.read(fd, buffer.baseAddress!, chunk) }
-                count = max(0, rc.result)
-                if rc.result < 0 { failure = rc.errno }
-            }
-            if failure != 0 { throw .syscall("read(\(path))", errno: failure) }
-            bytes += got
-            // cgroupfs hands over everything that fits in one read, so a short
-            // read is the end: the hot CPU-usage read costs no second read(2).
-            if got.count < chunk { break }
-            chunk *= 2
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        String(decoding: try Kernel.readFile(path), as: UTF8.self)
     }
 
     package func exists(_ path: String) -> Bool {
@@ -85,17 +67,7 @@ package struct LiveCgroupFS: CgroupFS {
     }
 
     package func list(_ path: String) throws(SandboxError) -> [String] {
-        guard let dir = opendir(path) else { throw .syscall("opendir(\(path))", errno: errno) }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        try Kernel.directoryEntries(path).filter(\.isDirectory).map(\.name).sorted()
     }
 
     package func kill(_ pid: Int32, signal: Int32) throws(SandboxError) {
@@ -107,13 +79,7 @@ package struct LiveCgroupFS: CgroupFS {
         usleep(microseconds)
     }
 
-    private func open(_ path: String, _ flags: Int32) throws(SandboxError) -> Int32 {
-        let rc = retryingInterrupts { Int(Glibc.open(path, flags | O_CLOEXEC)) }
-        if rc.result < 0 { throw .syscall("open(\(path))", errno: rc.errno) }
-        return Int32(rc.result)
-    }
-
-    /// The one place EINTR is retried; errno is read before anything else can change it.
+    /// EINTR retried, errno read before anything else can change it (as `Kernel` does).
     private func retryingInterrupts(_ call: () -> Int) -> (result: Int, errno: Int32) {
         while true {
             let result = call()

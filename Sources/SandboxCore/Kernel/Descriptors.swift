@@ -52,6 +52,49 @@ package enum Kernel {
         }
     }
 
+    /// open(2), read(2) to the end, close(2): the whole file (small ones:
+    /// /proc, cgroupfs, state files).
+    package static func readFile(_ path: String) throws(SandboxError) -> [UInt8] {
+        let fd = try open(path, O_RDONLY)
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        while true {
+            var failure: Int32 = 0
+            let chunk = [UInt8](unsafeUninitializedCapacity: 4096) { buffer, count in
+                while true {
+                    let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+                    if n < 0 && errno == EINTR { continue }
+                    if n < 0 { failure = errno }
+                    count = max(0, n)
+                    return
+                }
+            }
+            if failure != 0 { throw .syscall("read(\(path))", errno: failure) }
+            if chunk.isEmpty { return bytes }
+            bytes += chunk
+        }
+    }
+
+    /// The file as UTF-8 text, or nil when it cannot be read.
+    package static func readText(_ path: String) -> String? {
+        (try? readFile(path)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// opendir(3)/readdir(3): the names in `path` (without . and ..), and
+    /// whether each is a directory (d_type; no stat).
+    package static func directoryEntries(_ path: String) throws(SandboxError) -> [(name: String, isDirectory: Bool)] {
+        guard let dir = opendir(path) else { throw .syscall("opendir(\(path))", errno: errno) }
+        defer { closedir(dir) }
+        var entries: [(name: String, isDirectory: Bool)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { entries.append((name, entry.pointee.d_type == UInt8(DT_DIR))) }
+        }
+        return entries
+    }
+
     package static func setNonBlocking(_ fd: Int32) {
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)

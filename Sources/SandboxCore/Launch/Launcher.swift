@@ -14,10 +14,8 @@ package struct LaunchDescriptors {
     package var status: Int32 = -1
     /// Read end of the start gate (detached boxes), or -1 to start at once.
     package var gate: Int32 = -1
-    /// v1: open cgroup.procs files the init writes "0" to.
+    /// Open cgroup.procs files the init writes "0" to (one per v1 hierarchy, one on v2).
     package var cgroupProcs: [Int32] = []
-    /// v2: the group's directory fd for CLONE_INTO_CGROUP.
-    package var cgroupDirectory: Int32 = -1
     /// A prepared network namespace to join (warm pool).
     package var networkNamespace: Int32 = -1
     package var dieWithParent = true
@@ -114,7 +112,6 @@ package enum Launcher {
 
         var c = cs_plan()
         c.clone_flags = plan.cloneFlags
-        c.cgroup_dir_fd = fds.cgroupDirectory
         c.cgroup_procs_fds = UnsafePointer(procs)
         c.n_cgroup_procs_fds = Int32(fds.cgroupProcs.count)
         c.unshare_cgroupns = plan.unshareCgroupNamespace ? 1 : 0

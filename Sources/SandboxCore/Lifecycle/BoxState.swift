@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -70,28 +75,13 @@ struct BoxStore {
 
     func load(_ name: String) throws(SandboxError) -> BoxRecord {
         try Self.validate(name: name)
-        guard let text = readSmallFile(path(name) + "/state.json") else { throw .containerNotFound(name) }
+        guard let text = Kernel.readText(path(name) + "/state.json") else { throw .containerNotFound(name) }
         do { return try JSONDecoder().decode(BoxRecord.self, from: Data(text.utf8)) } catch {
             throw .invalidRequest("box \(name): unreadable state (\(path(name))/state.json): \(error)")
         }
     }
 
     func names() -> [String] {
-        guard let dir = opendir(directory) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        ((try? Kernel.directoryEntries(directory)) ?? []).map(\.name).sorted()
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif

@@ -224,7 +224,7 @@ extension Sandbox {
         let store = BoxStore(stateDirectory: stateDirectory)
         _ = try store.load(name)
         let dir = store.path(name)
-        return (readWholeFile(dir + "/stdout"), readWholeFile(dir + "/stderr"))
+        return ((try? Kernel.readFile(dir + "/stdout")) ?? [], (try? Kernel.readFile(dir + "/stderr")) ?? [])
     }
 
     private func info(_ record: BoxRecord, dir: String) -> BoxInfo {
@@ -275,31 +275,16 @@ extension Sandbox {
 }
 
 func readEvents(_ dir: String) -> [cs_event] {
-    let bytes = readWholeFile(dir + "/events")
+    let bytes = (try? Kernel.readFile(dir + "/events")) ?? []
     let size = MemoryLayout<cs_event>.size
     return stride(from: 0, to: bytes.count - size + 1, by: size).map { offset in
         bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: cs_event.self) }
     }
 }
 
-func readWholeFile(_ path: String) -> [UInt8] {
-    let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { return [] }
-    defer { Glibc.close(fd) }
-    var result: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        result.append(contentsOf: chunk[0..<n])
-    }
-    return result
-}
-
 /// Fields of /proc/<pid>/stat after the command name (which may hold spaces).
 private func statFields(_ pid: Int32) -> [Substring]? {
-    guard let text = readSmallFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+    guard let text = Kernel.readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
     return text[text.index(after: close)...].split(separator: " ")
 }
 
@@ -315,16 +300,9 @@ func processState(_ pid: Int32) -> String? {
 
 /// rm -rf for a state folder we made (no symlinks followed).
 func removeTree(_ path: String) {
-    if let dir = opendir(path) {
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name == "." || name == ".." { continue }
-            let child = path + "/" + name
-            if entry.pointee.d_type == UInt8(DT_DIR) { removeTree(child) } else { unlink(child) }
-        }
-        closedir(dir)
+    for entry in (try? Kernel.directoryEntries(path)) ?? [] {
+        let child = path + "/" + entry.name
+        if entry.isDirectory { removeTree(child) } else { unlink(child) }
     }
     rmdir(path)
 }

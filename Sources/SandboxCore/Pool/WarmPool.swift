@@ -171,7 +171,7 @@ package final class WarmPool: Sendable {
     }
 
     private func groupHandle(_ index: Int) -> CgroupHandle? {
-        readSmallFile("\(directory)/slot-\(index).cgroup").flatMap(SlotFile.decode)
+        Kernel.readText("\(directory)/slot-\(index).cgroup").flatMap(SlotFile.decode)
     }
 
     private func removeGroup(_ index: Int) {
@@ -196,20 +196,4 @@ enum SlotFile {
         return CgroupHandle(name: lines[1], procsFiles: Array(lines[5...]), directory: lines[2] == "-" ? nil : lines[2],
                             oomKillBaseline: oom, cpuUsageBaselineNanoseconds: cpu)
     }
-}
-
-/// Reads a file of at most 64 KiB, or nil.
-func readSmallFile(_ path: String) -> String? {
-    let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { return nil }
-    defer { Glibc.close(fd) }
-    var bytes = [UInt8](repeating: 0, count: 65536)
-    var total = 0
-    while total < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, $0.count - total) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        total += n
-    }
-    return String(decoding: bytes[0..<total], as: UTF8.self)
 }

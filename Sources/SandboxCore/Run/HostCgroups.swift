@@ -7,7 +7,7 @@ import Musl
 /// The cgroup driver for this host, chosen from /proc/self/mountinfo.
 enum HostCgroups {
     static func driver() throws(SandboxError) -> any CgroupDriver {
-        guard let mountinfo = readSmallFile("/proc/self/mountinfo") else {
+        guard let mountinfo = Kernel.readText("/proc/self/mountinfo") else {
             throw .hostUnsupported("cannot read /proc/self/mountinfo")
         }
         let entries = MountInfo.parse(mountinfo)
