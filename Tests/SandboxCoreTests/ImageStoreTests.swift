@@ -134,7 +134,7 @@ struct ImageStoreTests {
     func zstdTar() async throws {
         let tmp = TemporaryDirectory()
         let store = ImageStore(directory: tmp.path + "/store")
-        let source = tmp.write("rootfs.tar.zst", TestFiles.run("/usr/bin/zstd", ["-q", "-c"], input: rootfsTar()))
+        let source = tmp.write("rootfs.tar.zst", TestFiles.run(ImageTools.which("zstd")!, ["-q", "-c"], input: rootfsTar()))
         let info = try await store.importImage(name: "zst", from: source)
         #expect(TestFiles.symlinkTarget(info.rootfs + "/bin/sh") == "busybox")
     }

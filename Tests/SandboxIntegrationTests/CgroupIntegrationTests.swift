@@ -8,7 +8,7 @@ import Glibc
 
 /// What this host offers, asked once.
 private enum CgroupHost {
-    static let isRoot = getuid() == 0
+    static let isRoot = Host.isRoot
     static let layout = (try? CgroupLayout.current()) ?? CgroupLayout()
     static let isV1 = layout.hasV1Controllers
     static let isPureV2: Bool = {

@@ -3,7 +3,7 @@ import Testing
 @testable import SandboxCore
 
 private enum ImageHost {
-    static let isRoot = geteuid() == 0
+    static let isRoot = Host.isRoot
     /// busybox-static installed, or root (who may install it).
     static let canBuildMinimal = isRoot || ((try? ELF.isStatic("/bin/busybox")) == true)
     static let canBuildFull = isRoot && (ImageTools.which("debootstrap") != nil || ImageTools.which("apt-get") != nil)

@@ -70,7 +70,7 @@ package enum ImageFS {
     }
 
     /// openat(O_CREAT|O_EXCL|O_NOFOLLOW|O_WRONLY): a new file, never an existing one or a symlink's target.
-    package static func createFile(_ name: String, in dir: FileDescriptor, display: String) -> Result<FileDescriptor, Errno> {
+    package static func createFile(_ name: String, in dir: FileDescriptor) -> Result<FileDescriptor, Errno> {
         let fd = retrying { openat(dir.rawValue, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
         return fd == -1 ? .failure(Errno(rawValue: errno)) : .success(FileDescriptor(rawValue: fd))
     }
@@ -263,14 +263,6 @@ package enum ImageFS {
         }
     }
 
-    /// Removes an absolute host path and everything under it; nothing if it does not exist.
-    package static func removeTree(atPath path: String) throws(SandboxError) {
-        let (parent, name) = splitPath(path)
-        let parentFd = try openDirectory(parent)
-        defer { close(parentFd) }
-        try removeTree(name, in: parentFd, display: path)
-    }
-
     /// mkdir -p of an absolute host path (the store directory).
     package static func makeDirectories(_ path: String, mode: UInt32 = 0o755) throws(SandboxError) {
         var current = ""
@@ -280,15 +272,6 @@ package enum ImageFS {
                 throw .syscall("mkdir(\(current))", errno: errno)
             }
         }
-    }
-
-    /// ("/a/b", "c") for "/a/b/c".
-    package static func splitPath(_ path: String) -> (String, String) {
-        var trimmed = path
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-        guard let slash = trimmed.lastIndex(of: "/") else { return (".", trimmed) }
-        let parent = String(trimmed[..<slash])
-        return (parent.isEmpty ? "/" : parent, String(trimmed[trimmed.index(after: slash)...]))
     }
 
     package static func exists(_ path: String) -> Bool {

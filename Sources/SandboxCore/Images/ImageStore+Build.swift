@@ -256,7 +256,7 @@ package struct MinimalRootfs: Sendable {
         let (parent, name) = try parent(path, root: root, display: display)
         defer { ImageFS.close(parent) }
         let fd: FileDescriptor
-        switch ImageFS.createFile(name, in: parent, display: path) {
+        switch ImageFS.createFile(name, in: parent) {
         case .success(let f): fd = f
         case .failure(let e): throw .syscall("openat(\(display)/\(path))", errno: e.rawValue)
         }

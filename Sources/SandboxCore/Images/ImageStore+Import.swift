@@ -141,7 +141,7 @@ extension ImageStore {
         let data: Data
         do { data = try encoder.encode(info) } catch { throw .invalidRequest("cannot encode image.json: \(error)") }
         let fd: FileDescriptor
-        switch ImageFS.createFile("image.json", in: dir, display: display) {
+        switch ImageFS.createFile("image.json", in: dir) {
         case .success(let f): fd = f
         case .failure(let e): throw .syscall("openat(\(display)/image.json)", errno: e.rawValue)
         }

@@ -111,8 +111,7 @@ public struct ImageStore: Sendable {
             if path == "-" {
                 result = try await Subprocess.run(.name("tar"), arguments: Arguments(arguments), output: .currentStandardOutput, error: .string(limit: 64 << 10))
             } else {
-                let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-                guard fd >= 0 else { throw SandboxError.syscall("open(\(path))", errno: errno) }
+                let fd = try Kernel.open(path, O_WRONLY | O_CREAT | O_TRUNC)
                 result = try await Subprocess.run(
                     .name("tar"), arguments: Arguments(arguments),
                     output: .fileDescriptor(FileDescriptor(rawValue: fd), closeAfterSpawningProcess: true),

@@ -273,11 +273,11 @@ package final class TarExtractor {
     }
 
     private func createFile(_ name: String, in parent: FileDescriptor, display: String) throws(SandboxError) -> FileDescriptor {
-        switch ImageFS.createFile(name, in: parent, display: display) {
+        switch ImageFS.createFile(name, in: parent) {
         case .success(let fd): return fd
         case .failure(let e) where e == .fileExists:
             try ImageFS.removeTree(name, in: parent, display: display)
-            switch ImageFS.createFile(name, in: parent, display: display) {
+            switch ImageFS.createFile(name, in: parent) {
             case .success(let fd): return fd
             case .failure(let e): throw .syscall("openat(\(display), O_CREAT|O_EXCL|O_NOFOLLOW)", errno: e.rawValue)
             }

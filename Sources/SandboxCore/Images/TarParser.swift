@@ -72,12 +72,6 @@ package struct TarParser {
 
     package init() {}
 
-    /// True once the two zero blocks that end an archive were seen.
-    package var isFinished: Bool {
-        if case .finished = state { return true }
-        return false
-    }
-
     /// Parses `bytes`, calling `sink` for each event.
     package mutating func feed(_ bytes: UnsafeRawBufferPointer, _ sink: (TarEvent) throws(SandboxError) -> Void) throws(SandboxError) {
         var index = 0

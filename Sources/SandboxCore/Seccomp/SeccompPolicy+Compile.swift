@@ -3,7 +3,6 @@ package enum BPFOpcode {
     package static let loadWordAbsolute: UInt16 = 0x20  // BPF_LD | BPF_W | BPF_ABS
     package static let jumpAlways: UInt16 = 0x05  // BPF_JMP | BPF_JA
     package static let jumpEqual: UInt16 = 0x15  // BPF_JMP | BPF_JEQ | BPF_K
-    package static let jumpGreater: UInt16 = 0x25  // BPF_JMP | BPF_JGT | BPF_K
     package static let jumpGreaterOrEqual: UInt16 = 0x35  // BPF_JMP | BPF_JGE | BPF_K
     package static let jumpAnyBitSet: UInt16 = 0x45  // BPF_JMP | BPF_JSET | BPF_K
     package static let andConstant: UInt16 = 0x54  // BPF_ALU | BPF_AND | BPF_K
@@ -59,10 +58,11 @@ extension SeccompPolicy {
 
         var rulesByNumber: [UInt32: [SeccompRule]] = [:]
         for rule in rules {
-            guard let nr = arch.number(of: rule.syscall) else { continue }
+            // A bad rule is bad on every architecture, whether or not this one has the syscall.
             for condition in rule.conditions where !(0...5).contains(condition.argument) {
                 throw .invalidRequest("seccomp rule for \(rule.syscall): argument \(condition.argument) is not in 0...5")
             }
+            guard let nr = arch.number(of: rule.syscall) else { continue }
             rulesByNumber[nr, default: []].append(rule)
         }
         let numbers = rulesByNumber.keys.sorted()
