@@ -36,8 +36,7 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            exclude: ["CLIDraft.md", "Report/CLIDraft.md"]
+            ]
         ),
         // The sandbox CLI's commands: parsing and printing over SandboxCore.
         .target(

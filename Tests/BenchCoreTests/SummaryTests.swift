@@ -67,13 +67,13 @@ struct SummaryTests {
         let w = try RecordWriter(path: path)
         try w.append(Self.record("crun", 1))
         try w.append(Self.record("runc", 2))
-        let back = try RecordWriter.read(path)
+        let back = try ResultsFile.read(path: path)
         #expect(back.map(\.candidate) == ["crun", "runc"])
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.contains("\"phases_ms\""))
         try (text + "{\"truncated\n").write(toFile: path, atomically: true, encoding: .utf8)
         do {
-            _ = try RecordWriter.read(path)
+            _ = try ResultsFile.read(path: path)
             Issue.record("a truncated line must be an error")
         } catch {
             #expect(error.description.contains(":3"))

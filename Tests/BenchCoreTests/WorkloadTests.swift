@@ -74,21 +74,6 @@ struct WorkloadCatalogTests {
         #expect(try WorkloadCatalog.dataset(named: "files:10 000").fileCount == 10_000)
         #expect(throws: WorkloadError.self) { try WorkloadCatalog.dataset(named: "db:3GB") }
     }
-
-    @Test("experiment arguments take one size or all")
-    func experimentArguments() throws {
-        let all = try WorkloadCatalog.parseExperiment("db-read")
-        #expect(all.datasets?.count == 5)
-        let one = try WorkloadCatalog.parseExperiment("files-write:10000")
-        #expect(one.experiment == "files-write" && one.datasets?.map(\.name) == ["files:10000"])
-        #expect(try WorkloadCatalog.parseExperiment("hello").datasets == nil)
-        // A file count is not a database size: the error lists the valid ones.
-        #expect {
-            try WorkloadCatalog.parseExperiment("db-read:10000")
-        } throws: { error in
-            "\(error)".contains("db-read:111.6MB")
-        }
-    }
 }
 
 @Suite("Workload data on disk")

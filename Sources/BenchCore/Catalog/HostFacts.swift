@@ -1,4 +1,5 @@
 import Foundation
+import SandboxCore
 
 /// How the host mounts its cgroups, read from /proc/self/mountinfo.
 public enum CgroupLayout: String, Codable, Sendable {
@@ -96,22 +97,8 @@ extension HostFacts {
 
     /// v1 controllers (from the super options of each cgroup mount) and the cgroup2 mount point.
     static func parseCgroupMounts(_ mountinfo: String) -> (v1: Set<String>, v2Path: String?) {
-        var v1: Set<String> = []
-        var v2: String?
-        let known: Set<String> = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio",
-                                  "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc"]
-        for line in mountinfo.split(separator: "\n") {
-            let halves = line.components(separatedBy: " - ")
-            guard halves.count == 2 else { continue }
-            let left = halves[0].split(separator: " "), right = halves[1].split(separator: " ")
-            guard left.count >= 5, right.count >= 3 else { continue }
-            if right[0] == "cgroup2" {
-                if v2 == nil { v2 = String(left[4]) }
-            } else if right[0] == "cgroup" {
-                for opt in right[2].split(separator: ",") where known.contains(String(opt)) { v1.insert(String(opt)) }
-            }
-        }
-        return (v1, v2)
+        let layout = SandboxCore.CgroupLayout.detect(mountinfo: mountinfo)
+        return (Set(layout.v1.keys), layout.unified)
     }
 
     static func installedPackages(_ names: [String]) async -> [String: String] {

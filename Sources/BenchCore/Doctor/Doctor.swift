@@ -20,7 +20,6 @@ public struct NoiseFacts: Codable, Sendable, Equatable {
     public var swapUsedKB: Int = 0
     /// /sys/kernel/mm/transparent_hugepage/enabled, e.g. "always [madvise] never".
     public var transparentHugepages: String = ""
-    public var aslrOff: Bool = false
     public init() {}
 }
 

@@ -28,10 +28,7 @@ public struct BwrapDriver: ContainerDriver {
         }
         for m in r.mounts { args += [m.writable ? "--bind" : "--ro-bind", m.source, m.target] }
         for cap in r.capabilities { args += ["--cap-add", cap.hasPrefix("CAP_") ? cap : "CAP_" + cap] }
-        for kv in r.environment {
-            guard let eq = kv.firstIndex(of: "=") else { continue }
-            args += ["--setenv", String(kv[..<eq]), String(kv[kv.index(after: eq)...])]
-        }
+        for (name, value) in r.environmentPairs { args += ["--setenv", name, value] }
         return args + ["--"] + r.argv
     }
 

@@ -115,6 +115,14 @@ public struct CreateRequest: Sendable, Equatable {
         self.mounts = mounts
     }
 
+    /// `environment` split at the first "="; entries without one are left out.
+    public var environmentPairs: [(name: String, value: String)] {
+        environment.compactMap { kv in
+            guard let eq = kv.firstIndex(of: "=") else { return nil }
+            return (String(kv[..<eq]), String(kv[kv.index(after: eq)...]))
+        }
+    }
+
     /// The thesis's first process: a shell that never exits on its own.
     public static let waitingShell = ["/bin/sh", "-c", "while :; do sleep 1; done"]
 }

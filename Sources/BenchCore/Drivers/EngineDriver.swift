@@ -61,10 +61,7 @@ public struct EngineDriver: ContainerDriver {
         case .libpod:
             var spec: [String: Any] = [
                 "name": r.name, "image": r.image, "command": r.argv,
-                "env": Dictionary(r.environment.compactMap { kv -> (String, String)? in
-                    guard let eq = kv.firstIndex(of: "=") else { return nil }
-                    return (String(kv[..<eq]), String(kv[kv.index(after: eq)...]))
-                }, uniquingKeysWith: { $1 }),
+                "env": Dictionary(r.environmentPairs.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }),
                 "oci_runtime": candidate.runtime.rawValue,
             ]
             if !r.capabilities.isEmpty { spec["cap_add"] = r.capabilities }
@@ -153,8 +150,7 @@ public struct EngineDriver: ContainerDriver {
 
     /// Whether the manager has an image of that name.
     public func hasImage(_ name: String) async -> Bool {
-        let path = dialect == .docker ? "/images/\(name)/json" : "/images/\(name)/json"
-        return (try? await api.call(.GET, path).status) == 200
+        (try? await api.call(.GET, "/images/\(name)/json").status) == 200
     }
 
     /// The daemon's version string, for the records.

@@ -111,46 +111,10 @@ public struct HelloExperiment: Experiment {
 
     public func trial(_ driver: any ContainerDriver, containerName: String) async throws(BenchError) -> TrialTiming {
         let c = driver.candidate
-        let limited = c.cgroup != .none && !c.rootless
-        let imageName = (image ?? c.image).imageName
-        if driver.lifecycle == .oneShot {
-            let request = CreateRequest(name: containerName, image: imageName, argv: Self.command,
-                                        cpus: limited ? 1 : nil, memoryBytes: limited ? 1 << 30 : nil)
-            var t = TrialTiming()
-            let result = try await driver.run(request)
-            let te = t.mark("t_end")
-            t.phase("run", from: t.t0, to: te)
-            try Self.check(result, c)
-            return t
-        }
-        let request = CreateRequest(name: containerName, image: imageName, argv: CreateRequest.waitingShell,
-                                    cpus: limited ? 1 : nil, memoryBytes: limited ? 1 << 30 : nil)
-        var t = TrialTiming()
-        let handle = try await driver.create(request)
-        let tc = t.mark("t_create")
-        do throws(BenchError) {
-            try await driver.start(handle)
-            let ts = t.mark("t_start")
-            let result = try await driver.exec(handle, Self.command)
-            let te = t.mark("t_exec")
-            try Self.check(result, c)
-            try await driver.stop(handle)
-            let tstop = t.mark("t_stop")
-            try await driver.clean(handle)
-            let tclean = t.mark("t_clean")
-            t.phase("create", from: t.t0, to: tc)
-            t.phase("start", from: tc, to: ts)
-            t.phase("exec", from: ts, to: te)
-            t.phase("ready", from: t.t0, to: ts)
-            t.phase("stop", from: te, to: tstop)
-            t.phase("clean", from: tstop, to: tclean)
-            t.phase("total", from: t.t0, to: tclean)
-            return t
-        } catch {
-            try? await driver.stop(handle)
-            try? await driver.clean(handle)
-            throw error
-        }
+        var t = try await LifecycleTrial.measure(driver, containerName: containerName, image: (image ?? c.image).imageName,
+                                                 command: Self.command) { r, _ throws(BenchError) in try Self.check(r, c) }
+        if let clean = t.timestampsNs["t_clean"] { t.phasesMs["total"] = Double(clean) / 1_000_000 }
+        return t
     }
 
     static func check(_ r: ExecResult, _ c: Candidate) throws(BenchError) {
@@ -170,14 +134,7 @@ public struct RunExperiment: Experiment {
 
     public func trial(_ driver: any ContainerDriver, containerName: String) async throws(BenchError) -> TrialTiming {
         let c = driver.candidate
-        let limited = c.cgroup != .none && !c.rootless
-        let request = CreateRequest(name: containerName, image: c.image.imageName, argv: HelloExperiment.command,
-                                    cpus: limited ? 1 : nil, memoryBytes: limited ? 1 << 30 : nil)
-        var t = TrialTiming()
-        let result = try await driver.run(request)
-        let te = t.mark("t_end")
-        t.phase("run", from: t.t0, to: te)
-        try HelloExperiment.check(result, c)
-        return t
+        let request = LifecycleTrial.request(c, name: containerName, image: c.image.imageName, argv: HelloExperiment.command)
+        return try await LifecycleTrial.oneShot(driver, request) { r, _ throws(BenchError) in try HelloExperiment.check(r, c) }
     }
 }

@@ -76,43 +76,65 @@ public struct IOExperiment: Experiment {
         let image = image(for: c)
         let command = Self.command(kind, image, writableRoot: c.storage != .rootfs)
         return try await LifecycleTrial.measure(driver, containerName: containerName, image: image.name, command: command,
-                                               what: "\(kind.rawValue):\(workload.size)")
+                                               onResult: LifecycleTrial.succeeded("\(kind.rawValue):\(workload.size)", c))
     }
 }
 
-/// The create / start / exec / stop / clean sequence of the I/O, network and
-/// ping experiments, timed like `HelloExperiment`: around the driver's calls only.
+/// The trial every experiment runs, timed around the driver's calls only:
+/// one `run` for one-shot drivers (the phase "run"), otherwise create, start,
+/// exec, stop and clean (phases create, start, exec, ready, stop, clean),
+/// with the container stopped and cleaned on every failure.
 enum LifecycleTrial {
-    /// - Parameter afterExec: runs once exec has returned and before stop (the
-    ///   network experiment waits for the first HTTP 200 there); its phases are added.
+    /// What is done with the program's result; it may add phases.
+    typealias ResultCheck = (ExecResult, inout TrialTiming) throws(BenchError) -> Void
+
+    /// The thesis limits every container to one CPU and 1 GiB, where the
+    /// candidate's cgroup can hold limits (rootless on a v1 host cannot).
+    static func request(_ c: Candidate, name: String, image: String, argv: [String], network: NetworkRequest = .none,
+                        publishedPorts: [PortMapping] = [], capabilities: [String] = []) -> CreateRequest {
+        let limited = c.cgroup != .none && !c.rootless
+        var r = CreateRequest(name: name, image: image, argv: argv, network: network, publishedPorts: publishedPorts,
+                              cpus: limited ? 1 : nil, memoryBytes: limited ? 1 << 30 : nil)
+        r.capabilities = capabilities
+        return r
+    }
+
+    /// One `driver.run`, timed as the phase "run".
+    static func oneShot(_ driver: any ContainerDriver, _ request: CreateRequest, onResult: ResultCheck) async throws(BenchError) -> TrialTiming {
+        var t = TrialTiming()
+        let result = try await driver.run(request)
+        let te = t.mark("t_end")
+        t.phase("run", from: t.t0, to: te)
+        try onResult(result, &t)
+        return t
+    }
+
+    /// - Parameters:
+    ///   - detach: the command is a server: exec returns at once and `onResult` is not called.
+    ///   - afterExec: runs once exec has returned and before stop (the network
+    ///     experiment waits for the first HTTP 200 there); its phases are added.
     static func measure(
-        _ driver: any ContainerDriver, containerName: String, image: String, command: [String], what: String,
-        network: NetworkRequest = .none, publishedPorts: [PortMapping] = [], detach: Bool = false,
+        _ driver: any ContainerDriver, containerName: String, image: String, command: [String],
+        network: NetworkRequest = .none, publishedPorts: [PortMapping] = [], capabilities: [String] = [], detach: Bool = false,
+        onResult: ResultCheck,
         afterExec: (@Sendable (ContainerHandle, inout TrialTiming) async throws(BenchError) -> Void)? = nil
     ) async throws(BenchError) -> TrialTiming {
         let c = driver.candidate
-        let limited = c.cgroup != .none && !c.rootless
         if driver.lifecycle == .oneShot {
-            let request = CreateRequest(name: containerName, image: image, argv: command, network: network,
-                                        publishedPorts: publishedPorts, cpus: limited ? 1 : nil, memoryBytes: limited ? 1 << 30 : nil)
-            var t = TrialTiming()
-            let result = try await driver.run(request)
-            let te = t.mark("t_end")
-            t.phase("run", from: t.t0, to: te)
-            try check(result, what, c)
-            return t
+            return try await oneShot(driver, request(c, name: containerName, image: image, argv: command, network: network,
+                                                     publishedPorts: publishedPorts, capabilities: capabilities), onResult: onResult)
         }
-        let request = CreateRequest(name: containerName, image: image, argv: CreateRequest.waitingShell, network: network,
-                                    publishedPorts: publishedPorts, cpus: limited ? 1 : nil, memoryBytes: limited ? 1 << 30 : nil)
+        let req = request(c, name: containerName, image: image, argv: CreateRequest.waitingShell, network: network,
+                          publishedPorts: publishedPorts, capabilities: capabilities)
         var t = TrialTiming()
-        let handle = try await driver.create(request)
+        let handle = try await driver.create(req)
         let tc = t.mark("t_create")
         do throws(BenchError) {
             try await driver.start(handle)
             let ts = t.mark("t_start")
             let result = try await driver.exec(handle, command, detach: detach)
             let te = t.mark("t_exec")
-            if !detach { try check(result, what, c) }
+            if !detach { try onResult(result, &t) }
             t.phase("create", from: t.t0, to: tc)
             t.phase("start", from: tc, to: ts)
             t.phase("exec", from: ts, to: te)
@@ -133,9 +155,12 @@ enum LifecycleTrial {
         }
     }
 
-    static func check(_ r: ExecResult, _ what: String, _ c: Candidate) throws(BenchError) {
-        guard r.exitCode == 0 else {
-            throw .toolFailed("\(c.name): \(what)", status: r.exitCode ?? -1, output: String(r.stderr.suffix(500)))
+    /// A result check: the command must exit 0.
+    static func succeeded(_ what: String, _ c: Candidate) -> ResultCheck {
+        { r, _ throws(BenchError) in
+            guard r.exitCode == 0 else {
+                throw .toolFailed("\(c.name): \(what)", status: r.exitCode ?? -1, output: String(r.stderr.suffix(500)))
+            }
         }
     }
 }

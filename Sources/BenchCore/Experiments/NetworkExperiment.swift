@@ -17,6 +17,15 @@ enum NetworkPlacement: Equatable {
         case .bwrap, .gradebox: return .host
         }
     }
+
+    /// The network a container of this placement asks its driver for.
+    var request: NetworkRequest {
+        switch self {
+        case .bridge: .bridge
+        case .box: .namespace(path: PeerNetwork.boxPath)
+        case .host: .host
+        }
+    }
 }
 
 /// The thesis's network set-up test (section 4.2.2): lighttpd started
@@ -38,8 +47,6 @@ public struct NetworkExperiment: Experiment {
         if NetworkPlacement.of(driver.candidate) == .box { try await PeerNetwork.ensure() }
     }
 
-    public func finish(_ driver: any ContainerDriver) async {}
-
     public func trial(_ driver: any ContainerDriver, containerName: String) async throws(BenchError) -> TrialTiming {
         let c = driver.candidate
         guard driver.lifecycle == .full else {
@@ -49,17 +56,12 @@ public struct NetworkExperiment: Experiment {
         if placement == .box { try await PeerNetwork.ensure() }
         let containerPort: UInt16 = placement == .host ? try freePort() : 80
         let hostPort: UInt16 = placement == .bridge ? try freePort() : containerPort
-        let network: NetworkRequest = switch placement {
-        case .bridge: .bridge
-        case .box: .namespace(path: PeerNetwork.boxPath)
-        case .host: .host
-        }
         let ports = placement == .bridge ? [PortMapping(hostPort: hostPort, containerPort: containerPort)] : []
         let timeout = responseTimeout
         return try await LifecycleTrial.measure(
             driver, containerName: containerName, image: NetworkImage(base: c.image.rawValue).name,
-            command: NetworkImage.serverCommand(port: containerPort), what: "lighttpd", network: network, publishedPorts: ports,
-            detach: true
+            command: NetworkImage.serverCommand(port: containerPort), network: placement.request, publishedPorts: ports,
+            detach: true, onResult: LifecycleTrial.succeeded("lighttpd", c)
         ) { handle, t async throws(BenchError) in
             let te = Monotonic.now()
             let address: (host: String, port: UInt16)

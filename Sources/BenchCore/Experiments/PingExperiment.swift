@@ -20,49 +20,14 @@ public struct PingExperiment: Experiment {
         try await PeerNetwork.ensure()
     }
 
-    public func finish(_ driver: any ContainerDriver) async {}
-
     public func trial(_ driver: any ContainerDriver, containerName: String) async throws(BenchError) -> TrialTiming {
         let c = driver.candidate
         try await PeerNetwork.ensure()
-        let network: NetworkRequest = switch NetworkPlacement.of(c) {
-        case .bridge: .bridge
-        case .box: .namespace(path: PeerNetwork.boxPath)
-        case .host: .host
-        }
-        let image = NetworkImage(base: c.image.rawValue).name
-        let limited = c.cgroup != .none && !c.rootless
-        var request = CreateRequest(name: containerName, image: image, argv: driver.lifecycle == .oneShot ? Self.command : CreateRequest.waitingShell,
-                                    network: network, cpus: limited ? 1 : nil, memoryBytes: limited ? 1 << 30 : nil)
         // ping opens a raw socket: Docker grants NET_RAW by default; the others get it asked for.
-        request.capabilities = ["NET_RAW"]
-        var t = TrialTiming()
-        if driver.lifecycle == .oneShot {
-            let result = try await driver.run(request)
-            let te = t.mark("t_end")
-            t.phase("run", from: t.t0, to: te)
-            try record(result, into: &t, c)
-            return t
-        }
-        let handle = try await driver.create(request)
-        let tc = t.mark("t_create")
-        do throws(BenchError) {
-            try await driver.start(handle)
-            let ts = t.mark("t_start")
-            let result = try await driver.exec(handle, Self.command)
-            let te = t.mark("t_exec")
-            t.phase("create", from: t.t0, to: tc)
-            t.phase("start", from: tc, to: ts)
-            t.phase("exec", from: ts, to: te)
-            try record(result, into: &t, c)
-            try await driver.stop(handle)
-            try await driver.clean(handle)
-            return t
-        } catch {
-            try? await driver.stop(handle)
-            try? await driver.clean(handle)
-            throw error
-        }
+        return try await LifecycleTrial.measure(
+            driver, containerName: containerName, image: NetworkImage(base: c.image.rawValue).name, command: Self.command,
+            network: NetworkPlacement.of(c).request, capabilities: ["NET_RAW"]
+        ) { r, t throws(BenchError) in try record(r, into: &t, c) }
     }
 
     func record(_ result: ExecResult, into t: inout TrialTiming, _ c: Candidate) throws(BenchError) {

@@ -1,4 +1,5 @@
 import Foundation
+import SandboxCore
 
 /// A btrfs filesystem in a loop-mounted image file: the storage for the btrfs
 /// candidates (Docker's data root, LXC's lxcpath) on a host whose root is ext4.
@@ -10,11 +11,7 @@ public enum BtrfsLoop {
 
     /// Whether `path` is a mount point of a btrfs filesystem, from /proc/self/mountinfo.
     public static func isMounted(_ path: String = mountPoint, mountinfo: String? = nil) -> Bool {
-        let text = mountinfo ?? (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").contains { line in
-            let halves = line.components(separatedBy: " - ")
-            let left = halves[0].split(separator: " ")
-            return halves.count == 2 && left.count >= 5 && left[4] == path && halves[1].hasPrefix("btrfs ")
-        }
+        let text = mountinfo ?? Kernel.readText("/proc/self/mountinfo") ?? ""
+        return MountInfo.parse(text).contains { $0.mountPoint == path && $0.fsType == "btrfs" }
     }
 }

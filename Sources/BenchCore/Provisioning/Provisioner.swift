@@ -231,15 +231,14 @@ public struct Provisioner: Sendable {
 
     private func fm_create(_ path: String) -> Bool { FileManager.default.createFile(atPath: path, contents: nil) }
 
-    static func uid(of user: String) async throws(BenchError) -> UInt32 {
-        let s = try await Tool.output("/usr/bin/id", ["-u", user])
-        guard let v = UInt32(s.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw .setupFailed(step: "id -u \(user)", reason: s) }
-        return v
-    }
+    static func uid(of user: String) async throws(BenchError) -> UInt32 { try await id("-u", of: user) }
 
-    static func gid(of user: String) async throws(BenchError) -> UInt32 {
-        let s = try await Tool.output("/usr/bin/id", ["-g", user])
-        guard let v = UInt32(s.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw .setupFailed(step: "id -g \(user)", reason: s) }
+    static func gid(of user: String) async throws(BenchError) -> UInt32 { try await id("-g", of: user) }
+
+    /// `id -u USER` or `id -g USER`, as a number.
+    private static func id(_ flag: String, of user: String) async throws(BenchError) -> UInt32 {
+        let s = try await Tool.output("/usr/bin/id", [flag, user])
+        guard let v = UInt32(s.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw .setupFailed(step: "id \(flag) \(user)", reason: s) }
         return v
     }
 
@@ -565,11 +564,8 @@ public struct Provisioner: Sendable {
 
     /// Mount points below `prefix` from /proc/self/mountinfo, deepest first.
     static func mounts(under prefix: String, mountinfo: String? = nil) -> [String] {
-        let text = mountinfo ?? (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
-        let points = text.split(separator: "\n").compactMap { line -> String? in
-            let f = line.split(separator: " ")
-            return f.count > 4 && f[4].hasPrefix(prefix) ? String(f[4]) : nil
-        }
+        let text = mountinfo ?? Kernel.readText("/proc/self/mountinfo") ?? ""
+        let points = MountInfo.parse(text).map(\.mountPoint).filter { $0.hasPrefix(prefix) }
         return Array(Set(points)).sorted { $0.count > $1.count }
     }
 

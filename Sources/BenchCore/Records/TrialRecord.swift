@@ -10,6 +10,9 @@ import Foundation
 public struct TrialRecord: Codable, Sendable, Equatable {
     /// Format tag; readers refuse files whose records carry another one.
     public static let currentSchema = "gradebox.bench/1"
+    /// The phase that stands for a trial in one number, the first a record has:
+    /// ready (create + start), run (one-shot), total.
+    public static let headlinePhases = ["ready", "run", "total"]
 
     public var schema: String
     /// Candidate name, e.g. "docker/crun/overlay2/minimal", "gradebox-pool".

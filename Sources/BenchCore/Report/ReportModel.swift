@@ -43,7 +43,7 @@ public struct ReportCandidate: Hashable, Sendable {
     /// The family the thesis's manager figure compares: a manager, rootful and rootless apart.
     public var family: String { manager + (rootless ? " rootless" : "") }
     /// INGInious's configuration, the thesis's reference.
-    public var isBaseline: Bool { name == "docker/runc/overlay2/minimal" }
+    public var isBaseline: Bool { name == Candidate.baselineName }
     /// Managers the thesis measured (LXC stands for its LXD).
     public var isThesisManager: Bool { ["docker", "podman", "lxc"].contains(manager) }
 }
@@ -212,9 +212,5 @@ struct RecordIndex: Sendable {
     func readyAnywhere(_ candidate: String) -> SampleStats? {
         SampleStats(groups.filter { $0.key.candidate == candidate }.values.flatMap { $0 }
             .filter { $0.outcome == .ok }.compactMap(ReportMetric.ready.value))
-    }
-
-    func has(_ candidate: String, _ experiment: String) -> Bool {
-        groups.keys.contains { $0.candidate == candidate && $0.experiment == experiment }
     }
 }

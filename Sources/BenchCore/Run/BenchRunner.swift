@@ -94,22 +94,6 @@ public final class RecordWriter: Sendable {
         let n = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         if n != data.count { throw .file(path, reason: "write: \(String(cString: strerror(errno)))") }
     }
-
-    /// Reads a .jsonl file back; a bad line is an error naming the file and line.
-    public static func read(_ path: String) throws(BenchError) -> [TrialRecord] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw .file(path, reason: "cannot read") }
-        var out: [TrialRecord] = []
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
-            guard let r = try? JSONDecoder().decode(TrialRecord.self, from: Data(line.utf8)) else {
-                throw .file("\(path):\(i + 1)", reason: "not a gradebox bench record (truncated or from another tool)")
-            }
-            guard r.schema == TrialRecord.currentSchema else {
-                throw .file("\(path):\(i + 1)", reason: "record schema \(r.schema), expected \(TrialRecord.currentSchema)")
-            }
-            out.append(r)
-        }
-        return out
-    }
 }
 
 /// The measurement loop: warm-up rounds, then counted rounds; in each round every

@@ -26,7 +26,7 @@ public final class ConsoleReporter: Sendable {
             let width = 30
             let filled = total > 0 ? width * done / total : width
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            let key = r.phasesMs["ready"] ?? r.phasesMs["run"] ?? r.phasesMs["total"]
+            let key = TrialRecord.headlinePhases.lazy.compactMap { r.phasesMs[$0] }.first
             let last = r.outcome == .ok ? (key.map { String(format: "%.1f ms", $0) } ?? "ok") : "FAILED"
             let line = "\(bar) \(done)/\(total) \(r.warmup ? "warm-up " : "")\(r.candidate) \(r.experiment): \(last)"
             if tty { write("\r\u{1B}[K" + line + (done == total ? "\n" : "")) } else if r.outcome == .failed || done == total || done % 10 == 0 { write(line + "\n") }

@@ -97,7 +97,7 @@ public enum Export {
             for p in phases {
                 if let s = rs.first(where: { $0.phase == p })?.stats { line.append("\(fmt(s.median)) ± \(fmt(s.stddev, 1))") } else { line.append("-") }
             }
-            let key = rs.first { $0.phase == "ready" } ?? rs.first { $0.phase == "run" } ?? rs.first { $0.phase == "total" } ?? rs[0]
+            let key = TrialRecord.headlinePhases.lazy.compactMap { p in rs.first { $0.phase == p } }.first ?? rs[0]
             line.append(fmt(key.ratioToBaseline))
             let failed = rs.map(\.failures).max() ?? 0
             line.append(String(rs.compactMap { $0.stats?.count }.max() ?? 0) + (failed > 0 ? " (\(failed) failed)" : ""))

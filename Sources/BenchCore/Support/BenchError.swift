@@ -20,7 +20,6 @@ public enum BenchError: Error, Sendable, Equatable, CustomStringConvertible {
     case timeout(String, seconds: Double)
     /// Reading or writing one of our files.
     case file(String, reason: String)
-    case cancelled
 
     public var description: String {
         switch self {
@@ -35,7 +34,6 @@ public enum BenchError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unsupported(let m): "unsupported: \(m)"
         case .timeout(let w, let s): "timed out after \(s) s waiting for \(w)"
         case .file(let p, let r): "\(p): \(r)"
-        case .cancelled: "interrupted"
         }
     }
 }

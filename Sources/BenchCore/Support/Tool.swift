@@ -78,20 +78,7 @@ package enum Tool {
         return r.stdout
     }
 
-    package static func exists(_ path: String) -> Bool { FileManager.default.isExecutableFile(atPath: path) }
-
     package static func commandLine(_ path: String, _ args: [String]) -> String {
         ([path] + args).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
-    }
-
-    /// The first of `paths` that exists.
-    package static func find(_ names: String...) -> String? {
-        for n in names {
-            for dir in ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"] where n.first != "/" {
-                if exists(dir + "/" + n) { return dir + "/" + n }
-            }
-            if n.first == "/", exists(n) { return n }
-        }
-        return nil
     }
 }

@@ -57,7 +57,7 @@ package struct TPCCDatabaseWriter: Sendable {
     // Insertion follows primary-key order so SQLite appends to the right edge
     // of every B-tree and pages come out full, as in an exported database.
     private func populate(_ db: Database, progress: (@Sendable (Double) -> Void)?) throws {
-        let w = 1
+        let w = TPCCScale.warehouses
         let districts = TPCCScale.districtsPerWarehouse
         let items = scale.items
         let customers = scale.customersPerDistrict

@@ -78,21 +78,4 @@ public enum WorkloadCatalog {
         if experiment.hasPrefix("files-") { return fileSets }
         return nil
     }
-
-    /// Parses an experiment argument: "db-read" (every size) or
-    /// "db-read:111.6MB" (one size; the size must belong to the experiment's kind).
-    public static func parseExperiment(_ argument: String) throws -> (experiment: String, datasets: [WorkloadDataset]?) {
-        let parts = argument.split(separator: ":", maxSplits: 1).map(String.init)
-        let experiment = parts[0]
-        guard let sets = datasets(forExperiment: experiment) else {
-            if parts.count > 1 { throw WorkloadError.unknownDataset(parts[1], valid: []) }
-            return (experiment, nil)
-        }
-        guard parts.count > 1 else { return (experiment, sets) }
-        let key = parts[1].lowercased().replacingOccurrences(of: " ", with: "")
-        guard let one = sets.first(where: { $0.size.lowercased() == key || $0.name.lowercased() == key }) else {
-            throw WorkloadError.unknownDataset(parts[1], valid: sets.map { "\(experiment):\($0.size)" })
-        }
-        return (experiment, [one])
-    }
 }
