@@ -21,9 +21,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Summary file instead of OUT/bench.json; its extension picks the format (.json, .csv, .md). The raw records go beside it as .jsonl.")
     var export: String?
     @Flag(help: "Do not set up candidates that are not ready; record them as failed.") var noSetup = false
+    @Option(help: ArgumentHelp("Minutes the whole run may take, set-up included (default: \(Int(BenchSuite.defaultBudgetMinutes)) for the default suite, \(Int(BenchSuite.quickBudgetMinutes)) with --quick, none when --candidates or --experiments are given). After one timed trial of every candidate and experiment, the counted runs are shared out so the run ends in time: cheap pairs get all --runs, dear ones fewer, every one at least one.", valueName: "minutes"))
+    var budget: Double?
 
     func validate() throws {
         guard (runs ?? 1) > 0, (warmup ?? 0) >= 0 else { throw ValidationError("--runs must be > 0 and --warmup >= 0") }
+        if let budget, !(budget > 0) { throw ValidationError("--budget must be a positive number of minutes") }
         if let export { _ = try ExportFormat.forPath(export) }
     }
 
@@ -58,9 +61,13 @@ struct BenchCommand: AsyncParsableCommand {
         InterruptFlag.installSIGINT(flag)
         let reporter = ConsoleReporter()
         let t0 = Date()
+        // The suites promise a duration; a hand-picked run takes what it takes, unless asked.
+        let budgetMinutes = budget ?? (candidates == nil && experiments == nil
+                                       ? (quick ? BenchSuite.quickBudgetMinutes : BenchSuite.defaultBudgetMinutes) : nil)
         let records = try await BenchRunner.run(
             BenchOptions(candidates: chosen, experiments: exps, runs: runs ?? (quick ? BenchSuite.quickRuns : 10),
-                         warmup: warmup ?? (quick ? BenchSuite.quickWarmup : 2), rawPath: paths.raw, setupMissing: !noSetup),
+                         warmup: warmup ?? (quick ? BenchSuite.quickWarmup : 2), rawPath: paths.raw, setupMissing: !noSetup,
+                         budgetSeconds: budgetMinutes.map { $0 * 60 }),
             interrupt: flag, progress: reporter.runner)
         let rows = Summary.rows(records, candidateOrder: chosen.map(\.name))
         print(Export.table(rows), terminator: "")

@@ -57,12 +57,40 @@ struct WorkloadExperimentPlanTests {
         #expect(PeerNetwork.teardownCommands == [["netns", "del", "gbx-peer"], ["netns", "del", "gbx-box"]])
     }
 
-    @Test("each manager gets the network it offers")
-    func placement() {
-        let docker = Candidate(manager: .docker, runtime: .crun, storage: .overlay2, image: .minimal, cgroup: .v1)
-        let crun = Candidate(manager: .oci, runtime: .crun, storage: .rootfs, image: .minimal, cgroup: .v1, name: "crun")
-        let gb = Candidate(manager: .gradebox, runtime: .gradebox, storage: .rootfs, image: .minimal, cgroup: .v1, name: "gradebox")
-        #expect(NetworkPlacement.of(docker) == .bridge && NetworkPlacement.of(crun) == .box && NetworkPlacement.of(gb) == .host)
+    @Test("each manager gets a network it offers, and its driver accepts it")
+    func placement() throws {
+        func driver(_ name: String) throws -> any ContainerDriver {
+            let c = try Catalog.lookupList(name)[0]
+            switch c.manager {
+            case .docker, .podman: return EngineDriver(candidate: c, socket: "/nonexistent.sock")
+            case .containerd: return ContainerdDriver(candidate: c, socket: "/nonexistent.sock")
+            case .lxc: return LXCDriver(candidate: c, lxcpath: "/nonexistent")
+            case .oci: return OCIRuntimeDriver(candidate: c, images: ImageDirectory(indexPath: "/nonexistent.json"))
+            case .bwrap: return BwrapDriver(candidate: c, images: ImageDirectory(indexPath: "/nonexistent.json"))
+            case .gradebox: return GradeboxDriver(candidate: c)
+            }
+        }
+        let expected: [(String, NetworkPlacement)] = [
+            ("docker/crun/overlay2/minimal", .bridge), ("podman/crun/overlay/minimal", .bridge),
+            ("crun", .box), ("runc", .box), ("containerd/crun/overlayfs/minimal", .box),
+            ("lxc/lxc/dir/minimal", .host), ("bwrap", .host), ("gradebox", .host),
+        ]
+        for (name, placement) in expected {
+            let d = try driver(name)
+            #expect(try NetworkPlacement.of(d) == placement, "\(name)")
+            let ports = placement == .bridge ? [PortMapping(hostPort: 8080, containerPort: 80)] : []
+            #expect(throws: Never.self, "\(name)") {
+                try d.requireNetwork(CreateRequest(name: "n", image: "i", argv: ["true"], network: placement.request, publishedPorts: ports))
+            }
+        }
+        // And the refusals name what is offered.
+        let lxc = try driver("lxc/lxc/dir/minimal")
+        #expect(throws: BenchError.self) { try lxc.requireNetwork(CreateRequest(name: "n", image: "i", argv: ["true"], network: .bridge)) }
+        let crun = try driver("crun")
+        #expect(throws: BenchError.self) {
+            try crun.requireNetwork(CreateRequest(name: "n", image: "i", argv: ["true"], network: .none,
+                                                  publishedPorts: [PortMapping(hostPort: 1, containerPort: 2)]))
+        }
     }
 
     @Test("ping reply times are read from iputils' and busybox's output")

@@ -282,6 +282,36 @@ struct LifecycleTests {
         #expect(access(group, F_OK) != 0, "the cgroup is gone")
     }
 
+    @Test func aDetachedExecKeepsRunningInTheBoxUntilTheBoxStops() async throws {
+        let sandbox = try await Fixture.shared.sandbox(state: "lifecycle")
+        let name = "detach-\(getpid())"
+        try sandbox.createBlocking(name: name, spec: SandboxSpec(image: "minimal", command: ["/bin/sh", "-c", "while :; do sleep 1; done"]))
+        defer { try? sandbox.deleteBlocking(name: name) }
+        try sandbox.startBlocking(name: name)
+        let pid = try await sandbox.execDetached(name: name, command: ["/bin/sh", "-c", "echo serving; exec tail -f /dev/null"])
+        // It returned once the program ran: the program is alive, in the box's pid namespace.
+        #expect(processState(pid) != nil && processState(pid) != "Z")
+        let initPid = try #require(try sandbox.info(name: name).pid)
+        #expect(namespaceLink(pid, "pid") == namespaceLink(initPid, "pid") && namespaceLink(pid, "pid") != namespaceLink(getpid(), "pid"))
+        let seen = try sandbox.execBlocking(name: name, command: ["/bin/sh", "-c", "cat /proc/[0-9]*/comm | grep -c '^tail$'"])
+        #expect(seen.out == "1\n", "the detached program is a process of the box")
+        var logged = ""
+        for _ in 0..<200 where !logged.contains("serving") {
+            logged = String(decoding: try sandbox.logs(name: name).stdout, as: UTF8.self)
+            usleep(5_000)
+        }
+        #expect(logged.contains("serving"), "its output goes to the box's log")
+        #expect(throws: SandboxError.self) { try sandbox.execDetachedBlocking(name: name, command: ["/no/such/program"]) }
+        try sandbox.stopBlocking(name: name)
+        // Stopping the box ends it; our reaper thread collects it.
+        var gone = false
+        for _ in 0..<400 where !gone {
+            gone = processState(pid) == nil
+            usleep(5_000)
+        }
+        #expect(gone, "the detached program ends with the box and is reaped")
+    }
+
     @Test func aFailedCreateLeavesNothing() async throws {
         let sandbox = try await Fixture.shared.sandbox(state: "lifecycle")
         let name = "broken-\(getpid())"
@@ -293,4 +323,11 @@ struct LifecycleTests {
         #expect(try HostTraces.now(sandbox).cgroups.filter { $0.hasSuffix("-n-\(name)") }.isEmpty, "no \(prefix) group is left")
         #expect(throws: SandboxError.self) { try sandbox.createBlocking(name: "../evil", spec: spec) }
     }
+}
+
+/// The target of /proc/PID/ns/KIND ("pid:[4026531836]"), naming the namespace.
+func namespaceLink(_ pid: pid_t, _ kind: String) -> String? {
+    var buffer = [CChar](repeating: 0, count: 256)
+    let n = readlink("/proc/\(pid)/ns/\(kind)", &buffer, buffer.count - 1)
+    return n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
 }

@@ -5,6 +5,8 @@ import Foundation
 public struct BwrapDriver: ContainerDriver {
     public let candidate: Candidate
     public var lifecycle: LifecycleKind { .oneShot }
+    public var networks: Set<NetworkKind> { Self.networks }
+    static let networks: Set<NetworkKind> = [.none, .host]
     let images: ImageDirectory
 
     public init(candidate: Candidate, images: ImageDirectory) {
@@ -24,7 +26,7 @@ public struct BwrapDriver: ContainerDriver {
         switch r.network {
         case .none: break
         case .host: args.append("--share-net")
-        case .bridge, .namespace: throw .unsupported("bwrap: only network none or host")
+        case .bridge, .namespace: throw .unsupported("bwrap: no \(r.network.kind.rawValue) network (offers: none, host)")
         }
         for m in r.mounts { args += [m.writable ? "--bind" : "--ro-bind", m.source, m.target] }
         for cap in r.capabilities { args += ["--cap-add", cap.hasPrefix("CAP_") ? cap : "CAP_" + cap] }

@@ -25,6 +25,8 @@ public protocol ContainerDriver: Sendable {
     /// The candidate this driver instance measures, e.g. "docker/crun/overlay2/minimal".
     var candidate: Candidate { get }
     var lifecycle: LifecycleKind { get }
+    /// The networks `create` and `run` accept; published ports need `.bridge`.
+    var networks: Set<NetworkKind> { get }
 
     /// Makes the image named `name` (for example "gradebox-minimal",
     /// "gradebox-db-111.6MB-full") from a rootfs directory, replacing an older one.
@@ -52,6 +54,17 @@ public protocol ContainerDriver: Sendable {
 }
 
 extension ContainerDriver {
+    /// Throws `unsupported` for a network (or published ports) this driver does not offer.
+    public func requireNetwork(_ r: CreateRequest) throws(BenchError) {
+        guard networks.contains(r.network.kind) else {
+            let offered = NetworkKind.allCases.filter(networks.contains).map(\.rawValue).joined(separator: ", ")
+            throw .unsupported("\(candidate.name): no \(r.network.kind.rawValue) network (offers: \(offered))")
+        }
+        if !r.publishedPorts.isEmpty && r.network != .bridge {
+            throw .unsupported("\(candidate.name): published ports need the bridge network")
+        }
+    }
+
     public func exec(_ handle: ContainerHandle, _ argv: [String]) async throws(BenchError) -> ExecResult {
         try await exec(handle, argv, detach: false)
     }
@@ -138,6 +151,22 @@ public enum NetworkRequest: Sendable, Equatable {
     /// Join an existing network namespace, e.g. "/run/netns/gbx-peer" (OCI runtimes,
     /// LXC, gradebox); managers that cannot throw `BenchError.unsupported`.
     case namespace(path: String)
+}
+
+/// A `NetworkRequest` without its details, for what a driver offers.
+public enum NetworkKind: String, Sendable, CaseIterable {
+    case none, bridge, host, namespace
+}
+
+extension NetworkRequest {
+    public var kind: NetworkKind {
+        switch self {
+        case .none: .none
+        case .bridge: .bridge
+        case .host: .host
+        case .namespace: .namespace
+        }
+    }
 }
 
 public struct PortMapping: Sendable, Equatable, Codable {

@@ -11,6 +11,8 @@ public struct ContainerdDriver: ContainerDriver {
     /// `ctr containers create` cannot pick the runc binary (only `ctr run` can), so the
     /// crun variant is one-shot.
     public var lifecycle: LifecycleKind { candidate.runtime == .crun ? .oneShot : .full }
+    /// ctr has no CNI set-up here: a new empty namespace, the host's (--net-host) or one to join (--with-ns).
+    public var networks: Set<NetworkKind> { [.none, .host, .namespace] }
     let socket: String
     static let namespace = "gbx"
 
@@ -28,15 +30,22 @@ public struct ContainerdDriver: ContainerDriver {
         try await Tool.shell("/usr/bin/docker -H unix://\(docker) save \(name) | /usr/bin/ctr -a \(socket) -n \(Self.namespace) images import - >/dev/null")
     }
 
+    static func networkFlags(_ n: NetworkRequest) -> [String] {
+        switch n {
+        case .none, .bridge: []
+        case .host: ["--net-host"]
+        case .namespace(let path): ["--with-ns", "network:" + path]
+        }
+    }
+
     public func hasImage(_ name: String) async -> Bool {
         ((try? await Tool.output("/usr/bin/ctr", base + ["images", "ls", "-q"])) ?? "").split(separator: "\n").contains { $0 == Self.ref(name) }
     }
 
     public func create(_ r: CreateRequest) async throws(BenchError) -> ContainerHandle {
-        guard r.network == .none, r.publishedPorts.isEmpty, r.mounts.isEmpty else {
-            throw .unsupported("\(candidate.name): network none only, without published ports or mounts")
-        }
-        var args = base + ["containers", "create", "--runtime", "io.containerd.runc.v2"]
+        try requireNetwork(r)
+        guard r.mounts.isEmpty else { throw .unsupported("\(candidate.name): no mounts") }
+        var args = base + ["containers", "create", "--runtime", "io.containerd.runc.v2"] + Self.networkFlags(r.network)
         if limited, let mem = r.memoryBytes { args += ["--memory-limit", String(mem)] }
         // "--": ctr (urfave/cli) would read the command's own "-c" as its --config flag.
         args += ["--", Self.ref(r.image), r.name] + r.argv
@@ -71,7 +80,9 @@ public struct ContainerdDriver: ContainerDriver {
     }
 
     public func run(_ r: CreateRequest) async throws(BenchError) -> ExecResult {
-        var args = base + ["run", "--rm", "--runtime", "io.containerd.runc.v2"]
+        try requireNetwork(r)
+        guard r.mounts.isEmpty else { throw .unsupported("\(candidate.name): no mounts") }
+        var args = base + ["run", "--rm", "--runtime", "io.containerd.runc.v2"] + Self.networkFlags(r.network)
         if candidate.runtime == .crun { args += ["--runc-binary", "/usr/bin/crun"] }
         if limited {
             if let mem = r.memoryBytes { args += ["--memory-limit", String(mem)] }

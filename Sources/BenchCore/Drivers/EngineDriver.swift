@@ -9,6 +9,8 @@ public struct EngineDriver: ContainerDriver {
 
     public let candidate: Candidate
     public var lifecycle: LifecycleKind { .full }
+    /// Podman joins a namespace by path; Docker cannot.
+    public var networks: Set<NetworkKind> { dialect == .docker ? [.none, .bridge, .host] : [.none, .bridge, .host, .namespace] }
     let api: EngineAPI
     let dialect: Dialect
     /// Socket the image import goes to via the CLI (`docker -H` / `podman --url`).
@@ -40,7 +42,7 @@ public struct EngineDriver: ContainerDriver {
             case .none: host["NetworkMode"] = "none"
             case .bridge: host["NetworkMode"] = "bridge"
             case .host: host["NetworkMode"] = "host"
-            case .namespace: host["NetworkMode"] = "none"
+            case .namespace: break  // refused by requireNetwork
             }
             if limited {
                 if let cpus = r.cpus { host["NanoCpus"] = Int64(cpus * 1e9) }
@@ -92,6 +94,7 @@ public struct EngineDriver: ContainerDriver {
     }
 
     public func create(_ r: CreateRequest) async throws(BenchError) -> ContainerHandle {
+        try requireNetwork(r)
         let path = dialect == .docker ? "/containers/create?name=\(r.name)" : "/containers/create"
         let reply = try await api.call(.POST, path, json: createBody(r))
         guard let id = reply.json()["Id"] as? String else { throw .api("POST \(path)", status: reply.status, body: "no Id in " + reply.text) }

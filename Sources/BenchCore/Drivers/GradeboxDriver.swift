@@ -7,6 +7,7 @@ import SandboxCore
 public struct GradeboxDriver: ContainerDriver {
     public let candidate: Candidate
     public var lifecycle: LifecycleKind { candidate.pool || candidate.viaCLI ? .oneShot : .full }
+    public var networks: Set<NetworkKind> { [.none, .host] }
     let sandbox: Sandbox
     let images: ImageDirectory
 
@@ -25,7 +26,7 @@ public struct GradeboxDriver: ContainerDriver {
         switch r.network {
         case .none: network = .none
         case .host: network = .host
-        case .bridge, .namespace: throw .unsupported("gradebox: network none or host only")
+        case .bridge, .namespace: throw .unsupported("\(candidate.name): network none or host only")
         }
         guard r.publishedPorts.isEmpty else { throw .unsupported("gradebox: no published ports") }
         return SandboxSpec(
@@ -56,7 +57,10 @@ public struct GradeboxDriver: ContainerDriver {
     }
 
     public func exec(_ h: ContainerHandle, _ argv: [String], detach: Bool) async throws(BenchError) -> ExecResult {
-        if detach { throw .unsupported("gradebox: detached exec") }
+        if detach {
+            do { _ = try await sandbox.execDetached(name: h.id, command: argv) } catch { throw Self.wrap("exec -d \(h.id)", error) }
+            return ExecResult(exitCode: nil)
+        }
         do { return Self.result(try await sandbox.exec(name: h.id, command: argv)) } catch { throw Self.wrap("exec \(h.id)", error) }
     }
 

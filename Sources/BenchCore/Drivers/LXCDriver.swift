@@ -8,6 +8,8 @@ import Foundation
 public struct LXCDriver: ContainerDriver {
     public let candidate: Candidate
     public var lifecycle: LifecycleKind { .full }
+    /// lxc.net.0.type empty (loopback only) or none (the host's); joining a namespace by path it cannot.
+    public var networks: Set<NetworkKind> { [.none, .host] }
     /// `-P`: the lxcpath holding this storage's containers.
     public let lxcpath: String
 
@@ -72,9 +74,8 @@ public struct LXCDriver: ContainerDriver {
     }
 
     public func create(_ r: CreateRequest) async throws(BenchError) -> ContainerHandle {
-        guard r.network == .none || r.network == .host, r.publishedPorts.isEmpty, r.mounts.isEmpty else {
-            throw .unsupported("\(candidate.name): only network none/host without published ports or mounts")
-        }
+        try requireNetwork(r)
+        guard r.mounts.isEmpty else { throw .unsupported("\(candidate.name): no mounts") }
         var args = ["-P", lxcpath, "-n", Self.baseName(r.image), "-N", r.name]
         if candidate.storage == .btrfs { args.append("-s") }
         try await Tool.output("/usr/bin/lxc-copy", args)

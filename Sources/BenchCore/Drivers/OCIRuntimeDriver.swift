@@ -6,6 +6,8 @@ import Foundation
 public struct OCIRuntimeDriver: ContainerDriver {
     public let candidate: Candidate
     public var lifecycle: LifecycleKind { .full }
+    /// No manager sets up a bridge: a new empty namespace, the host's, or one to join.
+    public var networks: Set<NetworkKind> { [.none, .host, .namespace] }
     let binary: String
     let images: ImageDirectory
     let bundles: String
@@ -88,9 +90,7 @@ public struct OCIRuntimeDriver: ContainerDriver {
 
     /// Writing config.json is counted in create: it is the work a manager does there.
     public func create(_ r: CreateRequest) async throws(BenchError) -> ContainerHandle {
-        if r.network == .bridge || !r.publishedPorts.isEmpty {
-            throw .unsupported("\(candidate.name): no bridge network or published ports without a manager; use .namespace(path:)")
-        }
+        try requireNetwork(r)
         let bundle = try writeBundle(r)
         // stdio on /dev/null: the container's first process inherits it and would hold our pipes.
         let status = try await Tool.detached(binary, ["create", "--bundle", bundle, r.name])

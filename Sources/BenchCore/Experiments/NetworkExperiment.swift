@@ -3,19 +3,20 @@ import Foundation
 import NIOCore
 
 /// How a candidate's container gets a network for the network and ping
-/// experiments, by what its manager offers: Docker and Podman their default
-/// bridge with NAT and a published port; the runtimes driven directly and LXC
-/// join the `gbx-box` namespace the tool set up; bwrap and gradebox share the
-/// host's network (no set-up to measure).
+/// experiments: the manager's own bridge with NAT and a published port where
+/// it has one (Docker, Podman), else the `gbx-box` namespace the tool set up
+/// where the driver can join a namespace (crun, runc, containerd), else the
+/// host's network (LXC here, bwrap, gradebox: no set-up to measure).
+/// Derived from what the driver offers, so a driver never gets a network it refuses.
 enum NetworkPlacement: Equatable {
     case bridge, box, host
 
-    static func of(_ c: Candidate) -> NetworkPlacement {
-        switch c.manager {
-        case .docker, .podman, .containerd: return .bridge
-        case .oci, .lxc: return .box
-        case .bwrap, .gradebox: return .host
-        }
+    static func of(_ driver: any ContainerDriver) throws(BenchError) -> NetworkPlacement {
+        let offered = driver.networks
+        if offered.contains(.bridge) { return .bridge }
+        if offered.contains(.namespace) { return .box }
+        if offered.contains(.host) { return .host }
+        throw .unsupported("\(driver.candidate.name): no network a peer can reach (offers only \(offered.map(\.rawValue).sorted().joined(separator: ", ")))")
     }
 
     /// The network a container of this placement asks its driver for.
@@ -44,7 +45,7 @@ public struct NetworkExperiment: Experiment {
 
     public func prepare(_ driver: any ContainerDriver) async throws(BenchError) {
         try await NetworkImages.prepare(NetworkImage(base: driver.candidate.image.rawValue), on: driver, images: images)
-        if NetworkPlacement.of(driver.candidate) == .box { try await PeerNetwork.ensure() }
+        if try NetworkPlacement.of(driver) == .box { try await PeerNetwork.ensure() }
     }
 
     public func trial(_ driver: any ContainerDriver, containerName: String) async throws(BenchError) -> TrialTiming {
@@ -52,7 +53,7 @@ public struct NetworkExperiment: Experiment {
         guard driver.lifecycle == .full else {
             throw .unsupported("\(c.name): a one-shot driver cannot keep a server running while the host polls it")
         }
-        let placement = NetworkPlacement.of(c)
+        let placement = try NetworkPlacement.of(driver)
         if placement == .box { try await PeerNetwork.ensure() }
         let containerPort: UInt16 = placement == .host ? try freePort() : 80
         let hostPort: UInt16 = placement == .bridge ? try freePort() : containerPort
@@ -116,7 +117,8 @@ enum HTTPProbe {
     }
 }
 
-/// Builds and imports the network image, like `WorkloadImages` does for datasets.
+/// Builds the network image's tree once (lighttpd and, on the full image,
+/// ping copied from the host), then imports it like `WorkloadImages` does.
 enum NetworkImages {
     static func prepare(_ image: NetworkImage, on driver: any ContainerDriver, images: WorkloadImages) async throws(BenchError) {
         let path = images.treesDirectory + "/" + image.name
@@ -128,14 +130,13 @@ enum NetworkImages {
                 let ping = image.base == "full" ? try await WorkloadImageBuilder.hostBinary("/bin/ping", package: "iputils-ping") : nil
                 let plan = image.plan(baseRootfs: base, lighttpd: lighttpd, ping: ping, exists: { FileManager.default.fileExists(atPath: $0) })
                 _ = try await WorkloadImageBuilder.apply(plan, staging: path)
-                _ = FileManager.default.createFile(atPath: stamp, contents: Data())
+                images.touch(stamp)
             }
         } catch let error as BenchError {
             throw error
         } catch {
             throw .setupFailed(step: "network image \(image.name)", reason: "\(error)")
         }
-        if let engine = driver as? EngineDriver, await engine.hasImage(image.name) { return }
-        try await driver.importImage(image.name, rootfs: path)
+        try await images.importTree(image.name, rootfs: path, on: driver)
     }
 }

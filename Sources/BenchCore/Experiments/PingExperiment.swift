@@ -26,7 +26,7 @@ public struct PingExperiment: Experiment {
         // ping opens a raw socket: Docker grants NET_RAW by default; the others get it asked for.
         return try await LifecycleTrial.measure(
             driver, containerName: containerName, image: NetworkImage(base: c.image.rawValue).name, command: Self.command,
-            network: NetworkPlacement.of(c).request, capabilities: ["NET_RAW"]
+            network: try NetworkPlacement.of(driver).request, capabilities: ["NET_RAW"]
         ) { r, t throws(BenchError) in try record(r, into: &t, c) }
     }
 

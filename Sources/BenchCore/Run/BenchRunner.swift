@@ -56,8 +56,13 @@ public struct BenchOptions: Sendable {
     public var rawPath: String
     /// Set up candidates that are not ready (and tear down, at the end, what that started).
     public var setupMissing: Bool
+    /// Seconds the whole run (set-up included) may take; nil: no limit. With a budget,
+    /// `runs` is the most a pair gets: after one timed trial of every pair the
+    /// counted runs are shared out by `RunBudget`, at least one per pair.
+    public var budgetSeconds: Double?
     public init(candidates: [Candidate], experiments: [any Experiment], runs: Int = 10, warmup: Int = 2,
-                rawPath: String, setupMissing: Bool = true) {
+                rawPath: String, setupMissing: Bool = true, budgetSeconds: Double? = nil) {
+        self.budgetSeconds = budgetSeconds
         self.candidates = candidates
         self.experiments = experiments
         self.runs = runs
@@ -71,6 +76,10 @@ public enum RunnerEvent: Sendable {
     case setup(ProvisionEvent)
     case skipped(candidate: String, reason: String)
     case trial(done: Int, total: Int, record: TrialRecord)
+    /// The budget shared out: counted runs per pair from `fewest` to `most`, `rationed` pairs below `runs`.
+    case budget(seconds: Double, fewest: Int, most: Int, rationed: Int)
+    /// The budget ran out before `skipped` planned trials (pairs keep at least one counted run).
+    case budgetSpent(skipped: Int)
     case interrupted
     case tornDown([String])
 }
@@ -105,6 +114,8 @@ public enum BenchRunner {
         _ o: BenchOptions, interrupt: InterruptFlag = InterruptFlag(),
         progress: @escaping @Sendable (RunnerEvent) -> Void = { _ in }
     ) async throws(BenchError) -> [TrialRecord] {
+        let began = Monotonic.now()
+        func elapsed() -> Double { Double(Monotonic.now() - began) / 1e9 }
         let writer = try RecordWriter(path: o.rawPath)
         var records: [TrialRecord] = []
         let before = ProvisionState.load()
@@ -161,18 +172,31 @@ public enum BenchRunner {
         }
 
         let rounds = o.warmup + o.runs
-        let total = rounds * pairs.count
+        // Trials planned per pair; a budget lowers them after the first round.
+        var planned = [Int](repeating: rounds, count: pairs.count)
+        var firstTrialSeconds = [Double](repeating: 0, count: pairs.count)
+        var total = rounds * pairs.count
         var done = 0
         var serial = 0
+        var skipped = 0
         outer: for round in 0..<rounds {
             let shift = pairs.isEmpty ? 0 : round % pairs.count
-            for i in 0..<pairs.count {
+            for k in 0..<pairs.count {
                 if interrupt.isSet { progress(.interrupted); break outer }
-                let (c, d, e) = pairs[(i + shift) % pairs.count]
+                let i = (k + shift) % pairs.count
+                guard round < planned[i] else { continue }
+                let warm = round < o.warmup
+                // Past the budget, a pair with a counted run already gets no more.
+                if let budget = o.budgetSeconds, round > o.warmup, elapsed() > budget {
+                    skipped += planned[i] - round
+                    planned[i] = round
+                    continue
+                }
+                let (c, d, e) = pairs[i]
                 serial += 1
                 let name = "gbx-\(getpid())-\(serial)"
-                let warm = round < o.warmup
                 let started = Date().timeIntervalSince1970
+                let t0 = Monotonic.now()
                 var record: TrialRecord
                 do throws(BenchError) {
                     let t = try await e.trial(d, containerName: name)
@@ -184,12 +208,26 @@ public enum BenchRunner {
                                          warmup: warm, phasesMs: [:], outcome: .failed, error: error.description,
                                          startedAt: started, host: host)
                 }
+                if round == 0 { firstTrialSeconds[i] = Double(Monotonic.now() - t0) / 1e9 }
                 try writer.append(record)
                 records.append(record)
                 done += 1
                 progress(.trial(done: done, total: total, record: record))
             }
+            if round == 0, let budget = o.budgetSeconds, !pairs.isEmpty {
+                // The first round was a warm-up (or, without warm-ups, the first counted run).
+                let counted = RunBudget.allocate(
+                    trialSeconds: firstTrialSeconds, fixedTrials: max(0, o.warmup - 1),
+                    remainingSeconds: budget - elapsed(), maximum: o.warmup > 0 ? o.runs : o.runs - 1,
+                    minimum: o.warmup > 0 ? 1 : 0)
+                planned = counted.map { o.warmup + $0 + (o.warmup > 0 ? 0 : 1) }
+                total = done + planned.reduce(0) { $0 + $1 - 1 }
+                let perPair = planned.map { $0 - o.warmup }
+                progress(.budget(seconds: budget, fewest: perPair.min() ?? 0, most: perPair.max() ?? 0,
+                                 rationed: perPair.filter { $0 < o.runs }.count))
+            }
         }
+        if skipped > 0 { progress(.budgetSpent(skipped: skipped)) }
         for (_, d, e) in pairs { await e.finish(d) }
 
         if interrupt.isSet {

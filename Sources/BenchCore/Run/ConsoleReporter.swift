@@ -32,6 +32,11 @@ public final class ConsoleReporter: Sendable {
             if tty { write("\r\u{1B}[K" + line + (done == total ? "\n" : "")) } else if r.outcome == .failed || done == total || done % 10 == 0 { write(line + "\n") }
             if r.outcome == .failed, let err = r.error { write("\(tty ? "\n" : "")  \(r.candidate): \(err.prefix(300))\n") }
         case .interrupted: write("\ninterrupted: records so far are kept\n")
+        case .budget(let seconds, let fewest, let most, let rationed):
+            let share = rationed == 0 ? "every pair gets all its runs" : "\(rationed) dear pairs get fewer runs"
+            write("\(tty ? "\r\u{1B}[K" : "")budget \(Int(seconds / 60)) min: \(fewest)-\(most) counted runs per pair (\(share))\n")
+        case .budgetSpent(let skipped):
+            write("\(tty ? "\r\u{1B}[K" : "")budget spent: \(skipped) planned trials not run (every pair kept at least one)\n")
         case .tornDown(let log): for l in log { write("  \(l)\n") }
         }
     }

@@ -22,12 +22,20 @@ public struct WorkloadImages: Sendable {
 
     /// The image's tree, built if needed; then imported into `driver`'s manager.
     public func prepare(_ image: WorkloadImage, on driver: any ContainerDriver) async throws(BenchError) {
-        let rootfs = try await tree(image)
-        if let engine = driver as? EngineDriver, await engine.hasImage(image.name), !isNewer(rootfs, than: importStamp(image, driver)) {
+        try await importTree(image.name, rootfs: try await tree(image), on: driver)
+    }
+
+    /// Imports a built tree (`rootfs`, with its `.built` stamp beside it) into
+    /// `driver`'s manager, unless the manager holds an import of this very build.
+    /// Engines keep images across runs, so a stamp per storage records which
+    /// build each one has; the others use the tree in place (a cheap register).
+    func importTree(_ name: String, rootfs: String, on driver: any ContainerDriver) async throws(BenchError) {
+        let stamp = importStamp(name, driver)
+        if let engine = driver as? EngineDriver, await engine.hasImage(name), !isNewer(rootfs + ".built", than: stamp) {
             return
         }
-        try await driver.importImage(image.name, rootfs: rootfs)
-        if driver is EngineDriver { touch(importStamp(image, driver)) }
+        try await driver.importImage(name, rootfs: rootfs)
+        if driver is EngineDriver { touch(stamp) }
     }
 
     /// Builds (or reuses) the image's tree and returns its path.
@@ -56,12 +64,12 @@ public struct WorkloadImages: Sendable {
         }
     }
 
-    private func importStamp(_ image: WorkloadImage, _ driver: any ContainerDriver) -> String {
+    private func importStamp(_ name: String, _ driver: any ContainerDriver) -> String {
         let unit = "\(driver.candidate.manager.rawValue)-\(driver.candidate.storage.rawValue)\(driver.candidate.rootless ? "-rootless" : "")"
-        return treesDirectory + "/" + image.name + ".imported-" + unit
+        return treesDirectory + "/" + name + ".imported-" + unit
     }
 
-    private func touch(_ path: String) {
+    func touch(_ path: String) {
         try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: path, contents: Data())
     }

@@ -15,18 +15,31 @@ struct StartCommand: ParsableCommand {
 
 struct ExecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "exec", abstract: "Run a command inside a box and wait for it (exit codes as for `run`).")
+        commandName: "exec", abstract: "Run a command inside a box and wait for it (exit codes as for `run`), or start it detached (-d).")
     @OptionGroup var global: GlobalOptions
     @Option(help: "CPU time limit in seconds.") var time: String?
     @Option(name: .customLong("wall-time"), help: "Wall-clock limit in seconds.") var wallTime: String?
     @Option(help: "Bytes of output kept; beyond that the command is killed (OLE).") var output: String?
     @Flag(help: "Print one JSON record on stdout and nothing else.") var json = false
     @Flag(name: .shortAndLong, help: "No summary line on stderr.") var quiet = false
+    @Flag(name: .shortAndLong, help: "Start the command and return once it runs; print its pid. Its output goes to the box's logs (`gradebox logs`); it ends with the box.")
+    var detach = false
     @Argument(help: "Name of the box.") var name: String
     @Argument(parsing: .postTerminator, help: "The command, after --.") var command: [String] = []
 
+    func validate() throws {
+        if detach && (time != nil || wallTime != nil || output != nil) {
+            throw ValidationError("--detach takes no --time, --wall-time or --output: a detached command runs until it exits or the box stops")
+        }
+    }
+
     func run() throws {
         guard !command.isEmpty else { throw SandboxError.invalidRequest("no command given: add `-- PROGRAM [ARGS...]`") }
+        if detach {
+            let pid = try global.sandbox.execDetachedBlocking(name: name, command: command)
+            if json { printJSON(DetachedRecord(name: name, pid: pid)) } else { print(pid) }
+            return
+        }
         var limits = Limits()
         if let time { limits.cpuTimeSeconds = try LimitParsing.seconds(time, option: "--time") }
         if let wallTime { limits.wallTimeSeconds = try LimitParsing.seconds(wallTime, option: "--wall-time") }
@@ -35,6 +48,11 @@ struct ExecCommand: ParsableCommand {
         report(result, json: json, quiet: quiet)
         throw ExitCode(result.processExitCode)
     }
+}
+
+struct DetachedRecord: Encodable {
+    var name: String
+    var pid: Int32
 }
 
 struct StopCommand: ParsableCommand {

@@ -8,6 +8,10 @@ import Musl
 /// exec'd into a box): the pipes the supervisor reads, the ends the child
 /// inherits, /dev/null for stdin, and the cgroup.procs files to join.
 /// The caller closes it (`closeAll`) on every path.
+///
+/// With `logs`, the child writes its output to those files (appended)
+/// instead of to pipes, and `stdout`/`stderr` are -1: a detached program
+/// outlives the launch, so nobody would read a pipe.
 struct LaunchIO {
     var descriptors = LaunchDescriptors()
     let events: Int32
@@ -16,23 +20,33 @@ struct LaunchIO {
     private var owned: [Int32] = []
     private var childEnds: [Int32] = []
 
-    init(_ what: String, joining group: CgroupHandle?) throws(SandboxError) {
+    init(_ what: String, joining group: CgroupHandle?, logs: (stdout: String, stderr: String)? = nil) throws(SandboxError) {
         var io = LaunchIOParts()
         do throws(SandboxError) {
             let ev = try Kernel.pipe("\(what) events")
             io.add(ev)
-            let out = try Kernel.pipe("\(what) stdout")
-            io.add(out)
-            let err = try Kernel.pipe("\(what) stderr")
-            io.add(err)
+            if let logs {
+                for (path, isErr) in [(logs.stdout, false), (logs.stderr, true)] {
+                    let fd = try Kernel.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
+                    io.owned.append(fd)
+                    if isErr { io.descriptors.stderr = fd } else { io.descriptors.stdout = fd }
+                }
+                (stdout, stderr) = (-1, -1)
+            } else {
+                let out = try Kernel.pipe("\(what) stdout")
+                io.add(out)
+                let err = try Kernel.pipe("\(what) stderr")
+                io.add(err)
+                io.descriptors.stdout = out.write
+                io.descriptors.stderr = err.write
+                (stdout, stderr) = (out.read, err.read)
+            }
             let devNull = try Kernel.open("/dev/null", O_RDONLY)
             io.owned.append(devNull)
             io.descriptors.status = ev.write
-            io.descriptors.stdout = out.write
-            io.descriptors.stderr = err.write
             io.descriptors.stdin = devNull
             io.descriptors.cgroupProcs = try openProcsFiles(group, into: &io.owned)
-            (events, stdout, stderr) = (ev.read, out.read, err.read)
+            events = ev.read
         } catch {
             io.owned.forEach(Kernel.close)
             io.childEnds.forEach(Kernel.close)

@@ -124,49 +124,64 @@ extension Sandbox {
 
     public func execBlocking(name: String, command: [String], limits: Limits = Limits()) throws(SandboxError) -> RunResult {
         let t0 = Kernel.monotonicNs()
-        let runtime = try Runtime.shared(stateDirectory)
-        let store = BoxStore(stateDirectory: stateDirectory)
-        let record = try store.load(name)
-        guard let initPidfd = openInit(record) else { throw .invalidRequest("box \(name) is not running (its init is gone)") }
-        defer { Kernel.close(initPidfd) }
-        var spec = record.spec
-        spec.command = command
-        spec.limits.cpuTimeSeconds = limits.cpuTimeSeconds
-        spec.limits.wallTimeSeconds = limits.wallTimeSeconds
-        spec.limits.outputBytes = limits.outputBytes
-        var plan = try Planner.plan(spec, rootfs: "", host: runtime.host, seccomp: runtime.seccompProgram)
-        // Join, don't create: the namespaces to enter are the box's.
-        plan.cloneFlags = record.namespaces & ~(spec.network == .host ? CloneFlags.newNet : 0)
-        plan.ops = []
-
-        var io = try LaunchIO("exec", joining: record.cgroup)
+        let target = try ExecTarget(self, name: name, command: command, limits: limits)
+        defer { Kernel.close(target.initPidfd) }
+        var io = try LaunchIO("exec", joining: target.record.cgroup)
         defer { io.closeAll() }
-        let launched = try Launcher.enter(initPidfd: initPidfd, plan, io.descriptors)
+        let launched = try Launcher.enter(initPidfd: target.initPidfd, target.plan, io.descriptors)
         let tSpawned = Kernel.monotonicNs()
         io.closeChildEnds()
         guard let program = launched else {
-            // The FAILED event names the step; read it from the pipe.
-            var buffer = [UInt8](repeating: 0, count: MemoryLayout<cs_event>.size)
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(io.events, $0.baseAddress, $0.count) }
-            if n == buffer.count {
-                let ev = buffer.withUnsafeBytes { $0.loadUnaligned(as: cs_event.self) }
-                if ev.step == CS_STEP_EXEC.rawValue && ev.err == ENOENT { throw .commandNotFound(command[0], image: spec.image) }
-                return RunResult(verdict: .XX, failure: SandboxFailure(step: Launcher.stepName(ev.step, in: plan), errno: ev.err))
+            do throws(SandboxError) { try target.throwLaunchFailure(readLaunchEvent(io.events)) } catch {
+                if case .setupFailed(let failure) = error { return RunResult(verdict: .XX, failure: failure) }
+                throw error
             }
-            return RunResult(verdict: .XX, failure: SandboxFailure(step: "fork(exec into box)", errno: 0))
         }
         defer { Kernel.close(program.pidfd) }
         let supervisor = Supervisor(
             pid: program.pid, pidfd: program.pidfd, events: io.events, stdout: io.stdout, stderr: io.stderr,
-            limits: spec.limits, cpuUsage: nil,
+            limits: target.spec.limits, cpuUsage: nil,
             kill: { _ = Glibc.kill(-program.pid, SIGKILL); Kernel.signal(pidfd: program.pidfd, SIGKILL) },
             startNs: tSpawned, statusFromEvent: false)
         let outcome = try supervisor.run()
         var phases = PhaseTimes()
         let started = outcome.startedNs ?? outcome.exitedNs
         phases.exec = ms(outcome.exitedNs - t0)
-        return try Sandbox.judge(outcome, plan: plan, spec: spec, stats: nil, phases: phases,
+        return try Sandbox.judge(outcome, plan: target.plan, spec: target.spec, stats: nil, phases: phases,
                                  wallMs: ms(outcome.exitedNs - started))
+    }
+
+    /// Starts `command` inside a running box and returns its pid (in the
+    /// host's pid namespace) once it has passed execve, without waiting for
+    /// it: a server, for example. Its output is appended to the box's logs
+    /// (`logs(name:)`); it ends when it exits or when the box is stopped.
+    /// This process reaps it on a thread of its own, so a long-lived caller
+    /// collects no zombies.
+    public func execDetached(name: String, command: [String]) async throws(SandboxError) -> Int32 {
+        let sandbox = self
+        return try await onOwnThread { () throws(SandboxError) -> Int32 in
+            try sandbox.execDetachedBlocking(name: name, command: command)
+        }
+    }
+
+    public func execDetachedBlocking(name: String, command: [String]) throws(SandboxError) -> Int32 {
+        let target = try ExecTarget(self, name: name, command: command, limits: Limits())
+        defer { Kernel.close(target.initPidfd) }
+        let dir = BoxStore(stateDirectory: stateDirectory).path(name)
+        var io = try LaunchIO("exec", joining: target.record.cgroup, logs: (dir + "/stdout", dir + "/stderr"))
+        defer { io.closeAll() }
+        let launched = try Launcher.enter(initPidfd: target.initPidfd, target.plan, io.descriptors)
+        io.closeChildEnds()
+        guard let program = launched else { try target.throwLaunchFailure(readLaunchEvent(io.events)) }
+        let event = readLaunchEvent(io.events)
+        if event?.kind != Int32(CS_EV_STARTED.rawValue) {
+            // The program could not exec: it has exited, or is about to.
+            _ = try? Kernel.wait(program.pid)
+            Kernel.close(program.pidfd)
+            try target.throwLaunchFailure(event)
+        }
+        reapInBackground(program)
+        return program.pid
     }
 
     /// Stops the box: SIGTERM to its program and `grace` seconds to end, then
@@ -272,6 +287,68 @@ extension Sandbox {
             usleep(100)
         }
     }
+}
+
+/// What `exec` needs of a box: its record, a pidfd for its init, and the
+/// plan of the program to run in it (the box's isolation, joined, not made).
+private struct ExecTarget {
+    let record: BoxRecord
+    let initPidfd: Int32
+    let spec: SandboxSpec
+    let plan: LaunchPlan
+
+    init(_ sandbox: Sandbox, name: String, command: [String], limits: Limits) throws(SandboxError) {
+        guard !command.isEmpty else { throw .invalidRequest("no command given") }
+        let runtime = try Runtime.shared(sandbox.stateDirectory)
+        record = try BoxStore(stateDirectory: sandbox.stateDirectory).load(name)
+        var spec = record.spec
+        spec.command = command
+        spec.limits.cpuTimeSeconds = limits.cpuTimeSeconds
+        spec.limits.wallTimeSeconds = limits.wallTimeSeconds
+        spec.limits.outputBytes = limits.outputBytes
+        var plan = try Planner.plan(spec, rootfs: "", host: runtime.host, seccomp: runtime.seccompProgram)
+        plan.cloneFlags = record.namespaces & ~(spec.network == .host ? CloneFlags.newNet : 0)
+        plan.ops = []
+        self.spec = spec
+        self.plan = plan
+        guard let fd = sandbox.openInit(record) else { throw .invalidRequest("box \(name) is not running (its init is gone)") }
+        initPidfd = fd
+    }
+
+    /// The error for a launch that failed before the program ran, from the FAILED event (nil: none came).
+    func throwLaunchFailure(_ event: cs_event?) throws(SandboxError) -> Never {
+        guard let ev = event, ev.kind == Int32(CS_EV_FAILED.rawValue) else {
+            throw .setupFailed(SandboxFailure(step: "fork(exec into box)", errno: 0))
+        }
+        if ev.step == CS_STEP_EXEC.rawValue && (ev.err == ENOENT || ev.err == ENOTDIR) {
+            throw .commandNotFound(spec.command[0], image: spec.image)
+        }
+        throw .setupFailed(SandboxFailure(step: Launcher.stepName(ev.step, in: plan), errno: ev.err))
+    }
+}
+
+/// One event from a launch's event pipe, waiting for it; nil at end-of-file.
+private func readLaunchEvent(_ fd: Int32) -> cs_event? {
+    var buffer = [UInt8](repeating: 0, count: MemoryLayout<cs_event>.size)
+    var got = 0
+    while got < buffer.count {
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, $0.count - got) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return nil }
+        got += n
+    }
+    return buffer.withUnsafeBytes { $0.loadUnaligned(as: cs_event.self) }
+}
+
+/// Waits for a detached program on a thread of its own, then closes its
+/// pidfd. Without a thread (none could be made) the pidfd is closed at once
+/// and the program is reaped by whoever adopts it when this process ends.
+private func reapInBackground(_ program: LaunchedProcess) {
+    let started = startThread("reaper of \(program.pid)") {
+        _ = try? Kernel.wait(program.pid)
+        Kernel.close(program.pidfd)
+    }
+    if case .failure = started { Kernel.close(program.pidfd) }
 }
 
 func readEvents(_ dir: String) -> [cs_event] {

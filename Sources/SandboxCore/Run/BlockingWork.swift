@@ -8,24 +8,31 @@ import Musl
 /// caller running many boxes does not tie up the cooperative thread pool.
 func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws(SandboxError) -> T) async throws(SandboxError) -> T {
     let result: Result<T, SandboxError> = await withCheckedContinuation { continuation in
-        let box = ThreadWork {
+        let started = startThread("box supervisor") {
             do throws(SandboxError) { continuation.resume(returning: .success(try work())) } catch { continuation.resume(returning: .failure(error)) }
         }
-        var thread = pthread_t()
-        let unmanaged = Unmanaged.passRetained(box)
-        let rc = pthread_create(&thread, nil, { arg in
-            let box = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue() as! ThreadWork
-            box.run()
-            return nil
-        }, unmanaged.toOpaque())
-        if rc != 0 {
-            unmanaged.release()
-            continuation.resume(returning: .failure(.syscall("pthread_create(box supervisor)", errno: rc)))
-        } else {
-            pthread_detach(thread)
-        }
+        if case .failure(let error) = started { continuation.resume(returning: .failure(error)) }
     }
     return try result.get()
+}
+
+/// Starts `work` on a new detached thread.
+@discardableResult
+func startThread(_ what: String, _ work: @escaping @Sendable () -> Void) -> Result<Void, SandboxError> {
+    let box = ThreadWork(work)
+    var thread = pthread_t()
+    let unmanaged = Unmanaged.passRetained(box)
+    let rc = pthread_create(&thread, nil, { arg in
+        let box = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue() as! ThreadWork
+        box.run()
+        return nil
+    }, unmanaged.toOpaque())
+    if rc != 0 {
+        unmanaged.release()
+        return .failure(.syscall("pthread_create(\(what))", errno: rc))
+    }
+    pthread_detach(thread)
+    return .success(())
 }
 
 private final class ThreadWork: @unchecked Sendable {

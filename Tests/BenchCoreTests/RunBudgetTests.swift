@@ -1,0 +1,33 @@
+import Testing
+@testable import BenchCore
+
+@Suite("run budget")
+struct RunBudgetTests {
+    func cost(_ runs: [Int], _ d: [Double], fixed: Int = 0) -> Double {
+        zip(runs, d).reduce(0) { $0 + Double($1.0 + fixed) * $1.1 }
+    }
+
+    @Test("a budget that holds everything changes nothing")
+    func roomy() {
+        #expect(RunBudget.allocate(trialSeconds: [0.01, 0.5, 2], remainingSeconds: 100, maximum: 10) == [10, 10, 10])
+    }
+
+    @Test("a tight budget rations the dear pairs, not the cheap ones, and is kept")
+    func tight() {
+        let d = [0.01, 0.02, 1, 30]
+        let runs = RunBudget.allocate(trialSeconds: d, fixedTrials: 1, remainingSeconds: 120, maximum: 10)
+        #expect(runs[0] == 10 && runs[1] == 10)
+        #expect(runs[3] < 10 && runs[3] >= 1)
+        #expect(runs[2] >= runs[3])
+        #expect(cost(runs, d, fixed: 1) <= 120)
+        // Not wasteful either: one more run of the dearest rationed pair would not fit.
+        let more = runs.indices.filter { runs[$0] < 10 }.map { i -> Double in cost(runs, d, fixed: 1) + d[i] }
+        #expect(more.allSatisfy { $0 > 120 - 1e-9 } || more.isEmpty)
+    }
+
+    @Test("the minimum is kept even when the budget is already spent")
+    func overspent() {
+        #expect(RunBudget.allocate(trialSeconds: [1, 2], remainingSeconds: -5, maximum: 10, minimum: 1) == [1, 1])
+        #expect(RunBudget.allocate(trialSeconds: [1, 2], remainingSeconds: 0, maximum: 9, minimum: 0) == [0, 0])
+    }
+}
