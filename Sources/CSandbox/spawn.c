@@ -329,6 +329,65 @@ static void cs_close_others(const struct cs_plan *plan) {
     syscall(SYS_close_range, from, ~0U, 0);
 }
 
+// The program's part of the plan, as a warm box receives it at its gate:
+// copied into the init's own static memory (it never allocates), the rest
+// of the plan kept. Returns 0, or -1 with errno set.
+static char cs_msg[CS_PROGRAM_MAX] __attribute__((aligned(8)));
+static const char *cs_msg_strings[4096];
+static struct cs_plan cs_msg_plan;
+
+static int cs_read_program(int fd, const struct cs_plan *base, const struct cs_plan **out) {
+    size_t got = 0, want = sizeof(struct cs_program_msg);
+    while (got < want) {
+        ssize_t n = read(fd, cs_msg + got, want - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) { errno = n < 0 ? errno : EPIPE; return -1; }
+        got += (size_t)n;
+        if (got == sizeof(struct cs_program_msg)) {
+            const struct cs_program_msg *h = (const void *)cs_msg;
+            if (h->magic != CS_PROGRAM_MAGIC || h->length > CS_PROGRAM_MAX - sizeof *h) { errno = EPROTO; return -1; }
+            want = sizeof *h + h->length;
+        }
+    }
+    const struct cs_program_msg *h = (const void *)cs_msg;
+    size_t rl = (size_t)h->n_rlimits * sizeof(struct cs_rlimit), bpf = (size_t)h->seccomp_len * 8;
+    int nstr = h->argc + h->envc + h->pathc;
+    if (h->n_rlimits < 0 || h->seccomp_len < 0 || h->seccomp_len > 0xffff || h->argc < 1 || h->envc < 0 || h->pathc < 0
+        || nstr + 3 > (int)(sizeof cs_msg_strings / sizeof cs_msg_strings[0]) || rl + bpf > h->length) {
+        errno = EPROTO;
+        return -1;
+    }
+    const char *p = cs_msg + sizeof *h + rl + bpf, *end = cs_msg + sizeof *h + h->length;
+    // argv, NULL, envp, NULL, path, NULL: each string checked to end inside the message.
+    int slot = 0;
+    int counts[3] = { h->argc, h->envc, h->pathc };
+    const char **lists[3];
+    for (int l = 0; l < 3; l++) {
+        lists[l] = &cs_msg_strings[slot];
+        for (int i = 0; i < counts[l]; i++) {
+            const char *z = memchr(p, 0, (size_t)(end - p));
+            if (!z) { errno = EPROTO; return -1; }
+            cs_msg_strings[slot++] = p;
+            p = z + 1;
+        }
+        cs_msg_strings[slot++] = NULL;
+    }
+    cs_msg_plan = *base;
+    cs_msg_plan.rlimits = (const struct cs_rlimit *)(cs_msg + sizeof *h);
+    cs_msg_plan.n_rlimits = h->n_rlimits;
+    cs_msg_plan.set_ids = h->set_ids;
+    cs_msg_plan.uid = h->uid;
+    cs_msg_plan.gid = h->gid;
+    cs_msg_plan.caps_keep = h->caps_keep;
+    cs_msg_plan.seccomp_filter = h->seccomp_len ? cs_msg + sizeof *h + rl : NULL;
+    cs_msg_plan.seccomp_len = (uint16_t)h->seccomp_len;
+    cs_msg_plan.argv = lists[0];
+    cs_msg_plan.envp = lists[1];
+    cs_msg_plan.path = lists[2];
+    *out = &cs_msg_plan;
+    return 0;
+}
+
 static void cs_init_main(const struct cs_plan *plan) {
     int64_t marks[CS_MARK_COUNT] = { cs_monotonic_ns() };
     int evfd = plan->status_fd;
@@ -379,10 +438,16 @@ static void cs_init_main(const struct cs_plan *plan) {
 
     if (plan->gate_fd >= 0) {
         cs_emit(evfd, CS_EV_READY, 0, 0, 0);
-        char byte;
-        ssize_t n;
-        do { n = read(plan->gate_fd, &byte, 1); } while (n < 0 && errno == EINTR);
-        if (n != 1) cs_fail(evfd, CS_STEP_GATE, n < 0 ? errno : EPIPE);
+        if (plan->gate_program) {
+            if (cs_read_program(plan->gate_fd, plan, &plan) < 0) cs_fail(evfd, CS_STEP_GATE, errno);
+            // The box was made ahead of time: its set-up is not part of this run.
+            for (int i = CS_MARK_INIT; i <= CS_MARK_ROOTED; i++) marks[i] = 0;
+        } else {
+            char byte;
+            ssize_t n;
+            do { n = read(plan->gate_fd, &byte, 1); } while (n < 0 && errno == EINTR);
+            if (n != 1) cs_fail(evfd, CS_STEP_GATE, n < 0 ? errno : EPIPE);
+        }
         close(plan->gate_fd);
         marks[CS_MARK_RELEASED] = cs_monotonic_ns();
     }

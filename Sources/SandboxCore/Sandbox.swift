@@ -48,6 +48,10 @@ public struct Sandbox: Sendable {
         let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, poolNetwork: usePool && spec.network == .none,
                                     seccomp: runtime.seccompProgram)
         step("planned")
+        let shape = usePool ? WarmBoxes.shape(plan, spec) : ""
+        if usePool, let result = try runWarm(spec, plan, shape: shape, runtime: runtime, since: t0, steps: steps) {
+            return result
+        }
 
         // Resources acquired below are released in reverse order on every path.
         var slot: PoolSlot?
@@ -100,20 +104,72 @@ public struct Sandbox: Sendable {
         }
         slot = nil
         ownGroup = false
-        let tEnd = Kernel.monotonicNs()
+        let result = try Sandbox.result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
+                                        begun: t0, launched: tSpawned, supervised: tSupervised, ended: Kernel.monotonicNs())
+        // The next run of this shape finds a box ready.
+        if usePool && ProgramMessage.encode(plan) != nil { runtime.warm.replace(nil, shape: shape, plan: plan, spec: spec) }
+        return result
+    }
 
+    /// A pooled run in a warm box, when one of this shape is ready: the
+    /// program is sent through the box's gate, supervised, judged; the
+    /// box's retirement and the next box's making happen on the pool's
+    /// worker. nil: no box was ready (or it had died), run cold.
+    private func runWarm(_ spec: SandboxSpec, _ plan: LaunchPlan, shape: String, runtime: Runtime, since t0: Int64,
+                         steps: [StepTime]) throws(SandboxError) -> RunResult? {
+        guard let message = ProgramMessage.encode(plan), var box = runtime.warm.take(shape) else { return nil }
+        var steps = steps
+        steps.append(StepTime(step: "claimed", ms: ms(Kernel.monotonicNs() - t0)))
+        let tSent = Kernel.monotonicNs()
+        do throws(SandboxError) {
+            try Kernel.writeAll(box.gate, message, "warm box gate")
+        } catch {
+            // Its init is gone (killed from outside): replace it and run cold.
+            runtime.warm.replace(box, shape: shape, plan: plan, spec: spec)
+            return nil
+        }
+        let driver = runtime.cgroups
+        let group = box.slot.cgroup
+        let pidfd = box.child.pidfd
+        var supervisor = Supervisor(
+            pid: box.child.pid, pidfd: pidfd, events: box.io.events, stdout: box.io.stdout, stderr: box.io.stderr,
+            limits: spec.limits,
+            cpuUsage: driver.map { d in { try? d.cpuUsageNanoseconds(group) } },
+            kill: { Kernel.signal(pidfd: pidfd, SIGKILL) },
+            startNs: tSent, statusFromEvent: true)
+        supervisor.doneAtExitEvent = true
+        let outcome: Supervisor.Outcome
+        do throws(SandboxError) { outcome = try supervisor.run() } catch {
+            runtime.warm.replace(box, shape: shape, plan: plan, spec: spec)
+            throw error
+        }
+        let tSupervised = Kernel.monotonicNs()
+        let stats = driver.flatMap { try? $0.stats(group) }
+        // Reaped already (the init failed or was killed): the worker must not wait for its pid again.
+        box.reaped = outcome.reaped
+        runtime.warm.replace(box, shape: shape, plan: plan, spec: spec)
+        return try Sandbox.result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
+                                  begun: t0, launched: tSent, supervised: tSupervised, ended: Kernel.monotonicNs())
+    }
+
+    /// The judged result with its phases and steps. `launched`: the box's
+    /// clock starts (the clone, or the program sent to a warm box);
+    /// `supervised`: the supervisor is done, cleanup begins.
+    static func result(_ outcome: Supervisor.Outcome, plan: LaunchPlan, spec: SandboxSpec, stats: CgroupStats?,
+                       steps: [StepTime], begun t0: Int64, launched: Int64, supervised: Int64,
+                       ended: Int64) throws(SandboxError) -> RunResult {
         var phases = PhaseTimes()
-        phases.create = ms(tSpawned - t0)
+        phases.create = ms(launched - t0)
         let started = outcome.startedNs ?? outcome.exitedNs
-        phases.start = ms(max(0, started - tSpawned))
+        phases.start = ms(max(0, started - launched))
         phases.exec = ms(max(0, outcome.exitedNs - started))
-        phases.delete = ms(tEnd - tSupervised)
-        var result = try Sandbox.judge(outcome, plan: plan, spec: spec, stats: stats, phases: phases,
-                                       wallMs: ms(outcome.exitedNs - tSpawned))
-        steps += outcome.steps(since: t0)
-        steps.append(StepTime(step: "exited", ms: ms(outcome.exitedNs - t0)))
-        steps.append(StepTime(step: "deleted", ms: ms(tEnd - t0)))
-        result.steps = steps
+        phases.delete = ms(max(0, ended - supervised))
+        var result = try judge(outcome, plan: plan, spec: spec, stats: stats, phases: phases,
+                               wallMs: ms(max(0, outcome.exitedNs - launched)))
+        result.steps = steps + outcome.steps(since: t0) + [
+            StepTime(step: "exited", ms: ms(outcome.exitedNs - t0)),
+            StepTime(step: "deleted", ms: ms(ended - t0)),
+        ]
         return result
     }
 
@@ -171,6 +227,8 @@ final class Runtime: Sendable {
     let cgroups: (any CgroupDriver)?
     let cgroupProblem: String?
     let pool: WarmPool
+    /// Boxes made ahead of time for pooled runs in this process.
+    let warm: WarmBoxes
     let stateDirectory: String
     /// Prefix of this state directory's box cgroups: `box-<hash of the state directory>`,
     /// so two state directories never take (or gc) each other's groups.
@@ -211,6 +269,7 @@ final class Runtime: Sendable {
             cgroupProblem = error.description
         }
         pool = WarmPool(directory: stateDirectory + "/pool", cgroups: cgroups)
+        warm = WarmBoxes(pool: pool, cgroups: cgroups)
     }
 
     func requireCgroups() throws(SandboxError) -> any CgroupDriver {

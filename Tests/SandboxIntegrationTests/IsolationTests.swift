@@ -240,6 +240,8 @@ struct IsolationTests {
         spec.limits.memoryBytes = 64 << 20
         let first = try sandbox.runBlocking(spec, pool: true)
         spec.command = ["/bin/sh", "-c", "readlink /proc/self/ns/net"]
+        // The box made for the next run of this shape takes the freed slot.
+        try Runtime.shared(sandbox.stateDirectory).warm.settle()
         let second = try sandbox.runBlocking(spec, pool: true)
         #expect(first.verdict == .OK && second.verdict == .OK)
         #expect(first.out == second.out, "the same pool network namespace is reused")
@@ -247,6 +249,55 @@ struct IsolationTests {
         #expect((second.memoryPeakBytes ?? .max) < 20_000_000, "the peak was reset between users")
         let cleaned = try sandbox.gc(pool: true)
         #expect(cleaned.poolSlots >= 1)
+    }
+}
+
+extension RunResult {
+    /// The run took a box made ahead of time (its steps start with "claimed").
+    var ranWarm: Bool { steps?.contains { $0.step == "claimed" } ?? false }
+}
+
+@Suite("Warm boxes, for real (root)", .serialized, .enabled(if: Host.canRunBoxes, Host.skipReason))
+struct WarmBoxTests {
+    @Test func pooledRunsAfterTheFirstFindABoxMadeAheadAndKeepEveryIsolation() async throws {
+        let sandbox = try await Fixture.shared.sandbox(state: "warm")
+        let warm = try Runtime.shared(sandbox.stateDirectory).warm
+        defer { _ = try? sandbox.gc(pool: true) }
+        var spec = SandboxSpec(image: "minimal", command: ["/bin/true"])
+        spec.limits.memoryBytes = 64 << 20
+        spec.limits.pids = 32
+        let cold = try sandbox.runBlocking(spec, pool: true)
+        #expect(cold.verdict == .OK)
+        #expect(!cold.ranWarm, "the first run of a shape is cold")
+        for i in 0..<3 {
+            warm.settle()
+            spec.command = ["/bin/sh", "-c", "echo run \(i) $$ $(hostname); touch /x 2>/dev/null || echo ro; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"]
+            let r = try sandbox.runBlocking(spec, pool: true)
+            #expect(r.ranWarm, "run \(i) found a warm box")
+            #expect(r.verdict == .OK)
+            #expect(r.out == "run \(i) 2 gradebox\nro\nlo\n", "pid 2 under its own init, own hostname, read-only root, only lo")
+        }
+        warm.settle()
+        spec.command = ["/bin/sh", "-c", "exit 3"]
+        let re = try sandbox.runBlocking(spec, pool: true)
+        #expect(re.verdict == .RE && re.exitCode == 3 && re.ranWarm)
+        warm.settle()
+        spec.command = ["/bin/sleep", "5"]
+        spec.limits.wallTimeSeconds = 0.3
+        let slow = try sandbox.runBlocking(spec, pool: true)
+        #expect(slow.verdict == .TO && slow.wallMs < 1000 && slow.ranWarm)
+        warm.settle()
+        spec.command = ["/bin/sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a)"]
+        spec.limits.wallTimeSeconds = 10
+        let hog = try sandbox.runBlocking(spec, pool: true)
+        #expect(hog.verdict == .MLE && hog.ranWarm)
+        spec.limits.memoryBytes = 128 << 20
+        spec.command = ["/bin/true"]
+        let other = try sandbox.runBlocking(spec, pool: true)
+        #expect(!other.ranWarm, "another memory limit is another shape")
+        warm.settle()
+        #expect(warm.drain() == 2, "one box per shape was ready")
+        #expect(warm.drain() == 0)
     }
 }
 

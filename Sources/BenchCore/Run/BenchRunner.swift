@@ -75,6 +75,8 @@ public struct BenchOptions: Sendable {
 public enum RunnerEvent: Sendable {
     case setup(ProvisionEvent)
     case skipped(candidate: String, reason: String)
+    /// An experiment's preparation for a candidate (workload image built and imported) took `seconds`.
+    case prepared(candidate: String, experiment: String, seconds: Double, done: Int, total: Int)
     case trial(done: Int, total: Int, record: TrialRecord)
     /// The budget shared out: counted runs per pair from `fewest` to `most`, `rationed` pairs below `runs`.
     case budget(seconds: Double, fewest: Int, most: Int, rationed: Int)
@@ -159,15 +161,22 @@ public enum BenchRunner {
 
         // Pairs whose preparation worked.
         var pairs: [(Candidate, any ContainerDriver, any Experiment)] = []
+        var preparedCount = 0
         for (c, d) in drivers {
+            if interrupt.isSet { break }
             if let g = d as? GradeboxDriver { try? await g.warmPool(4) }
             for e in o.experiments {
+                let t0 = Monotonic.now()
                 do throws(BenchError) {
                     try await e.prepare(d)
                     pairs.append((c, d, e))
                 } catch {
                     try fail(c, e, "prepare \(e.name): \(error)")
                 }
+                preparedCount += 1
+                progress(.prepared(candidate: c.name, experiment: e.dataset.map { "\(e.name):\($0)" } ?? e.name,
+                                   seconds: Double(Monotonic.now() - t0) / 1e9, done: preparedCount,
+                                   total: drivers.count * o.experiments.count))
             }
         }
 

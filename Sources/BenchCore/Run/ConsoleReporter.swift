@@ -31,6 +31,10 @@ public final class ConsoleReporter: Sendable {
             let line = "\(bar) \(done)/\(total) \(r.warmup ? "warm-up " : "")\(r.candidate) \(r.experiment): \(last)"
             if tty { write("\r\u{1B}[K" + line + (done == total ? "\n" : "")) } else if r.outcome == .failed || done == total || done % 10 == 0 { write(line + "\n") }
             if r.outcome == .failed, let err = r.error { write("\(tty ? "\n" : "")  \(r.candidate): \(err.prefix(300))\n") }
+        case .prepared(let c, let e, let seconds, let done, let total):
+            // Images are built and imported here: minutes on a fresh host, so every step is shown.
+            let line = "prepared \(done)/\(total): \(e) on \(c) (\(String(format: "%.1f", seconds)) s)"
+            if tty { write("\r\u{1B}[K" + line + (done == total ? "\n" : "")) } else if seconds >= 1 || done == total || done % 20 == 0 { write(line + "\n") }
         case .interrupted: write("\ninterrupted: records so far are kept\n")
         case .budget(let seconds, let fewest, let most, let rationed):
             let share = rationed == 0 ? "every pair gets all its runs" : "\(rationed) dear pairs get fewer runs"

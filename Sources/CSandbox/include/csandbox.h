@@ -111,6 +111,7 @@ struct cs_plan {
     const char *hostname;       // or NULL
     const char *workdir;
     int32_t gate_fd;            // if >= 0: report READY, then block until a byte arrives
+    int32_t gate_program;       // the gate brings a program message (cs_program_msg) instead of a byte
     int32_t die_with_parent;    // PR_SET_PDEATHSIG(SIGKILL) on the init
 
     // The program.
@@ -126,6 +127,23 @@ struct cs_plan {
     const char *const *path;    // directories to search for argv[0] when it has no '/', NULL-terminated
     int32_t stdin_fd, stdout_fd, stderr_fd;   // become 0, 1, 2 of the program
     int32_t status_fd;          // events go here (a pipe, or a file for detached boxes)
+};
+
+// What a box made ahead of time (a warm box) receives at its gate: the
+// program's part of the plan. The header is followed by n_rlimits
+// cs_rlimit, seccomp_len sock_filter (8 bytes each), then argc + envc +
+// pathc NUL-terminated strings, `length` bytes in all after the header.
+#define CS_PROGRAM_MAGIC 0x67627870u   // "gbxp"
+#define CS_PROGRAM_MAX 65536
+struct cs_program_msg {
+    uint32_t magic;
+    uint32_t length;
+    int32_t n_rlimits;
+    int32_t set_ids;
+    uint32_t uid, gid;
+    uint64_t caps_keep;
+    int32_t seccomp_len;
+    int32_t argc, envc, pathc;
 };
 
 struct cs_child {

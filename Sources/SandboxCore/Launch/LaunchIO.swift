@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSandbox
 
 /// The descriptors of one supervised launch (a box's init, or a program
 /// exec'd into a box): the pipes the supervisor reads, the ends the child
@@ -100,3 +101,17 @@ func openProcsFiles(_ group: CgroupHandle?, into owned: inout [Int32]) throws(Sa
     }
     return fds
 }
+
+/// One event from a launch's event pipe, waiting for it; nil at end-of-file.
+func readLaunchEvent(_ fd: Int32) -> cs_event? {
+    var buffer = [UInt8](repeating: 0, count: MemoryLayout<cs_event>.size)
+    var got = 0
+    while got < buffer.count {
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, $0.count - got) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return nil }
+        got += n
+    }
+    return buffer.withUnsafeBytes { $0.loadUnaligned(as: cs_event.self) }
+}
+

@@ -14,6 +14,8 @@ package struct LaunchDescriptors {
     package var status: Int32 = -1
     /// Read end of the start gate (detached boxes), or -1 to start at once.
     package var gate: Int32 = -1
+    /// The gate brings the program (a `ProgramMessage`), not a byte: a warm box.
+    package var gateCarriesProgram = false
     /// Open cgroup.procs files the init writes "0" to (one per v1 hierarchy, one on v2).
     package var cgroupProcs: [Int32] = []
     /// A prepared network namespace to join (warm pool).
@@ -125,6 +127,7 @@ package enum Launcher {
         c.hostname = arena.string(plan.hostname)
         c.workdir = arena.string(plan.workdir)
         c.gate_fd = fds.gate
+        c.gate_program = fds.gateCarriesProgram ? 1 : 0
         c.die_with_parent = fds.dieWithParent ? 1 : 0
         c.rlimits = UnsafePointer(rlimits)
         c.n_rlimits = Int32(plan.rlimits.count)

@@ -45,8 +45,22 @@ extension Sandbox {
                 report.cgroups.append(name)
             }
         }
-        if drainPool { report.poolSlots = runtime.pool.drain() }
+        if drainPool {
+            // This process's warm boxes hold slots: end them first, so their slots drain too.
+            runtime.warm.settle()
+            runtime.warm.drain()
+            report.poolSlots = runtime.pool.drain()
+        }
         return report
+    }
+
+    /// Ends the boxes this process made ahead of time for pooled runs
+    /// (they would end with the process anyway); returns how many there were.
+    @discardableResult
+    public func drainWarmBoxes() throws(SandboxError) -> Int {
+        let warm = try Runtime.shared(stateDirectory).warm
+        warm.settle()
+        return warm.drain()
     }
 
     /// Makes `count` warm-pool slots ready ahead of time; returns how many are ready.

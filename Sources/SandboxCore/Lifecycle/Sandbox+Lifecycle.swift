@@ -327,19 +327,6 @@ private struct ExecTarget {
     }
 }
 
-/// One event from a launch's event pipe, waiting for it; nil at end-of-file.
-private func readLaunchEvent(_ fd: Int32) -> cs_event? {
-    var buffer = [UInt8](repeating: 0, count: MemoryLayout<cs_event>.size)
-    var got = 0
-    while got < buffer.count {
-        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, $0.count - got) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { return nil }
-        got += n
-    }
-    return buffer.withUnsafeBytes { $0.loadUnaligned(as: cs_event.self) }
-}
-
 /// Waits for a detached program on a thread of its own, then closes its
 /// pidfd. Without a thread (none could be made) the pidfd is closed at once
 /// and the program is reaped by whoever adopts it when this process ends.

@@ -25,6 +25,10 @@ package struct Supervisor {
     /// The program's wait status comes from the init's EXITED event (a box),
     /// or from reaping `pid` itself (a program exec'd into a box).
     package var statusFromEvent: Bool
+    /// Done once the init reported the program's end and the output is
+    /// closed, without waiting for the init itself to exit (a warm box: its
+    /// retirement is the pool worker's job, off the run's path).
+    package var doneAtExitEvent = false
 
     package struct Outcome {
         package var waitStatus: Int32?
@@ -38,6 +42,8 @@ package struct Supervisor {
         package var stdout: [UInt8]
         package var stderr: [UInt8]
         package var droppedBytes: Int
+        /// The supervisor reaped `pid` (it is gone, and its pid may be reused).
+        package var reaped = false
     }
 
     package func run() throws(SandboxError) -> Outcome {
@@ -47,6 +53,7 @@ package struct Supervisor {
         var open: [Int32: Bool] = [events: events >= 0, stdout: stdout >= 0, stderr: stderr >= 0]
         var reaped = false
         var reapedAt: Int64 = 0
+        var exitReported = false
         let cap = limits.outputBytes ?? Int.max
         let wallDeadline = limits.wallTimeSeconds.map { startNs + Int64($0 * 1e9) }
         let cpuLimitNs = limits.cpuTimeSeconds.map { UInt64($0 * 1e9) }
@@ -64,6 +71,7 @@ package struct Supervisor {
         while true {
             let streamsOpen = (open[stdout] ?? false) || (open[stderr] ?? false) || (open[events] ?? false)
             if reaped && !streamsOpen { break }
+            if doneAtExitEvent && exitReported && !(open[stdout] ?? false) && !(open[stderr] ?? false) { break }
             // Output still open after the box is gone belongs to a
             // background process of an exec'd program: give it a moment, not forever.
             if reaped && Kernel.monotonicNs() - reapedAt > 200_000_000 { break }
@@ -82,6 +90,7 @@ package struct Supervisor {
                 if fd == pidfd {
                     let (status, usage) = try Kernel.wait(pid)
                     reaped = true
+                    out.reaped = true
                     reapedAt = Kernel.monotonicNs()
                     out.usage = usage
                     if !statusFromEvent { out.waitStatus = status }
@@ -105,6 +114,7 @@ package struct Supervisor {
                         case Int32(CS_EV_EXITED.rawValue):
                             out.waitStatus = ev.status
                             out.exitedNs = ev.mono_ns
+                            exitReported = true
                         default: break
                         }
                     }

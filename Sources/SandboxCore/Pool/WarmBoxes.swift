@@ -1,0 +1,206 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSandbox
+import Synchronization
+
+/// Whole boxes made ahead of time, for `Sandbox.run(_:pool: true)` in a
+/// long-lived process (a grading agent, the benchmark): SOCK's warm pool
+/// taken one step further, as OpenWhisk's pre-warmed containers do. A warm
+/// box has everything but its program: a pool slot (cgroup with the limits
+/// written, network namespace), its init cloned into new namespaces, the
+/// mount table built, the root pivoted. Its init waits at a gate for a
+/// `ProgramMessage`, then starts the program like any box's init.
+///
+/// A run takes a box whose shape (everything but the program and the
+/// per-run limits) matches its own; afterwards one worker thread retires
+/// the used box (waits for its init, resets the slot) and makes the next
+/// one, off the run's path. A shape with no ready box runs cold, from the
+/// slot pool. Boxes are children of the worker thread with
+/// PR_SET_PDEATHSIG: they die with this process, and `drain` ends them sooner.
+final class WarmBoxes: Sendable {
+    /// One box waiting at its gate, and our ends of its descriptors.
+    struct Box: @unchecked Sendable {
+        let shape: String
+        var slot: PoolSlot
+        let child: LaunchedProcess
+        /// Write end of the gate: the program message goes here.
+        let gate: Int32
+        var io: LaunchIO
+        /// Its init was reaped by whoever ran it: nothing to wait for.
+        var reaped = false
+    }
+
+    private enum Job {
+        case retire(Box)
+        case make(shape: String, plan: LaunchPlan, spec: SandboxSpec)
+    }
+
+    /// Shapes kept warm at once; the least recently made beyond this are retired.
+    static let maximumShapes = 8
+
+    private let ready = Mutex<[(shape: String, box: Box)]>([])
+    private let jobs = Mutex<[Job]>([])
+    /// Jobs queued or running: zero when the worker is idle.
+    private let pending = Atomic<Int>(0)
+    private let worker = Mutex<(read: Int32, write: Int32)?>(nil)
+    private let pool: WarmPool
+    private let cgroups: (any CgroupDriver)?
+
+    init(pool: WarmPool, cgroups: (any CgroupDriver)?) {
+        self.pool = pool
+        self.cgroups = cgroups
+    }
+
+    /// What must match for a box to serve a run: the plan without its program
+    /// part, and the limits the cgroup holds.
+    static func shape(_ plan: LaunchPlan, _ spec: SandboxSpec) -> String {
+        var box = plan
+        box.rlimits = []
+        box.ids = nil
+        box.capabilitiesKept = 0
+        box.seccomp = []
+        box.argv = []
+        box.environment = []
+        box.searchPath = []
+        var limits = spec.limits
+        limits.cpuTimeSeconds = nil
+        limits.wallTimeSeconds = nil
+        limits.outputBytes = nil
+        return "\(box)|\(limits)"
+    }
+
+    /// A ready box of this shape, now the caller's.
+    func take(_ shape: String) -> Box? {
+        ready.withLock { list in
+            guard let i = list.firstIndex(where: { $0.shape == shape }) else { return nil }
+            return list.remove(at: i).box
+        }
+    }
+
+    /// Retires a used (or refused) box and makes the next of its shape, on the worker.
+    func replace(_ used: Box?, shape: String, plan: LaunchPlan, spec: SandboxSpec) {
+        var queued: [Job] = []
+        if let used { queued.append(.retire(used)) }
+        queued.append(.make(shape: shape, plan: plan, spec: spec))
+        pending.add(queued.count, ordering: .sequentiallyConsistent)
+        jobs.withLock { $0 += queued }
+        wakeWorker()
+    }
+
+    /// Waits until the worker has done every queued job (tests, and callers
+    /// that want the next run to find its box).
+    func settle(timeoutSeconds: Double = 10) {
+        let deadline = Kernel.monotonicNs() + Int64(timeoutSeconds * 1e9)
+        while pending.load(ordering: .sequentiallyConsistent) > 0 && Kernel.monotonicNs() < deadline { usleep(200) }
+    }
+
+    /// Ends every ready box and frees its slot. Returns how many there were.
+    @discardableResult
+    func drain() -> Int {
+        let boxes = ready.withLock { list in
+            defer { list.removeAll() }
+            return list.map(\.box)
+        }
+        boxes.forEach(retire)
+        return boxes.count
+    }
+
+    // MARK: the worker
+
+    private func wakeWorker() {
+        let fd = worker.withLock { state -> Int32 in
+            if let state { return state.write }
+            guard let p = try? Kernel.pipe("warm-box worker") else { return -1 }
+            let wakeRead = p.read
+            if case .failure = startThread("warm-box worker", { [self] in self.work(wakeRead) }) {
+                Kernel.close(p.read)
+                Kernel.close(p.write)
+                return -1
+            }
+            state = p
+            return p.write
+        }
+        if fd >= 0 { _ = Glibc.write(fd, "w", 1) }
+    }
+
+    /// Runs for the life of the process: the boxes it makes die with their
+    /// parent thread (PR_SET_PDEATHSIG), so that thread must not end early.
+    private func work(_ wake: Int32) {
+        var byte: UInt8 = 0
+        while true {
+            while true {
+                let job = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+                guard let job else { break }
+                defer { pending.subtract(1, ordering: .sequentiallyConsistent) }
+                switch job {
+                case .retire(let box): retire(box)
+                case .make(let shape, let plan, let spec):
+                    guard let box = try? make(shape: shape, plan: plan, spec: spec) else { continue }
+                    let evicted = ready.withLock { list -> [Box] in
+                        // One box per shape: a second would only hold a slot.
+                        if list.contains(where: { $0.shape == shape }) { return [box] }
+                        list.append((shape, box))
+                        let over = max(0, list.count - Self.maximumShapes)
+                        let old = list.prefix(over).map(\.box)
+                        list.removeFirst(over)
+                        return old
+                    }
+                    evicted.forEach(retire)
+                }
+            }
+            while Glibc.read(wake, &byte, 1) < 0 && errno == EINTR {}
+        }
+    }
+
+    /// Makes a box of `plan` and leaves it at its gate; nothing is left on failure.
+    private func make(shape: String, plan: LaunchPlan, spec: SandboxSpec) throws(SandboxError) -> Box {
+        guard let cgroups else { throw .hostUnsupported("warm boxes live in pool cgroups; no cgroup hierarchy is writable") }
+        var slot = try pool.acquire()
+        var io: LaunchIO?
+        var child: LaunchedProcess?
+        var gate: (read: Int32, write: Int32)?
+        var done = false
+        defer {
+            if !done {
+                if let child { Kernel.signal(pidfd: child.pidfd, SIGKILL); _ = try? Kernel.wait(child.pid); Kernel.close(child.pidfd) }
+                if let gate { Kernel.close(gate.read); Kernel.close(gate.write) }
+                io?.closeAll()
+                pool.release(slot)
+            }
+        }
+        try cgroups.apply(spec.limits, to: slot.cgroup)
+        io = try LaunchIO("warm box", joining: slot.cgroup)
+        gate = try Kernel.pipe("warm box gate")
+        io!.descriptors.gate = gate!.read
+        io!.descriptors.gateCarriesProgram = true
+        if spec.network == .none { io!.descriptors.networkNamespace = try io!.own(slot.networkNamespace, O_RDONLY) }
+        child = try Launcher.spawn(plan, io!.descriptors)
+        io!.closeChildEnds()
+        Kernel.close(gate!.read)
+        let event = readLaunchEvent(io!.events)
+        guard event?.kind == Int32(CS_EV_READY.rawValue) else {
+            throw .setupFailed(SandboxFailure(step: event.map { Launcher.stepName($0.step, in: plan) } ?? "warm box init ended", errno: event?.err ?? 0))
+        }
+        // The making used CPU and memory in the slot's group: the program's count starts now.
+        try? cgroups.reset(&slot.cgroup)
+        done = true
+        return Box(shape: shape, slot: slot, child: child!, gate: gate!.write, io: io!)
+    }
+
+    /// Ends a box (its init exits by itself after its program; this makes
+    /// sure), waits for it, closes our ends and returns its slot to the pool.
+    private func retire(_ box: Box) {
+        Kernel.close(box.gate)
+        if !box.reaped {
+            Kernel.signal(pidfd: box.child.pidfd, SIGKILL)
+            _ = try? Kernel.wait(box.child.pid)
+        }
+        Kernel.close(box.child.pidfd)
+        var io = box.io
+        io.closeAll()
+        pool.release(box.slot)
+    }
+}
