@@ -44,7 +44,7 @@ struct WorkloadIntegrationTests {
         }
         func outcome(_ c: String, _ e: String) -> [TrialRecord] { records.filter { $0.candidate == c && $0.experiment == e && !$0.warmup } }
         let io = ["db-read", "db-write", "files-read", "files-write"]
-        let expectations: [(String, [String])] = [("runc", io + ["network", "ping"]), ("gradebox", io)]
+        let expectations: [(String, [String])] = [("runc", io + ["network", "ping"]), ("gradebox", io + ["network", "ping"])]
             + (dockerReady ? [("docker/runc/overlay2/minimal", io)] : [])
         for (c, experiments) in expectations {
             for e in experiments {

@@ -37,9 +37,14 @@ public protocol Experiment: Sendable {
     /// One trial; `containerName` is unique and starts with "gbx-".
     func trial(_ driver: any ContainerDriver, containerName: String) async throws(BenchError) -> TrialTiming
     func finish(_ driver: any ContainerDriver) async
+    /// Bytes of workload data the experiment's image holds (0: none): what
+    /// preparing it and running it cost grows with this, so a budgeted run
+    /// takes the light experiments first.
+    var workloadBytes: Int { get }
 }
 
 extension Experiment {
+    public var workloadBytes: Int { 0 }
     public func prepare(_ driver: any ContainerDriver) async throws(BenchError) {}
     public func finish(_ driver: any ContainerDriver) async {}
 }

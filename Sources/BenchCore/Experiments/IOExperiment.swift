@@ -32,6 +32,7 @@ public struct IOExperiment: Experiment {
 
     public var name: String { kind.rawValue }
     public var dataset: String? { workload.size }
+    public var workloadBytes: Int { workload.targetBytes ?? (workload.fileCount ?? 0) * FileSetWriter.fileSize }
 
     /// The program exec'd in the container: the image's own shell and tools
     /// (busybox in the minimal image, dash/coreutils/GNU tar in the full one,

@@ -159,49 +159,64 @@ public enum BenchRunner {
             if let e = d as? EngineDriver, let v = await e.version() { host["version.\(c.manager.rawValue)-daemon"] = v }
         }
 
-        // Pairs whose preparation worked.
+        // Every pair, light experiments first: with a budget, what does not fit is
+        // the heaviest datasets, and every candidate gets its hello and run.
+        let ordered = o.experiments.enumerated().sorted { a, b in
+            (a.element.workloadBytes, a.offset) < (b.element.workloadBytes, b.offset)
+        }.map(\.element)
         var pairs: [(Candidate, any ContainerDriver, any Experiment)] = []
-        var preparedCount = 0
-        for (c, d) in drivers {
-            if interrupt.isSet { break }
+        for e in ordered {
+            for (c, d) in drivers { pairs.append((c, d, e)) }
+        }
+        for (_, d) in drivers {
             if let g = d as? GradeboxDriver { try? await g.warmPool(4) }
-            for e in o.experiments {
-                let t0 = Monotonic.now()
-                do throws(BenchError) {
-                    try await e.prepare(d)
-                    pairs.append((c, d, e))
-                } catch {
-                    try fail(c, e, "prepare \(e.name): \(error)")
-                }
-                preparedCount += 1
-                progress(.prepared(candidate: c.name, experiment: e.dataset.map { "\(e.name):\($0)" } ?? e.name,
-                                   seconds: Double(Monotonic.now() - t0) / 1e9, done: preparedCount,
-                                   total: drivers.count * o.experiments.count))
-            }
         }
 
         let rounds = o.warmup + o.runs
-        // Trials planned per pair; a budget lowers them after the first round.
+        // Trials planned per pair; a failed preparation or a budget lowers them.
         var planned = [Int](repeating: rounds, count: pairs.count)
         var firstTrialSeconds = [Double](repeating: 0, count: pairs.count)
         var total = rounds * pairs.count
         var done = 0
         var serial = 0
         var skipped = 0
+        var preparedCount = 0
         outer: for round in 0..<rounds {
             let shift = pairs.isEmpty ? 0 : round % pairs.count
             for k in 0..<pairs.count {
                 if interrupt.isSet { progress(.interrupted); break outer }
                 let i = (k + shift) % pairs.count
                 guard round < planned[i] else { continue }
+                let (c, d, e) = pairs[i]
                 let warm = round < o.warmup
+                if round == 0 {
+                    // Prepared on its first turn (images built and imported), not all up
+                    // front: a budget then ends preparation and trials alike.
+                    if let budget = o.budgetSeconds, elapsed() > budget {
+                        planned[i] = 0
+                        total -= rounds
+                        try fail(c, e, "not run: the time budget of \(Int(budget / 60)) min was spent before its turn (run it alone with --candidates and --experiments)")
+                        continue
+                    }
+                    let t0 = Monotonic.now()
+                    do throws(BenchError) {
+                        try await e.prepare(d)
+                    } catch {
+                        planned[i] = 0
+                        total -= rounds
+                        try fail(c, e, "prepare \(e.name): \(error)")
+                        continue
+                    }
+                    preparedCount += 1
+                    progress(.prepared(candidate: c.name, experiment: e.dataset.map { "\(e.name):\($0)" } ?? e.name,
+                                       seconds: Double(Monotonic.now() - t0) / 1e9, done: preparedCount, total: pairs.count))
+                }
                 // Past the budget, a pair with a counted run already gets no more.
                 if let budget = o.budgetSeconds, round > o.warmup, elapsed() > budget {
                     skipped += planned[i] - round
                     planned[i] = round
                     continue
                 }
-                let (c, d, e) = pairs[i]
                 serial += 1
                 let name = "gbx-\(getpid())-\(serial)"
                 let started = Date().timeIntervalSince1970
@@ -223,21 +238,22 @@ public enum BenchRunner {
                 done += 1
                 progress(.trial(done: done, total: total, record: record))
             }
-            if round == 0, let budget = o.budgetSeconds, !pairs.isEmpty {
+            if round == 0, let budget = o.budgetSeconds {
                 // The first round was a warm-up (or, without warm-ups, the first counted run).
+                let live = pairs.indices.filter { planned[$0] > 0 }
                 let counted = RunBudget.allocate(
-                    trialSeconds: firstTrialSeconds, fixedTrials: max(0, o.warmup - 1),
+                    trialSeconds: live.map { firstTrialSeconds[$0] }, fixedTrials: max(0, o.warmup - 1),
                     remainingSeconds: budget - elapsed(), maximum: o.warmup > 0 ? o.runs : o.runs - 1,
                     minimum: o.warmup > 0 ? 1 : 0)
-                planned = counted.map { o.warmup + $0 + (o.warmup > 0 ? 0 : 1) }
-                total = done + planned.reduce(0) { $0 + $1 - 1 }
-                let perPair = planned.map { $0 - o.warmup }
+                for (j, i) in live.enumerated() { planned[i] = o.warmup + counted[j] + (o.warmup > 0 ? 0 : 1) }
+                total = done + live.reduce(0) { $0 + planned[$1] - 1 }
+                let perPair = live.map { planned[$0] - o.warmup }
                 progress(.budget(seconds: budget, fewest: perPair.min() ?? 0, most: perPair.max() ?? 0,
                                  rationed: perPair.filter { $0 < o.runs }.count))
             }
         }
         if skipped > 0 { progress(.budgetSpent(skipped: skipped)) }
-        for (_, d, e) in pairs { await e.finish(d) }
+        for (i, (_, d, e)) in pairs.enumerated() where planned[i] > 0 { await e.finish(d) }
 
         if interrupt.isSet {
             // Tear down only what this run brought up; what was ready before stays.
