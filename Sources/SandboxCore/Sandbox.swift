@@ -48,8 +48,7 @@ public struct Sandbox: Sendable {
         let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, poolNetwork: usePool && spec.network == .none,
                                     seccomp: runtime.seccompProgram)
         step("planned")
-        let shape = usePool ? WarmBoxes.shape(plan, spec) : ""
-        if usePool, let result = try runWarm(spec, plan, shape: shape, runtime: runtime, since: t0, steps: steps) {
+        if usePool, let result = try runWarm(spec, plan, shape: WarmBoxes.shape(plan, spec), runtime: runtime, since: t0, steps: steps) {
             return result
         }
 
@@ -107,7 +106,7 @@ public struct Sandbox: Sendable {
         let result = try Sandbox.result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
                                         begun: t0, launched: tSpawned, supervised: tSupervised, ended: Kernel.monotonicNs())
         // The next run of this shape finds a box ready.
-        if usePool && ProgramMessage.encode(plan) != nil { runtime.warm.replace(nil, shape: shape, plan: plan, spec: spec) }
+        if usePool && ProgramMessage.encode(plan) != nil { runtime.warm.replace(nil, shape: WarmBoxes.shape(plan, spec), plan: plan, spec: spec) }
         return result
     }
 
@@ -115,7 +114,7 @@ public struct Sandbox: Sendable {
     /// program is sent through the box's gate, supervised, judged; the
     /// box's retirement and the next box's making happen on the pool's
     /// worker. nil: no box was ready (or it had died), run cold.
-    private func runWarm(_ spec: SandboxSpec, _ plan: LaunchPlan, shape: String, runtime: Runtime, since t0: Int64,
+    private func runWarm(_ spec: SandboxSpec, _ plan: LaunchPlan, shape: WarmBoxes.Shape, runtime: Runtime, since t0: Int64,
                          steps: [StepTime]) throws(SandboxError) -> RunResult? {
         guard let message = ProgramMessage.encode(plan), var box = runtime.warm.take(shape) else { return nil }
         var steps = steps
