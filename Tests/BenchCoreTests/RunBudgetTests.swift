@@ -31,3 +31,16 @@ struct RunBudgetTests {
         #expect(RunBudget.allocate(trialSeconds: [1, 2], remainingSeconds: 0, maximum: 9, minimum: 0) == [0, 0])
     }
 }
+
+@Suite("disk room")
+struct DiskRoomTests {
+    @Test("an image that would eat into the reserve is refused, naming the disk; data-less experiments always fit")
+    func room() {
+        let gib = 1 << 30
+        #expect(DiskRoom.shortage(for: 1 * gib, on: ["/a", "/b"], free: { $0 == "/a" ? 20 * gib : 10 * gib }) == nil)
+        let short = DiskRoom.shortage(for: 4 * gib, on: ["/a", "/b"], free: { $0 == "/a" ? 20 * gib : 10 * gib })
+        #expect(short?.contains("/b") == true && short?.contains("10.0 GiB free") == true)
+        #expect(DiskRoom.shortage(for: 0, on: ["/a"], free: { _ in 0 }) == nil)
+        #expect(DiskRoom.shortage(for: gib, on: ["/gone"], free: { _ in nil }) == nil, "an unknown disk is not guessed at")
+    }
+}

@@ -198,6 +198,12 @@ public enum BenchRunner {
                         try fail(c, e, "not run: the time budget of \(Int(budget / 60)) min was spent before its turn (run it alone with --candidates and --experiments)")
                         continue
                     }
+                    if let short = DiskRoom.shortage(for: e.workloadBytes, on: DiskRoom.targets(c)) {
+                        planned[i] = 0
+                        total -= rounds
+                        try fail(c, e, short)
+                        continue
+                    }
                     let t0 = Monotonic.now()
                     do throws(BenchError) {
                         try await e.prepare(d)
