@@ -80,6 +80,10 @@ public struct Candidate: Codable, Sendable, Hashable, CustomStringConvertible {
     /// gradebox only: each run is a `gradebox run` process, as a shell user or
     /// another program calls it, so the CLI's own start-up is counted.
     public var viaCLI: Bool
+    /// Whether the thesis's limits (1 CPU, 1 GiB) are asked of the manager: not
+    /// without cgroups, and not rootless, which on a cgroup v1 host has no
+    /// delegated group to write them to. One rule for every driver and experiment.
+    public var enforcesLimits: Bool { cgroup != .none && !rootless }
     /// The name on the command line: manager/runtime/storage/image[/rootless],
     /// or the tool's own name for the direct ones (crun, runc, bwrap, gradebox, gradebox-pool).
     public var name: String

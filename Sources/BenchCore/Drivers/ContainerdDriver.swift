@@ -23,7 +23,7 @@ public struct ContainerdDriver: ContainerDriver {
 
     var base: [String] { ["-a", socket, "-n", Self.namespace] }
     static func ref(_ image: String) -> String { "docker.io/library/\(image):latest" }
-    var limited: Bool { candidate.cgroup != .none }
+    var limited: Bool { candidate.enforcesLimits }
 
     public func importImage(_ name: String, rootfs: String) async throws(BenchError) {
         let docker = Provisioner.dockerSocket(.overlay2)

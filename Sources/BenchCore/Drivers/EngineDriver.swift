@@ -23,7 +23,7 @@ public struct EngineDriver: ContainerDriver {
         self.api = EngineAPI(socket: socket, prefix: dialect == .docker ? "/v1.41" : "/v4.0.0/libpod")
     }
 
-    private var limited: Bool { candidate.cgroup != .none && !candidate.rootless }
+    private var limited: Bool { candidate.enforcesLimits }
 
     /// `tar -C rootfs -c . | docker import - NAME` (Debian's 20.10 client, explicitly:
     /// /usr/local/bin/docker may be another version) or `podman --url ... import`.

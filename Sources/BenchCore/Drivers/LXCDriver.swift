@@ -67,7 +67,7 @@ public struct LXCDriver: ContainerDriver {
             try? FileManager.default.createDirectory(atPath: dir + "/rootfs", withIntermediateDirectories: true)
         }
         try await Tool.output("/bin/cp", ["-a", rootfs + "/.", dir + "/rootfs/"])
-        let config = Self.config(name: Self.baseName(name), rootfs: dir + "/rootfs", storage: candidate.storage, limited: candidate.cgroup != .none)
+        let config = Self.config(name: Self.baseName(name), rootfs: dir + "/rootfs", storage: candidate.storage, limited: candidate.enforcesLimits)
         do { try config.write(toFile: dir + "/config", atomically: true, encoding: .utf8) } catch {
             throw .file(dir + "/config", reason: "\(error)")
         }

@@ -78,7 +78,7 @@ public struct OCIRuntimeDriver: ContainerDriver {
     func writeBundle(_ r: CreateRequest) throws(BenchError) -> String {
         let bundle = bundles + "/" + r.name
         let rootfs = try images.rootfs(r.image)
-        let config = Self.config(r, rootfs: rootfs, cgroupsPath: "/gradebox-bench/\(r.name)", limited: candidate.cgroup != .none)
+        let config = Self.config(r, rootfs: rootfs, cgroupsPath: "/gradebox-bench/\(r.name)", limited: candidate.enforcesLimits)
         do {
             try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
             try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: bundle + "/config.json"))

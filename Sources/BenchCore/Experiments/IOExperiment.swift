@@ -93,7 +93,7 @@ enum LifecycleTrial {
     /// candidate's cgroup can hold limits (rootless on a v1 host cannot).
     static func request(_ c: Candidate, name: String, image: String, argv: [String], network: NetworkRequest = .none,
                         publishedPorts: [PortMapping] = [], capabilities: [String] = []) -> CreateRequest {
-        let limited = c.cgroup != .none && !c.rootless
+        let limited = c.enforcesLimits
         var r = CreateRequest(name: name, image: image, argv: argv, network: network, publishedPorts: publishedPorts,
                               cpus: limited ? 1 : nil, memoryBytes: limited ? 1 << 30 : nil)
         r.capabilities = capabilities

@@ -112,22 +112,7 @@ public enum PeerNetwork {
     public static func ensure() async throws(BenchError) {
         if isSetUp { return }
         await teardown()
-        for argv in setupCommands {
-            do {
-                _ = try await Tool.output("/usr/sbin/ip", argv)
-            } catch {
-                await teardown()
-                throw .setupFailed(step: "ip " + argv.joined(separator: " "), reason: "\(error)")
-            }
-        }
-        for rule in forwardRules {
-            do {
-                _ = try await Tool.output("/usr/sbin/iptables", ["-I"] + rule)
-            } catch {
-                await teardown()
-                throw .setupFailed(step: "iptables -I " + rule.joined(separator: " "), reason: "\(error)")
-            }
-        }
+        try await HostNetworkSetup.apply(ip: setupCommands, insertRules: forwardRules) { await teardown() }
         do {
             try "1\n".write(toFile: "/proc/sys/net/ipv4/ip_forward", atomically: false, encoding: .utf8)
         } catch {

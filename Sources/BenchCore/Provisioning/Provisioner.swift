@@ -310,17 +310,8 @@ public struct Provisioner: Sendable {
     func dockerBridge(_ bridge: DockerBridge) async throws(BenchError) {
         // A bridge left by a daemon that died without teardown: start clean.
         await Self.removeBridge(bridge.name)
-        for argv in bridge.ipCommands {
-            do { _ = try await Tool.output("/usr/sbin/ip", argv) } catch {
-                await Self.removeBridge(bridge.name)
-                throw .setupFailed(step: "ip " + argv.joined(separator: " "), reason: "\(error)")
-            }
-        }
-        for rule in bridge.forwardRules {
-            do { _ = try await Tool.output("/usr/sbin/iptables", ["-I"] + rule) } catch {
-                await Self.removeBridge(bridge.name)
-                throw .setupFailed(step: "iptables -I " + rule.joined(separator: " "), reason: "\(error)")
-            }
+        try await HostNetworkSetup.apply(ip: bridge.ipCommands, insertRules: bridge.forwardRules) {
+            await Self.removeBridge(bridge.name)
         }
     }
 

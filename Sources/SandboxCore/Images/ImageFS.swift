@@ -7,11 +7,8 @@ import SystemPackage
 
 /// The *at() syscalls the image store needs, each relative to a directory
 /// descriptor so no path is ever resolved from `/` again once the store has
-/// opened the image root. EINTR is retried here and nowhere else; every error
-/// names the syscall and the path it was given.
-///
-/// Kept beside the image code rather than in Kernel/ because it was written in
-/// parallel with that layer; it holds nothing image-specific and can move there.
+/// opened the image root. EINTR is retried; every error names the syscall and
+/// the path it was given. Reads and writes go through `Kernel`'s.
 package enum ImageFS {
     /// What `fstatat(AT_SYMLINK_NOFOLLOW)` says an entry is.
     package enum Kind: Equatable, Sendable {
@@ -172,15 +169,7 @@ package enum ImageFS {
 
     /// write(2) of the whole buffer.
     package static func writeAll(_ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, display: String) throws(SandboxError) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = write(fd.rawValue, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .syscall("write(\(display))", errno: errno)
-            }
-            offset += n
-        }
+        try Kernel.writeAll(fd.rawValue, bytes, display)
     }
 
     /// write(2) of the whole array.
@@ -203,16 +192,10 @@ package enum ImageFS {
         return try result.get()
     }
 
-    /// read(2) into `buffer`; 0 at end of file.
+    /// read(2) into `buffer`; 0 at end of file. The image store's files block, so EAGAIN is an error here.
     package static func read(_ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, display: String) throws(SandboxError) -> Int {
-        while true {
-            let n = Glibc.read(fd.rawValue, buffer.baseAddress!, buffer.count)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .syscall("read(\(display))", errno: errno)
-            }
-            return n
-        }
+        guard let n = try Kernel.read(fd.rawValue, into: buffer, display) else { throw .syscall("read(\(display))", errno: EAGAIN) }
+        return n
     }
 
     /// Names in a directory (without . and ..), via fdopendir(3)/readdir(3) on a dup of `dir`.

@@ -40,10 +40,18 @@ package enum Kernel {
         }
     }
 
+    /// write(2) of every byte, EINTR and short writes retried.
     package static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ what: String) throws(SandboxError) {
+        let failure: SandboxError? = bytes.withUnsafeBytes { b in
+            do throws(SandboxError) { try writeAll(fd, b, what); return nil } catch { return error }
+        }
+        if let failure { throw failure }
+    }
+
+    package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ what: String) throws(SandboxError) {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw .syscall("write(\(what))", errno: errno)
