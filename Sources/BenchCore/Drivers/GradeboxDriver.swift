@@ -29,9 +29,14 @@ public struct GradeboxDriver: ContainerDriver {
         case .bridge, .namespace: throw .unsupported("\(candidate.name): network none or host only")
         }
         guard r.publishedPorts.isEmpty else { throw .unsupported("gradebox: no published ports") }
+        var limits = Limits(memoryBytes: r.memoryBytes, cpus: r.cpus, pids: r.pids)
+        // The root is read-only, so files-write extracts into the /tmp tmpfs: as
+        // large as the memory limit it is charged to (bwrap's and the engines'
+        // /tmp have no size of their own), not gradebox's 64 MiB default.
+        limits.tmpfsBytes = max(limits.tmpfsBytes, r.memoryBytes ?? 1 << 30)
         return SandboxSpec(
             image: try images.rootfs(r.image), command: r.argv, environment: r.environment, network: network,
-            limits: Limits(memoryBytes: r.memoryBytes, cpus: r.cpus, pids: r.pids),
+            limits: limits,
             mounts: r.mounts.map { BindMount(source: $0.source, target: $0.target, writable: $0.writable) },
             capabilities: r.capabilities)
     }
@@ -94,6 +99,7 @@ public struct GradeboxDriver: ContainerDriver {
         if let m = s.limits.memoryBytes { args += ["--memory", String(m)] }
         if let c = s.limits.cpus { args += ["--cpus", String(c)] }
         if let p = s.limits.pids { args += ["--pids", String(p)] }
+        args += ["--tmpfs-size", String(s.limits.tmpfsBytes)]
         for m in s.mounts { args += ["--mount", "\(m.source):\(m.target)" + (m.writable ? ":rw" : "")] }
         for cap in s.capabilities { args += ["--cap-add", cap] }
         let out = try await Tool.run(Self.executable, args + ["--"] + s.command)

@@ -173,6 +173,11 @@ public enum BenchRunner {
         }
 
         let rounds = o.warmup + o.runs
+        // Warm-ups per pair: a tight budget keeps only the first (the timing probe).
+        var warmups = o.warmup
+        // Seconds the pairs started so far will need for one counted run each:
+        // a budgeted first round stops taking new pairs before it eats that.
+        var reserved = 0.0
         // Trials planned per pair; a failed preparation or a budget lowers them.
         var planned = [Int](repeating: rounds, count: pairs.count)
         var firstTrialSeconds = [Double](repeating: 0, count: pairs.count)
@@ -188,14 +193,14 @@ public enum BenchRunner {
                 let i = (k + shift) % pairs.count
                 guard round < planned[i] else { continue }
                 let (c, d, e) = pairs[i]
-                let warm = round < o.warmup
+                let warm = round < warmups
                 if round == 0 {
                     // Prepared on its first turn (images built and imported), not all up
                     // front: a budget then ends preparation and trials alike.
-                    if let budget = o.budgetSeconds, elapsed() > budget {
+                    if let budget = o.budgetSeconds, elapsed() + reserved > budget {
                         planned[i] = 0
                         total -= rounds
-                        try fail(c, e, "not run: the time budget of \(Int(budget / 60)) min was spent before its turn (run it alone with --candidates and --experiments)")
+                        try fail(c, e, "not run: the time budget of \(Int(budget / 60)) min had no room left for it (run it alone with --candidates and --experiments)")
                         continue
                     }
                     if let short = DiskRoom.shortage(for: e.workloadBytes, on: DiskRoom.targets(c)) {
@@ -218,7 +223,7 @@ public enum BenchRunner {
                                        seconds: Double(Monotonic.now() - t0) / 1e9, done: preparedCount, total: pairs.count))
                 }
                 // Past the budget, a pair with a counted run already gets no more.
-                if let budget = o.budgetSeconds, round > o.warmup, elapsed() > budget {
+                if let budget = o.budgetSeconds, round > warmups, elapsed() > budget {
                     skipped += planned[i] - round
                     planned[i] = round
                     continue
@@ -230,15 +235,18 @@ public enum BenchRunner {
                 var record: TrialRecord
                 do throws(BenchError) {
                     let t = try await e.trial(d, containerName: name)
-                    record = TrialRecord(candidate: c.name, experiment: e.name, dataset: e.dataset, run: warm ? round : round - o.warmup,
+                    record = TrialRecord(candidate: c.name, experiment: e.name, dataset: e.dataset, run: warm ? round : round - warmups,
                                          warmup: warm, phasesMs: t.phasesMs, timestampsNs: t.timestampsNs, outcome: .ok,
                                          startedAt: started, host: host)
                 } catch {
-                    record = TrialRecord(candidate: c.name, experiment: e.name, dataset: e.dataset, run: warm ? round : round - o.warmup,
+                    record = TrialRecord(candidate: c.name, experiment: e.name, dataset: e.dataset, run: warm ? round : round - warmups,
                                          warmup: warm, phasesMs: [:], outcome: .failed, error: error.description,
                                          startedAt: started, host: host)
                 }
-                if round == 0 { firstTrialSeconds[i] = Double(Monotonic.now() - t0) / 1e9 }
+                if round == 0 {
+                    firstTrialSeconds[i] = Double(Monotonic.now() - t0) / 1e9
+                    if o.warmup > 0 { reserved += firstTrialSeconds[i] }
+                }
                 try writer.append(record)
                 records.append(record)
                 done += 1
@@ -247,13 +255,16 @@ public enum BenchRunner {
             if round == 0, let budget = o.budgetSeconds {
                 // The first round was a warm-up (or, without warm-ups, the first counted run).
                 let live = pairs.indices.filter { planned[$0] > 0 }
+                let probe = live.map { firstTrialSeconds[$0] }
+                let remaining = budget - elapsed()
+                // The remaining warm-ups only when every pair's first counted run fits beside them.
+                if warmups > 1 && probe.reduce(0, +) * Double(warmups) > remaining { warmups = 1 }
                 let counted = RunBudget.allocate(
-                    trialSeconds: live.map { firstTrialSeconds[$0] }, fixedTrials: max(0, o.warmup - 1),
-                    remainingSeconds: budget - elapsed(), maximum: o.warmup > 0 ? o.runs : o.runs - 1,
-                    minimum: o.warmup > 0 ? 1 : 0)
-                for (j, i) in live.enumerated() { planned[i] = o.warmup + counted[j] + (o.warmup > 0 ? 0 : 1) }
+                    trialSeconds: probe, fixedTrials: max(0, warmups - 1), remainingSeconds: remaining,
+                    maximum: warmups > 0 ? o.runs : o.runs - 1, minimum: warmups > 0 ? 1 : 0)
+                for (j, i) in live.enumerated() { planned[i] = warmups + counted[j] + (warmups > 0 ? 0 : 1) }
                 total = done + live.reduce(0) { $0 + planned[$1] - 1 }
-                let perPair = live.map { planned[$0] - o.warmup }
+                let perPair = live.map { planned[$0] - warmups }
                 progress(.budget(seconds: budget, fewest: perPair.min() ?? 0, most: perPair.max() ?? 0,
                                  rationed: perPair.filter { $0 < o.runs }.count))
             }
