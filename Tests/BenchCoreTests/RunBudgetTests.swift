@@ -39,7 +39,8 @@ struct DiskRoomTests {
         let gib = 1 << 30
         #expect(DiskRoom.shortage(for: 1 * gib, on: ["/a", "/b"], free: { $0 == "/a" ? 20 * gib : 10 * gib }) == nil)
         let short = DiskRoom.shortage(for: 4 * gib, on: ["/a", "/b"], free: { $0 == "/a" ? 20 * gib : 10 * gib })
-        #expect(short?.contains("/b") == true && short?.contains("10.0 GiB free") == true)
+        #expect(short?.contains("/b") == true && short?.contains("10.0 GiB free") == true && short?.contains("8.0 GiB") == true)
+        #expect(DiskRoom.shortage(for: 1 << 20, on: ["/c"], free: { _ in 1 << 29 })?.contains("512 MiB free") == true)
         #expect(DiskRoom.shortage(for: 0, on: ["/a"], free: { _ in 0 }) == nil)
         #expect(DiskRoom.shortage(for: gib, on: ["/gone"], free: { _ in nil }) == nil, "an unknown disk is not guessed at")
     }

@@ -33,5 +33,7 @@ enum DiskRoom {
         return Int(s.f_bavail) * Int(s.f_frsize)
     }
 
-    static func gib(_ bytes: Int) -> String { String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
+    static func gib(_ bytes: Int) -> String {
+        bytes < 1 << 30 ? String(format: "%.0f MiB", Double(bytes) / Double(1 << 20)) : String(format: "%.1f GiB", Double(bytes) / Double(1 << 30))
+    }
 }
