@@ -37,7 +37,6 @@ public func gradeboxMain() -> Never {
         exit(0)
     } catch let error as SandboxError {
         fail(error.description)
-
     } catch let exit as ExitCode {
         Glibc.exit(exit.rawValue)
     } catch {

@@ -48,7 +48,12 @@ public struct Sandbox: Sendable {
         let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, poolNetwork: usePool && spec.network == .none,
                                     seccomp: runtime.seccompProgram)
         step("planned")
-        if usePool, let result = try runWarm(spec, plan, shape: WarmBoxes.shape(plan, spec), runtime: runtime, since: t0, steps: steps) {
+        // A pooled run takes a warm box of its shape when one is ready, and
+        // leaves one made for the next run; a program too large for the gate runs cold.
+        let warmShape = usePool ? WarmBoxes.shape(plan, spec) : nil
+        let message = usePool ? ProgramMessage.encode(plan) : nil
+        if let warmShape, let message,
+           let result = try runWarm(spec, plan, message: message, shape: warmShape, runtime: runtime, since: t0, steps: steps) {
             return result
         }
 
@@ -74,9 +79,7 @@ public struct Sandbox: Sendable {
 
         var io = try LaunchIO("box", joining: group)
         defer { io.closeAll() }
-        if let slot, spec.network == .none {
-            io.descriptors.networkNamespace = try io.own(slot.networkNamespace, O_RDONLY)
-        }
+        if let slot { try io.joinNetwork(of: slot, spec.network) }
         step("descriptors")
 
         let child = try Launcher.spawn(plan, io.descriptors)
@@ -105,8 +108,7 @@ public struct Sandbox: Sendable {
         ownGroup = false
         let result = try Sandbox.result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
                                         begun: t0, launched: tSpawned, supervised: tSupervised, ended: Kernel.monotonicNs())
-        // The next run of this shape finds a box ready.
-        if usePool && ProgramMessage.encode(plan) != nil { runtime.warm.replace(nil, shape: WarmBoxes.shape(plan, spec), plan: plan, spec: spec) }
+        if let warmShape, message != nil { runtime.warm.replace(nil, shape: warmShape, plan: plan, spec: spec) }
         return result
     }
 
@@ -114,9 +116,9 @@ public struct Sandbox: Sendable {
     /// program is sent through the box's gate, supervised, judged; the
     /// box's retirement and the next box's making happen on the pool's
     /// worker. nil: no box was ready (or it had died), run cold.
-    private func runWarm(_ spec: SandboxSpec, _ plan: LaunchPlan, shape: WarmBoxes.Shape, runtime: Runtime, since t0: Int64,
-                         steps: [StepTime]) throws(SandboxError) -> RunResult? {
-        guard let message = ProgramMessage.encode(plan), var box = runtime.warm.take(shape) else { return nil }
+    private func runWarm(_ spec: SandboxSpec, _ plan: LaunchPlan, message: [UInt8], shape: WarmBoxes.Shape, runtime: Runtime,
+                         since t0: Int64, steps: [StepTime]) throws(SandboxError) -> RunResult? {
+        guard var box = runtime.warm.take(shape) else { return nil }
         var steps = steps
         steps.append(StepTime(step: "claimed", ms: ms(Kernel.monotonicNs() - t0)))
         let tSent = Kernel.monotonicNs()

@@ -5,8 +5,7 @@ import Foundation
 public struct BwrapDriver: ContainerDriver {
     public let candidate: Candidate
     public var lifecycle: LifecycleKind { .oneShot }
-    public var networks: Set<NetworkKind> { Self.networks }
-    static let networks: Set<NetworkKind> = [.none, .host]
+    public var networks: Set<NetworkKind> { [.none, .host] }
     let images: ImageDirectory
 
     public init(candidate: Candidate, images: ImageDirectory) {

@@ -22,13 +22,8 @@ public struct GradeboxDriver: ContainerDriver {
     }
 
     func spec(_ r: CreateRequest) throws(BenchError) -> SandboxSpec {
-        let network: NetworkMode
-        switch r.network {
-        case .none: network = .none
-        case .host: network = .host
-        case .bridge, .namespace: throw .unsupported("\(candidate.name): network none or host only")
-        }
-        guard r.publishedPorts.isEmpty else { throw .unsupported("gradebox: no published ports") }
+        try requireNetwork(r)
+        let network: NetworkMode = r.network == .host ? .host : .none
         var limits = Limits(memoryBytes: r.memoryBytes, cpus: r.cpus, pids: r.pids)
         // The root is read-only, so files-write extracts into the /tmp tmpfs: as
         // large as the memory limit it is charged to (bwrap's and the engines'

@@ -186,6 +186,12 @@ public enum BenchRunner {
         var serial = 0
         var skipped = 0
         var preparedCount = 0
+        // A pair that will not run: recorded with the reason, its trials taken off the plan.
+        func drop(_ i: Int, _ reason: String) throws(BenchError) {
+            planned[i] = 0
+            total -= rounds
+            try fail(pairs[i].0, pairs[i].2, reason)
+        }
         outer: for round in 0..<rounds {
             let shift = pairs.isEmpty ? 0 : round % pairs.count
             for k in 0..<pairs.count {
@@ -198,24 +204,18 @@ public enum BenchRunner {
                     // Prepared on its first turn (images built and imported), not all up
                     // front: a budget then ends preparation and trials alike.
                     if let budget = o.budgetSeconds, elapsed() + reserved > budget {
-                        planned[i] = 0
-                        total -= rounds
-                        try fail(c, e, "not run: the time budget of \(Int(budget / 60)) min had no room left for it (run it alone with --candidates and --experiments)")
+                        try drop(i, "not run: the time budget of \(Int(budget / 60)) min had no room left for it (run it alone with --candidates and --experiments)")
                         continue
                     }
                     if let short = DiskRoom.shortage(for: e.workloadBytes, on: DiskRoom.targets(c)) {
-                        planned[i] = 0
-                        total -= rounds
-                        try fail(c, e, short)
+                        try drop(i, short)
                         continue
                     }
                     let t0 = Monotonic.now()
                     do throws(BenchError) {
                         try await e.prepare(d)
                     } catch {
-                        planned[i] = 0
-                        total -= rounds
-                        try fail(c, e, "prepare \(e.name): \(error)")
+                        try drop(i, "prepare \(e.name): \(error)")
                         continue
                     }
                     preparedCount += 1

@@ -39,23 +39,19 @@ package struct LiveCgroupFS: CgroupFS {
     package init() {}
 
     package func mkdir(_ path: String) throws(SandboxError) {
-        let rc = retryingInterrupts { Int(Glibc.mkdir(path, 0o755)) }
+        let rc = Kernel.retrying { Int(Glibc.mkdir(path, 0o755)) }
         if rc.result < 0 { throw .syscall("mkdir(\(path))", errno: rc.errno) }
     }
 
     package func rmdir(_ path: String) throws(SandboxError) {
-        let rc = retryingInterrupts { Int(Glibc.rmdir(path)) }
+        let rc = Kernel.retrying { Int(Glibc.rmdir(path)) }
         if rc.result < 0 { throw .syscall("rmdir(\(path))", errno: rc.errno) }
     }
 
     package func write(_ path: String, _ value: String) throws(SandboxError) {
         let fd = try Kernel.open(path, O_WRONLY)
         defer { Kernel.close(fd) }
-        var value = value
-        let rc = value.withUTF8 { bytes in
-            retryingInterrupts { Glibc.write(fd, bytes.baseAddress, bytes.count) }
-        }
-        if rc.result < 0 { throw .syscall("write(\(path), \"\(value)\")", errno: rc.errno) }
+        try Kernel.writeAll(fd, Array(value.utf8), "\(path), \"\(value)\"")
     }
 
     package func read(_ path: String) throws(SandboxError) -> String {
@@ -71,21 +67,11 @@ package struct LiveCgroupFS: CgroupFS {
     }
 
     package func kill(_ pid: Int32, signal: Int32) throws(SandboxError) {
-        let rc = retryingInterrupts { Int(Glibc.kill(pid, signal)) }
+        let rc = Kernel.retrying { Int(Glibc.kill(pid, signal)) }
         if rc.result < 0 { throw .syscall("kill(\(pid), \(signal))", errno: rc.errno) }
     }
 
     package func pause(microseconds: UInt32) {
         usleep(microseconds)
-    }
-
-    /// EINTR retried, errno read before anything else can change it (as `Kernel` does).
-    private func retryingInterrupts(_ call: () -> Int) -> (result: Int, errno: Int32) {
-        while true {
-            let result = call()
-            let e = result < 0 ? errno : 0
-            if result < 0 && e == EINTR { continue }
-            return (result, e)
-        }
     }
 }

@@ -25,13 +25,10 @@ package enum ImageFS {
         package var links: UInt64
     }
 
+    /// `Kernel.retrying` for the Int32-returning *at() calls; errno is still theirs afterwards.
     @inline(__always)
     static func retrying(_ body: () -> Int32) -> Int32 {
-        while true {
-            let r = body()
-            if r == -1 && errno == EINTR { continue }
-            return r
-        }
+        Int32(Kernel.retrying { Int(body()) }.result)
     }
 
     static func check(_ r: Int32, _ what: @autoclosure () -> String) throws(SandboxError) {

@@ -136,6 +136,17 @@ package enum Kernel {
         _ = cs_pidfd_send_signal(pidfd, sig)
     }
 
+    /// Runs `call` again while it fails with EINTR; returns its result and the
+    /// errno read right after it, before anything else can change it.
+    package static func retrying(_ call: () -> Int) -> (result: Int, errno: Int32) {
+        while true {
+            let result = call()
+            let e = result < 0 ? errno : 0
+            if result < 0 && e == EINTR { continue }
+            return (result, e)
+        }
+    }
+
     package static func monotonicNs() -> Int64 { cs_monotonic_ns() }
 }
 

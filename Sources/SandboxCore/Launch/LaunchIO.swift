@@ -58,11 +58,23 @@ struct LaunchIO {
         childEnds = io.childEnds
     }
 
-    /// Opens a descriptor that lives as long as this launch's others.
-    mutating func own(_ path: String, _ flags: Int32) throws(SandboxError) -> Int32 {
-        let fd = try Kernel.open(path, flags)
+    /// The child joins the pool slot's network namespace, when the box has no network of its own to make.
+    mutating func joinNetwork(of slot: PoolSlot, _ network: NetworkMode) throws(SandboxError) {
+        guard network == .none else { return }
+        let fd = try Kernel.open(slot.networkNamespace, O_RDONLY)
         owned.append(fd)
-        return fd
+        descriptors.networkNamespace = fd
+    }
+
+    /// A gate for the child's init: it reads the pipe's other end, this
+    /// launch keeps the returned write end (closed by `closeAll`).
+    mutating func gate(carryingProgram: Bool) throws(SandboxError) -> Int32 {
+        let p = try Kernel.pipe("gate")
+        childEnds.append(p.read)
+        owned.append(p.write)
+        descriptors.gate = p.read
+        descriptors.gateCarriesProgram = carryingProgram
+        return p.write
     }
 
     /// After the launch: the parent's copies of the child's ends must go, or

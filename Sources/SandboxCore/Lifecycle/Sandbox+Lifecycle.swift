@@ -132,10 +132,10 @@ extension Sandbox {
         let tSpawned = Kernel.monotonicNs()
         io.closeChildEnds()
         guard let program = launched else {
-            do throws(SandboxError) { try target.throwLaunchFailure(readLaunchEvent(io.events)) } catch {
-                if case .setupFailed(let failure) = error { return RunResult(verdict: .XX, failure: failure) }
-                throw error
-            }
+            let error = target.launchFailure(readLaunchEvent(io.events))
+            // A sandbox failure is a verdict here, as for `run`; a missing command stays an error.
+            if case .setupFailed(let failure) = error { return RunResult(verdict: .XX, failure: failure) }
+            throw error
         }
         defer { Kernel.close(program.pidfd) }
         let supervisor = Supervisor(
@@ -172,13 +172,13 @@ extension Sandbox {
         defer { io.closeAll() }
         let launched = try Launcher.enter(initPidfd: target.initPidfd, target.plan, io.descriptors)
         io.closeChildEnds()
-        guard let program = launched else { try target.throwLaunchFailure(readLaunchEvent(io.events)) }
+        guard let program = launched else { throw target.launchFailure(readLaunchEvent(io.events)) }
         let event = readLaunchEvent(io.events)
         if event?.kind != Int32(CS_EV_STARTED.rawValue) {
             // The program could not exec: it has exited, or is about to.
             _ = try? Kernel.wait(program.pid)
             Kernel.close(program.pidfd)
-            try target.throwLaunchFailure(event)
+            throw target.launchFailure(event)
         }
         reapInBackground(program)
         return program.pid
@@ -316,14 +316,14 @@ private struct ExecTarget {
     }
 
     /// The error for a launch that failed before the program ran, from the FAILED event (nil: none came).
-    func throwLaunchFailure(_ event: cs_event?) throws(SandboxError) -> Never {
+    func launchFailure(_ event: cs_event?) -> SandboxError {
         guard let ev = event, ev.kind == Int32(CS_EV_FAILED.rawValue) else {
-            throw .setupFailed(SandboxFailure(step: "fork(exec into box)", errno: 0))
+            return .setupFailed(SandboxFailure(step: "fork(exec into box)", errno: 0))
         }
         if ev.step == CS_STEP_EXEC.rawValue && (ev.err == ENOENT || ev.err == ENOTDIR) {
-            throw .commandNotFound(spec.command[0], image: spec.image)
+            return .commandNotFound(spec.command[0], image: spec.image)
         }
-        throw .setupFailed(SandboxFailure(step: Launcher.stepName(ev.step, in: plan), errno: ev.err))
+        return .setupFailed(SandboxFailure(step: Launcher.stepName(ev.step, in: plan), errno: ev.err))
     }
 }
 

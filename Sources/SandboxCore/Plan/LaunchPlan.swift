@@ -21,7 +21,7 @@ package struct LaunchPlan: Sendable, Equatable {
 }
 
 /// One entry of the mount table, in the order the kernel needs them.
-package struct MountOp: Sendable, Hashable, CustomStringConvertible {
+package struct MountOp: Sendable, Equatable, CustomStringConvertible {
     package enum Kind: Int32, Sendable {
         case mount = 0, mkdir = 1, touch = 2, symlink = 3
     }

@@ -26,7 +26,7 @@ final class WarmBoxes: Sendable {
         let shape: Shape
         var slot: PoolSlot
         let child: LaunchedProcess
-        /// Write end of the gate: the program message goes here.
+        /// Write end of the gate: the program message goes here (closed with `io`).
         let gate: Int32
         var io: LaunchIO
         /// Its init was reaped by whoever ran it: nothing to wait for.
@@ -55,9 +55,9 @@ final class WarmBoxes: Sendable {
     }
 
     /// What must match for a box to serve a run: the plan without its program
-    /// part, the network, and the limits the cgroup holds. Hashed field by
+    /// part, the network, and the limits the cgroup holds. Compared field by
     /// field: a described plan (String(describing:)) cost a third of a warm run.
-    struct Shape: Hashable, Sendable {
+    struct Shape: Equatable, Sendable {
         var cloneFlags: UInt64
         var unshareCgroupNamespace: Bool
         var loopbackUp: Bool
@@ -169,41 +169,34 @@ final class WarmBoxes: Sendable {
     private func make(shape: Shape, plan: LaunchPlan, spec: SandboxSpec) throws(SandboxError) -> Box {
         guard let cgroups else { throw .hostUnsupported("warm boxes live in pool cgroups; no cgroup hierarchy is writable") }
         var slot = try pool.acquire()
-        var io: LaunchIO?
+        var made = false
+        defer { if !made { pool.release(slot) } }
+        try cgroups.apply(spec.limits, to: slot.cgroup)
+        var io = try LaunchIO("warm box", joining: slot.cgroup)
         var child: LaunchedProcess?
-        var gate: (read: Int32, write: Int32)?
-        var done = false
         defer {
-            if !done {
+            if !made {
                 if let child { Kernel.signal(pidfd: child.pidfd, SIGKILL); _ = try? Kernel.wait(child.pid); Kernel.close(child.pidfd) }
-                if let gate { Kernel.close(gate.read); Kernel.close(gate.write) }
-                io?.closeAll()
-                pool.release(slot)
+                io.closeAll()
             }
         }
-        try cgroups.apply(spec.limits, to: slot.cgroup)
-        io = try LaunchIO("warm box", joining: slot.cgroup)
-        gate = try Kernel.pipe("warm box gate")
-        io!.descriptors.gate = gate!.read
-        io!.descriptors.gateCarriesProgram = true
-        if spec.network == .none { io!.descriptors.networkNamespace = try io!.own(slot.networkNamespace, O_RDONLY) }
-        child = try Launcher.spawn(plan, io!.descriptors)
-        io!.closeChildEnds()
-        Kernel.close(gate!.read)
-        let event = readLaunchEvent(io!.events)
+        let gate = try io.gate(carryingProgram: true)
+        try io.joinNetwork(of: slot, spec.network)
+        child = try Launcher.spawn(plan, io.descriptors)
+        io.closeChildEnds()
+        let event = readLaunchEvent(io.events)
         guard event?.kind == Int32(CS_EV_READY.rawValue) else {
             throw .setupFailed(SandboxFailure(step: event.map { Launcher.stepName($0.step, in: plan) } ?? "warm box init ended", errno: event?.err ?? 0))
         }
         // The making used CPU and memory in the slot's group: the program's count starts now.
         try? cgroups.reset(&slot.cgroup)
-        done = true
-        return Box(shape: shape, slot: slot, child: child!, gate: gate!.write, io: io!)
+        made = true
+        return Box(shape: shape, slot: slot, child: child!, gate: gate, io: io)
     }
 
     /// Ends a box (its init exits by itself after its program; this makes
     /// sure), waits for it, closes our ends and returns its slot to the pool.
     private func retire(_ box: Box) {
-        Kernel.close(box.gate)
         if !box.reaped {
             Kernel.signal(pidfd: box.child.pidfd, SIGKILL)
             _ = try? Kernel.wait(box.child.pid)

@@ -51,7 +51,6 @@ package struct Supervisor {
         var out = Outcome(waitStatus: nil, usage: rusage(), startedNs: nil, exitedNs: 0, failure: nil,
                           killedFor: nil, stdout: [], stderr: [], droppedBytes: 0)
         var open: [Int32: Bool] = [events: events >= 0, stdout: stdout >= 0, stderr: stderr >= 0]
-        var reaped = false
         var reapedAt: Int64 = 0
         var exitReported = false
         let cap = limits.outputBytes ?? Int.max
@@ -70,26 +69,25 @@ package struct Supervisor {
 
         while true {
             let streamsOpen = (open[stdout] ?? false) || (open[stderr] ?? false) || (open[events] ?? false)
-            if reaped && !streamsOpen { break }
+            if out.reaped && !streamsOpen { break }
             if doneAtExitEvent && exitReported && !(open[stdout] ?? false) && !(open[stderr] ?? false) { break }
             // Output still open after the box is gone belongs to a
             // background process of an exec'd program: give it a moment, not forever.
-            if reaped && Kernel.monotonicNs() - reapedAt > 200_000_000 { break }
+            if out.reaped && Kernel.monotonicNs() - reapedAt > 200_000_000 { break }
 
             var timeout: Int32 = -1
             let now = Kernel.monotonicNs()
             if let d = wallDeadline, out.killedFor == nil { timeout = Int32(clamping: max(0, (d - now) / 1_000_000 + 1)) }
             if cpuLimitNs != nil, out.killedFor == nil { timeout = timeout < 0 ? 10 : min(timeout, 10) }
-            if reaped { timeout = 20 }
+            if out.reaped { timeout = 20 }
 
             var watched: [Int32] = [events, stdout, stderr].filter { open[$0] ?? false }
-            if !reaped { watched.append(pidfd) }
+            if !out.reaped { watched.append(pidfd) }
             let revents = try Kernel.poll(watched, timeoutMs: timeout)
 
             for (fd, re) in zip(watched, revents) where re != 0 {
                 if fd == pidfd {
                     let (status, usage) = try Kernel.wait(pid)
-                    reaped = true
                     out.reaped = true
                     reapedAt = Kernel.monotonicNs()
                     out.usage = usage
@@ -131,7 +129,7 @@ package struct Supervisor {
                 }
             }
 
-            if !reaped && out.killedFor == nil {
+            if !out.reaped && out.killedFor == nil {
                 let now = Kernel.monotonicNs()
                 if let d = wallDeadline, now >= d { killOnce(.TO) }
                 if let limit = cpuLimitNs, let used = cpuUsage?(), used > limit { killOnce(.TO) }

@@ -55,7 +55,6 @@ public struct PhaseTimes: Codable, Sendable, Equatable {
     }
 }
 
-/// Everything known about one finished run: the record `gradebox run --json` prints.
 /// One named part of a run and when it was done, in ms since the run began:
 /// the caller's steps (runtime, planned, cgroup, descriptors), the box's
 /// (init ... confined, timed in the box by the C core; see `cs_mark`), then
@@ -72,6 +71,7 @@ public struct StepTime: Codable, Sendable, Equatable {
     static let names = ["init", "joined", "mounted", "rooted", "released", "forked", "confined"]
 }
 
+/// Everything known about one finished run: the record `gradebox run --json` prints.
 public struct RunResult: Codable, Sendable, Equatable {
     public var verdict: Verdict
     public var exitCode: Int32?

@@ -107,7 +107,7 @@ public struct UserID: Codable, Sendable, Equatable {
 }
 
 /// Resource limits of one box. `nil` means unlimited.
-public struct Limits: Codable, Sendable, Hashable {
+public struct Limits: Codable, Sendable, Equatable {
     /// cgroup memory limit (bytes).
     public var memoryBytes: UInt64?
     /// cgroup memory+swap limit (bytes); defaults to `memoryBytes` (no swap) when memory is limited.
