@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <grp.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <linux/close_range.h>
 
 #ifndef CLONE_PIDFD
@@ -577,4 +579,65 @@ int cs_unshare_netns_holder(const char *bind_target, int *err_step) {
         return -EPERM;
     }
     return 0;
+}
+
+struct cs_netns_job {
+    pthread_t thread;
+    int fd;
+    int err;
+    int step;
+};
+
+// Runs on its own thread: only this thread's network namespace changes.
+static void *cs_netns_main(void *p) {
+    struct cs_netns_job *job = p;
+    job->fd = -1;
+    int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0) { job->err = errno; job->step = CS_STEP_SETNS_NET; return NULL; }
+    if (unshare(CLONE_NEWNET) < 0) {
+        job->err = errno; job->step = CS_STEP_UNSHARE_NET;
+    } else if (cs_loopback_up() < 0) {
+        job->err = errno; job->step = CS_STEP_LOOPBACK;
+    } else {
+        job->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (job->fd < 0) { job->err = errno; job->step = CS_STEP_SETNS_NET; }
+    }
+    // Back home, so the thread holds no box's network once it is done.
+    if (setns(home, CLONE_NEWNET) < 0 && job->fd >= 0) {
+        job->err = errno; job->step = CS_STEP_SETNS_NET;
+        close(job->fd);
+        job->fd = -1;
+    }
+    close(home);
+    return NULL;
+}
+
+struct cs_netns_job *cs_netns_begin(void) {
+    struct cs_netns_job *job = calloc(1, sizeof *job);
+    if (!job) return NULL;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    // On another CPU than the caller's, when it may use one: left to the
+    // scheduler, the thread was queued behind its busy caller on the same
+    // CPU (seen on this kind of VM) and ran only once the caller waited for it.
+    cpu_set_t allowed;
+    int here = sched_getcpu();
+    if (here >= 0 && sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_ISSET(here, &allowed)
+        && CPU_COUNT(&allowed) > 1) {
+        CPU_CLR(here, &allowed);
+        pthread_attr_setaffinity_np(&attr, sizeof allowed, &allowed);
+    }
+    int rc = pthread_create(&job->thread, &attr, cs_netns_main, job);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) { free(job); errno = rc; return NULL; }
+    return job;
+}
+
+int cs_netns_finish(struct cs_netns_job *job, int *err_step) {
+    pthread_join(job->thread, NULL);
+    int fd = job->fd, err = job->err;
+    *err_step = job->step;
+    free(job);
+    return fd >= 0 ? fd : -(err ? err : EIO);
 }

@@ -41,11 +41,15 @@ public struct Sandbox: Sendable {
         let t0 = Kernel.monotonicNs()
         var steps: [StepTime] = []
         func step(_ name: String) { steps.append(StepTime(step: name, ms: ms(Kernel.monotonicNs() - t0))) }
+        // First of all, so that it is made while everything up to the clone is.
+        let network = !usePool && spec.network == .none && geteuid() == 0 && spec.userNamespace != .always
+            ? NetworkNamespaceJob.begin() : nil
         let runtime = try Runtime.shared(stateDirectory)
         step("runtime")
         let rootfs = try images.rootfsPath(spec.image)
         // Planned (and so validated) before anything is made: a bad spec leaves nothing.
-        let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, poolNetwork: usePool && spec.network == .none,
+        let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host,
+                                    joinsNetwork: spec.network == .none && (usePool || network != nil),
                                     seccomp: runtime.seccompProgram)
         step("planned")
         // A pooled run takes a warm box of its shape when one is ready, and
@@ -81,6 +85,10 @@ public struct Sandbox: Sendable {
         defer { io.closeAll() }
         if let slot { try io.joinNetwork(of: slot, spec.network) }
         step("descriptors")
+        if let network {
+            io.joinNetwork(try network.finish())
+            step("network")
+        }
 
         let child = try Launcher.spawn(plan, io.descriptors)
         let tSpawned = Kernel.monotonicNs()
@@ -261,7 +269,9 @@ final class Runtime: Sendable {
         host = HostFacts(
             euid: geteuid(), egid: getegid(), rootMountPoint: mnt + "/root", scratchMountPoint: mnt + "/scratch",
             userNamespacesAvailable: Runtime.userNamespacesAvailable())
-        seccompProgram = try SeccompPolicy.gradeboxDefault.compile(for: .native)
+        seccompProgram = try SeccompCache.program(in: stateDirectory, arch: .native) { () throws(SandboxError) in
+            try SeccompPolicy.gradeboxDefault.compile(for: .native)
+        }
         do throws(SandboxError) {
             cgroups = try HostCgroups.driver()
             cgroupProblem = nil

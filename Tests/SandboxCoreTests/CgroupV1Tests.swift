@@ -203,6 +203,21 @@ struct CgroupV1Tests {
         for c in controllers { #expect(!fs.hasDirectory("\(root)/\(c)/gradebox/box-1")) }
     }
 
+    @Test func removeEmptiesAGroupStillInUseThenRemovesIt() throws {
+        let fs = hostFS(withParents: true)
+        let driver = v1(fs)
+        let handle = try driver.create(name: "box-1")
+        for c in controllers { fs.setFile("\(root)/\(c)/gradebox/box-1/cgroup.procs", "") }
+        // Read before the freeze, after it, then empty once the kill took.
+        fs.setFile("\(root)/memory/gradebox/box-1/cgroup.procs", "42\n", "42\n", "")
+        fs.fail("rmdir", "\(root)/memory/gradebox/box-1", errno: EBUSY)
+        fs.clearOperations()
+        try driver.remove(handle)
+        #expect(fs.changes.first == .rmdir("\(root)/memory/gradebox/box-1"))
+        #expect(fs.changes.contains(.kill(42, signal: SIGKILL)))
+        for c in controllers { #expect(!fs.hasDirectory("\(root)/\(c)/gradebox/box-1")) }
+    }
+
     @Test func resetZeroesPeakAndCpuAndMovesTheOomBaseline() throws {
         let fs = hostFS(withParents: true)
         let g = "gradebox/box-1"

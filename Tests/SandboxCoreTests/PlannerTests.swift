@@ -40,7 +40,7 @@ struct PlannerTests {
         let hostNet = try Planner.plan(spec { $0.network = .host }, rootfs: "/img", host: root)
         #expect(hostNet.cloneFlags & CloneFlags.newNet == 0)
         #expect(!hostNet.loopbackUp)
-        let pooled = try Planner.plan(spec(), rootfs: "/img", host: root, poolNetwork: true)
+        let pooled = try Planner.plan(spec(), rootfs: "/img", host: root, joinsNetwork: true)
         #expect(pooled.cloneFlags & CloneFlags.newNet == 0)
         #expect(!pooled.loopbackUp)
     }

@@ -75,11 +75,15 @@ struct HostTraces: Equatable {
         }
         let mounts = (Kernel.readText("/proc/self/mountinfo") ?? "").split(separator: "\n")
             .filter { $0.contains(sandbox.stateDirectory) && !$0.contains("/pool/net-") }.map(String.init)
+        // Every thread's, not only every process's: a cold box's network
+        // namespace is made on a thread of the caller (NetworkNamespaceJob).
         var netns = Set<String>()
         for entry in (try? Kernel.directoryEntries("/proc")) ?? [] where Int(entry.name) != nil {
-            var buf = [CChar](repeating: 0, count: 64)
-            let n = readlink("/proc/\(entry.name)/ns/net", &buf, 63)
-            if n > 0 { netns.insert(String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
+            for task in (try? Kernel.directoryEntries("/proc/\(entry.name)/task")) ?? [] {
+                var buf = [CChar](repeating: 0, count: 64)
+                let n = readlink("/proc/\(entry.name)/task/\(task.name)/ns/net", &buf, 63)
+                if n > 0 { netns.insert(String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
+            }
         }
         return HostTraces(cgroups: groups.sorted(), mounts: mounts, netns: netns)
     }

@@ -53,8 +53,9 @@ struct IsolationTests {
     @Test func everySetupStepIsTimedInOrder() async throws {
         let r = try await runAndCheckClean("true")
         let steps = try #require(r.steps)
-        // No limits, so no cgroup; no gate on a one-shot run, so no "released".
-        #expect(steps.map(\.step) == ["runtime", "planned", "descriptors", "init", "joined", "mounted", "rooted",
+        // No limits, so no cgroup; no gate on a one-shot run, so no "released";
+        // as root, the network namespace is made beside the set-up ("network").
+        #expect(steps.map(\.step) == ["runtime", "planned", "descriptors", "network", "init", "joined", "mounted", "rooted",
                                        "forked", "confined", "started", "exited", "deleted"])
         let times = steps.map(\.ms)
         #expect(times.first! > 0)
@@ -75,6 +76,21 @@ struct IsolationTests {
         #expect(names.contains("lo"))
         #expect(names.contains("lo-up"))
         #expect(names.subtracting(["lo", "lo-up"]).isEmpty, "unexpected interfaces: \(names)")
+    }
+
+    @Test func everyBoxHasANetworkNamespaceOfItsOwn() async throws {
+        let sandbox = try await Fixture.shared.sandbox()
+        var seen: Set<String> = []
+        for _ in 0..<3 {
+            let r = try shell(sandbox, "readlink /proc/self/ns/net")
+            #expect(r.verdict == .OK)
+            seen.insert(r.out)
+        }
+        #expect(seen.count == 3, "boxes shared a network namespace: \(seen)")
+        var buf = [CChar](repeating: 0, count: 64)
+        let n = readlink("/proc/self/ns/net", &buf, 63)
+        let mine = String(decoding: buf[0..<max(0, n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #expect(!seen.contains(mine + "\n"), "a box ran in the host's network namespace")
     }
 
     @Test func theRootFilesystemIsReadOnlyAndTmpIsWritable() async throws {

@@ -63,6 +63,7 @@ enum cs_step {
     CS_STEP_PIDFD = -20,
     CS_STEP_PRIVATE_ROOT = -21,
     CS_STEP_PGID = -22,
+    CS_STEP_UNSHARE_NET = -23,
 };
 
 // Events the box's init writes to status_fd, in this order:
@@ -167,6 +168,17 @@ int cs_enter(int target_pidfd, const struct cs_plan *plan, struct cs_child *out)
 int cs_pidfd_open(pid_t pid);
 int cs_pidfd_send_signal(int pidfd, int sig);
 int cs_unshare_netns_holder(const char *bind_target, int *err_step);
+
+// A new, empty network namespace (loopback up), made on a thread of its own
+// while the caller sets the rest of the box up: the thread unshares, opens
+// /proc/thread-self/ns/net and goes back to the network it came from.
+// cs_netns_begin returns a handle, or NULL when no thread could be started
+// (errno set); cs_netns_finish waits for it and returns the namespace's
+// descriptor (close-on-exec), or -errno with *err_step set to the CS_STEP_*
+// that failed. Every handle is finished exactly once.
+struct cs_netns_job;
+struct cs_netns_job *cs_netns_begin(void);
+int cs_netns_finish(struct cs_netns_job *job, int *err_step);
 int64_t cs_monotonic_ns(void);
 int cs_pipe_cloexec(int fds[2]);
 // 1 when path is a network namespace (an nsfs bind mount), else 0.

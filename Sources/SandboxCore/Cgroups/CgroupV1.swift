@@ -166,8 +166,19 @@ package struct CgroupV1: CgroupDriver {
         }
     }
 
+    /// Removes the group's directories, first without looking inside: a box
+    /// whose init has been reaped is empty already (its pid namespace ended
+    /// with it), and reading cgroup.procs in every hierarchy was a tenth of a
+    /// cold box's teardown. A group still in use refuses (EBUSY): it is then
+    /// emptied and removed.
     package func remove(_ group: CgroupHandle) throws(SandboxError) {
-        try killAll(group)
+        do { try removeDirectories(group) } catch where cgroupErrno(error) == EBUSY {
+            try killAll(group)
+            try removeDirectories(group)
+        }
+    }
+
+    private func removeDirectories(_ group: CgroupHandle) throws(SandboxError) {
         for parent in parents {
             do { try fs.rmdir("\(parent)/\(group.name)") } catch where cgroupErrno(error) == ENOENT {}
         }

@@ -147,10 +147,15 @@ package struct CgroupV2: CgroupDriver {
         group.cpuUsageBaselineNanoseconds = try cpuUsageNanoseconds(group)
     }
 
+    /// rmdir first, as v1 does: an ended box's group is empty; one still in
+    /// use (EBUSY) is emptied, then removed.
     package func remove(_ group: CgroupHandle) throws(SandboxError) {
+        let dir = "\(parent)/\(group.name)"
         do {
-            try killAll(group)
-            try fs.rmdir("\(parent)/\(group.name)")
+            do { try fs.rmdir(dir) } catch where cgroupErrno(error) == EBUSY {
+                try killAll(group)
+                try fs.rmdir(dir)
+            }
         } catch where cgroupErrno(error) == ENOENT {}
     }
 

@@ -61,7 +61,11 @@ struct LaunchIO {
     /// The child joins the pool slot's network namespace, when the box has no network of its own to make.
     mutating func joinNetwork(of slot: PoolSlot, _ network: NetworkMode) throws(SandboxError) {
         guard network == .none else { return }
-        let fd = try Kernel.open(slot.networkNamespace, O_RDONLY)
+        joinNetwork(try Kernel.open(slot.networkNamespace, O_RDONLY))
+    }
+
+    /// The child joins this network namespace; the launch owns `fd` from here on.
+    mutating func joinNetwork(_ fd: Int32) {
         owned.append(fd)
         descriptors.networkNamespace = fd
     }

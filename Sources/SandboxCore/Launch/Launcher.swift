@@ -76,6 +76,7 @@ package enum Launcher {
         case CS_STEP_SETNS.rawValue: return "setns(box namespaces)"
         case CS_STEP_PRIVATE_ROOT.rawValue: return "mount(make-rprivate /)"
         case CS_STEP_PGID.rawValue: return "setpgid"
+        case CS_STEP_UNSHARE_NET.rawValue: return "unshare(CLONE_NEWNET)"
         default: return "step \(step)"
         }
     }

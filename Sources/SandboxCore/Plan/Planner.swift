@@ -25,11 +25,12 @@ package enum Planner {
 
     /// - Parameters:
     ///   - rootfs: the image's rootfs directory on the host.
-    ///   - poolNetwork: the box joins a prepared network namespace (warm pool) instead of making one.
+    ///   - joinsNetwork: the box joins a network namespace made for it beforehand (a warm-pool slot's, or one
+    ///     made beside the box's set-up) instead of making one in its clone.
     ///   - seccomp: the compiled filter, or empty for none.
     package static func plan(
         _ spec: SandboxSpec, rootfs: String, host: HostFacts,
-        poolNetwork: Bool = false, seccomp: [SockFilter] = []
+        joinsNetwork: Bool = false, seccomp: [SockFilter] = []
     ) throws(SandboxError) -> LaunchPlan {
         try validate(spec)
         let useUserNS: Bool
@@ -43,13 +44,13 @@ package enum Planner {
         if useUserNS && !host.userNamespacesAvailable {
             throw .hostUnsupported("rootless boxes need user namespaces, and this host disables them (see /proc/sys/user/max_user_namespaces)")
         }
-        if useUserNS && poolNetwork {
+        if useUserNS && joinsNetwork {
             throw .invalidRequest("the warm pool's network namespaces belong to root: a rootless box cannot join them")
         }
 
         var flags = CloneFlags.newNS | CloneFlags.newPID | CloneFlags.newIPC | CloneFlags.newUTS
         if useUserNS { flags |= CloneFlags.newUser }
-        let newNetwork = spec.network == .none && !poolNetwork
+        let newNetwork = spec.network == .none && !joinsNetwork
         if newNetwork { flags |= CloneFlags.newNet }
 
         let root = host.rootMountPoint

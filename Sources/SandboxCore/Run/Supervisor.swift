@@ -50,7 +50,9 @@ package struct Supervisor {
         for fd in [events, stdout, stderr] where fd >= 0 { Kernel.setNonBlocking(fd) }
         var out = Outcome(waitStatus: nil, usage: rusage(), startedNs: nil, exitedNs: 0, failure: nil,
                           killedFor: nil, stdout: [], stderr: [], droppedBytes: 0)
-        var open: [Int32: Bool] = [events: events >= 0, stdout: stdout >= 0, stderr: stderr >= 0]
+        // Which of the three streams are still open (plain flags: a first
+        // Dictionary<Int32, Bool> costs a CLI process its generic metadata).
+        var eventsOpen = events >= 0, stdoutOpen = stdout >= 0, stderrOpen = stderr >= 0
         var reapedAt: Int64 = 0
         var exitReported = false
         let cap = limits.outputBytes ?? Int.max
@@ -68,9 +70,8 @@ package struct Supervisor {
         }
 
         while true {
-            let streamsOpen = (open[stdout] ?? false) || (open[stderr] ?? false) || (open[events] ?? false)
-            if out.reaped && !streamsOpen { break }
-            if doneAtExitEvent && exitReported && !(open[stdout] ?? false) && !(open[stderr] ?? false) { break }
+            if out.reaped && !stdoutOpen && !stderrOpen && !eventsOpen { break }
+            if doneAtExitEvent && exitReported && !stdoutOpen && !stderrOpen { break }
             // Output still open after the box is gone belongs to a
             // background process of an exec'd program: give it a moment, not forever.
             if out.reaped && Kernel.monotonicNs() - reapedAt > 200_000_000 { break }
@@ -81,7 +82,10 @@ package struct Supervisor {
             if cpuLimitNs != nil, out.killedFor == nil { timeout = timeout < 0 ? 10 : min(timeout, 10) }
             if out.reaped { timeout = 20 }
 
-            var watched: [Int32] = [events, stdout, stderr].filter { open[$0] ?? false }
+            var watched: [Int32] = []
+            if eventsOpen { watched.append(events) }
+            if stdoutOpen { watched.append(stdout) }
+            if stderrOpen { watched.append(stderr) }
             if !out.reaped { watched.append(pidfd) }
             let revents = try Kernel.poll(watched, timeoutMs: timeout)
 
@@ -96,7 +100,7 @@ package struct Supervisor {
                 }
                 guard let n = try Kernel.read(fd, into: buffer, fd == events ? "box events" : "box output") else { continue }
                 if n == 0 {
-                    open[fd] = false
+                    if fd == events { eventsOpen = false } else if fd == stdout { stdoutOpen = false } else { stderrOpen = false }
                     continue
                 }
                 if fd == events {
