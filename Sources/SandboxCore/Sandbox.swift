@@ -28,16 +28,36 @@ public struct Sandbox: Sendable {
     /// failing sandbox is a result too (XX, naming the step). Errors are
     /// thrown for requests that cannot be run at all (bad spec, missing image,
     /// command not in the image).
+    ///
+    /// The set-up (a bounded burst of syscalls, a few milliseconds at most)
+    /// and the first `inlineWaitNs` of the program run on the calling task's
+    /// thread, where most grading programs end; a program still running then
+    /// is watched from a thread of its own, so a long run never holds a
+    /// cooperative thread. Handing every run to a thread and back cost a warm
+    /// run 0.2-0.4 ms here, two wake-ups of an idle CPU.
     /// - Parameter pool: take the cgroup and network namespace from the warm pool.
     public func run(_ spec: SandboxSpec, pool: Bool = false) async throws(SandboxError) -> RunResult {
-        let sandbox = self
+        var running = try launch(spec, pool: pool)
+        if let result = try running.finish(until: Kernel.monotonicNs() + Sandbox.inlineWaitNs) { return result }
+        let rest = running
         return try await onOwnThread { () throws(SandboxError) -> RunResult in
-            try sandbox.runBlocking(spec, pool: pool)
+            var running = rest
+            return try running.finish(until: nil)!
         }
     }
 
+    /// How long `run` waits for a program on the caller's thread before it hands the watch to a thread of its own.
+    static let inlineWaitNs: Int64 = 3_000_000
+
     /// The same as `run`, on the calling thread (the CLI's path: no thread hop).
     public func runBlocking(_ spec: SandboxSpec, pool usePool: Bool = false) throws(SandboxError) -> RunResult {
+        var running = try launch(spec, pool: usePool)
+        return try running.finish(until: nil)!
+    }
+
+    /// Plans the box and starts it: in a warm box when the run is pooled and
+    /// one of its shape is ready, else cold (from a pool slot when pooled).
+    func launch(_ spec: SandboxSpec, pool usePool: Bool) throws(SandboxError) -> RunningBox {
         let t0 = Kernel.monotonicNs()
         var steps: [StepTime] = []
         func step(_ name: String) { steps.append(StepTime(step: name, ms: ms(Kernel.monotonicNs() - t0))) }
@@ -57,17 +77,20 @@ public struct Sandbox: Sendable {
         let warmShape = usePool ? WarmBoxes.shape(plan, spec) : nil
         let message = usePool ? ProgramMessage.encode(plan) : nil
         if let warmShape, let message,
-           let result = try runWarm(spec, plan, message: message, shape: warmShape, runtime: runtime, since: t0, steps: steps) {
-            return result
+           let running = try launchWarm(spec, plan, message: message, shape: warmShape, runtime: runtime, since: t0, steps: steps) {
+            return running
         }
 
-        // Resources acquired below are released in reverse order on every path.
+        // Resources acquired below are released in reverse order if the launch fails; after it, by `finish`.
         var slot: PoolSlot?
         var group: CgroupHandle?
         var ownGroup = false
+        var launched = false
         defer {
-            if let slot { runtime.pool.release(slot) }
-            else if ownGroup, let group { try? runtime.cgroups?.remove(group) }
+            if !launched {
+                if let slot { runtime.pool.release(slot) }
+                else if ownGroup, let group { try? runtime.cgroups?.remove(group) }
+            }
         }
         if usePool {
             slot = try runtime.pool.acquire()
@@ -82,7 +105,8 @@ public struct Sandbox: Sendable {
         if group != nil { step("cgroup") }
 
         var io = try LaunchIO("box", joining: group)
-        defer { io.closeAll() }
+        var ioOpen = true
+        defer { if ioOpen { io.closeAll() } }
         if let slot { try io.joinNetwork(of: slot, spec.network) }
         step("descriptors")
         if let network {
@@ -92,7 +116,6 @@ public struct Sandbox: Sendable {
 
         let child = try Launcher.spawn(plan, io.descriptors)
         let tSpawned = Kernel.monotonicNs()
-        defer { Kernel.close(child.pidfd) }
         io.closeChildEnds()
 
         let driver = runtime.cgroups
@@ -102,31 +125,20 @@ public struct Sandbox: Sendable {
             cpuUsage: group.flatMap { g in driver.map { d in { try? d.cpuUsageNanoseconds(g) } } },
             kill: { Kernel.signal(pidfd: child.pidfd, SIGKILL) },
             startNs: tSpawned, statusFromEvent: true)
-        let outcome = try supervisor.run()
-        let tSupervised = Kernel.monotonicNs()
-
-        var stats: CgroupStats?
-        if let group, let driver { stats = try? driver.stats(group) }
-        if let slot {
-            runtime.pool.release(slot)
-        } else if ownGroup, let group, let driver {
-            try driver.remove(group)
-        }
-        slot = nil
-        ownGroup = false
-        let result = try Sandbox.result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
-                                        begun: t0, launched: tSpawned, supervised: tSupervised, ended: Kernel.monotonicNs())
-        if let warmShape, message != nil { runtime.warm.replace(nil, shape: warmShape, plan: plan, spec: spec) }
-        return result
+        launched = true
+        ioOpen = false
+        return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSpawned,
+                          supervisor: supervisor,
+                          resources: .cold(slot: slot, group: group, ownGroup: ownGroup, io: io, child: child,
+                                           warmShape: message != nil ? warmShape : nil))
     }
 
     /// A pooled run in a warm box, when one of this shape is ready: the
-    /// program is sent through the box's gate, supervised, judged; the
-    /// box's retirement and the next box's making happen on the pool's
-    /// worker. nil: no box was ready (or it had died), run cold.
-    private func runWarm(_ spec: SandboxSpec, _ plan: LaunchPlan, message: [UInt8], shape: WarmBoxes.Shape, runtime: Runtime,
-                         since t0: Int64, steps: [StepTime]) throws(SandboxError) -> RunResult? {
-        guard var box = runtime.warm.take(shape) else { return nil }
+    /// program is sent through the box's gate. nil: no box was ready (or it
+    /// had died), run cold.
+    private func launchWarm(_ spec: SandboxSpec, _ plan: LaunchPlan, message: [UInt8], shape: WarmBoxes.Shape, runtime: Runtime,
+                            since t0: Int64, steps: [StepTime]) throws(SandboxError) -> RunningBox? {
+        guard let box = runtime.warm.take(shape) else { return nil }
         var steps = steps
         steps.append(StepTime(step: "claimed", ms: ms(Kernel.monotonicNs() - t0)))
         let tSent = Kernel.monotonicNs()
@@ -147,18 +159,8 @@ public struct Sandbox: Sendable {
             kill: { Kernel.signal(pidfd: pidfd, SIGKILL) },
             startNs: tSent, statusFromEvent: true)
         supervisor.doneAtExitEvent = true
-        let outcome: Supervisor.Outcome
-        do throws(SandboxError) { outcome = try supervisor.run() } catch {
-            runtime.warm.replace(box, shape: shape, plan: plan, spec: spec)
-            throw error
-        }
-        let tSupervised = Kernel.monotonicNs()
-        let stats = driver.flatMap { try? $0.stats(group) }
-        // Reaped already (the init failed or was killed): the worker must not wait for its pid again.
-        box.reaped = outcome.reaped
-        runtime.warm.replace(box, shape: shape, plan: plan, spec: spec)
-        return try Sandbox.result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
-                                  begun: t0, launched: tSent, supervised: tSupervised, ended: Kernel.monotonicNs())
+        return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSent,
+                          supervisor: supervisor, resources: .warm(box, shape: shape))
     }
 
     /// The judged result with its phases and steps. `launched`: the box's
@@ -223,6 +225,86 @@ public struct Sandbox: Sendable {
             r.verdict = .TO
         }
         return r
+    }
+}
+
+/// A launched run: what is left to watch, judge and clean up. `finish`
+/// releases everything on every path, once.
+struct RunningBox: @unchecked Sendable {
+    let spec: SandboxSpec
+    let plan: LaunchPlan
+    let runtime: Runtime
+    let t0: Int64
+    let steps: [StepTime]
+    /// The box's clock starts: the clone, or the program sent to a warm box.
+    let launched: Int64
+    var supervisor: Supervisor
+    let resources: Resources
+
+    enum Resources {
+        /// A box cloned for this run, in a slot (pooled) or its own cgroup; a
+        /// pooled run of a shape with no ready box leaves one made (`warmShape`).
+        case cold(slot: PoolSlot?, group: CgroupHandle?, ownGroup: Bool, io: LaunchIO, child: LaunchedProcess,
+                  warmShape: WarmBoxes.Shape?)
+        /// A warm box: retired and replaced by the pool's worker, off the run's path.
+        case warm(WarmBoxes.Box, shape: WarmBoxes.Shape)
+    }
+
+    /// Watches the box until it is done, then judges it and cleans up; nil
+    /// when `deadline` (monotonic ns) came first (nothing released: call again).
+    mutating func finish(until deadline: Int64?) throws(SandboxError) -> RunResult? {
+        switch resources {
+        case .cold(let slot, let group, let ownGroup, var io, let child, let warmShape):
+            let outcome: Supervisor.Outcome
+            do throws(SandboxError) {
+                guard let done = try supervisor.run(until: deadline) else { return nil }
+                outcome = done
+            } catch {
+                Kernel.signal(pidfd: child.pidfd, SIGKILL)
+                _ = try? Kernel.wait(child.pid)
+                releaseCold(slot: slot, group: group, ownGroup: ownGroup, io: &io, child: child)
+                throw error
+            }
+            let tSupervised = Kernel.monotonicNs()
+            let driver = runtime.cgroups
+            var stats: CgroupStats?
+            if let group, let driver { stats = try? driver.stats(group) }
+            io.closeAll()
+            Kernel.close(child.pidfd)
+            if let slot {
+                runtime.pool.release(slot)
+            } else if ownGroup, let group, let driver {
+                try driver.remove(group)
+            }
+            let result = try Sandbox.result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
+                                            begun: t0, launched: launched, supervised: tSupervised, ended: Kernel.monotonicNs())
+            if let warmShape { runtime.warm.replace(nil, shape: warmShape, plan: plan, spec: spec) }
+            return result
+        case .warm(var box, let shape):
+            let outcome: Supervisor.Outcome
+            do throws(SandboxError) {
+                guard let done = try supervisor.run(until: deadline) else { return nil }
+                outcome = done
+            } catch {
+                runtime.warm.replace(box, shape: shape, plan: plan, spec: spec)
+                throw error
+            }
+            let tSupervised = Kernel.monotonicNs()
+            let group = box.slot.cgroup
+            let stats = runtime.cgroups.flatMap { try? $0.stats(group) }
+            // Reaped already (the init failed or was killed): the worker must not wait for its pid again.
+            box.reaped = outcome.reaped
+            runtime.warm.replace(box, shape: shape, plan: plan, spec: spec)
+            return try Sandbox.result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
+                                      begun: t0, launched: launched, supervised: tSupervised, ended: Kernel.monotonicNs())
+        }
+    }
+
+    private func releaseCold(slot: PoolSlot?, group: CgroupHandle?, ownGroup: Bool, io: inout LaunchIO, child: LaunchedProcess) {
+        io.closeAll()
+        Kernel.close(child.pidfd)
+        if let slot { runtime.pool.release(slot) }
+        else if ownGroup, let group { try? runtime.cgroups?.remove(group) }
     }
 }
 

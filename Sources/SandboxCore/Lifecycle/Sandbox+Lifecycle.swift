@@ -138,7 +138,7 @@ extension Sandbox {
             throw error
         }
         defer { Kernel.close(program.pidfd) }
-        let supervisor = Supervisor(
+        var supervisor = Supervisor(
             pid: program.pid, pidfd: program.pidfd, events: io.events, stdout: io.stdout, stderr: io.stderr,
             limits: target.spec.limits, cpuUsage: nil,
             kill: { _ = Glibc.kill(-program.pid, SIGKILL); Kernel.signal(pidfd: program.pidfd, SIGKILL) },

@@ -30,6 +30,20 @@ package struct Supervisor {
     /// retirement is the pool worker's job, off the run's path).
     package var doneAtExitEvent = false
 
+    package init(pid: pid_t, pidfd: Int32, events: Int32, stdout: Int32, stderr: Int32, limits: Limits,
+                 cpuUsage: (() -> UInt64?)?, kill: @escaping () -> Void, startNs: Int64, statusFromEvent: Bool) {
+        self.pid = pid
+        self.pidfd = pidfd
+        self.events = events
+        self.stdout = stdout
+        self.stderr = stderr
+        self.limits = limits
+        self.cpuUsage = cpuUsage
+        self.kill = kill
+        self.startNs = startNs
+        self.statusFromEvent = statusFromEvent
+    }
+
     package struct Outcome {
         package var waitStatus: Int32?
         package var usage: rusage
@@ -46,61 +60,86 @@ package struct Supervisor {
         package var reaped = false
     }
 
-    package func run() throws(SandboxError) -> Outcome {
-        for fd in [events, stdout, stderr] where fd >= 0 { Kernel.setNonBlocking(fd) }
+    /// What the watch has seen so far: kept between calls of `run(until:)`.
+    private struct Progress {
         var out = Outcome(waitStatus: nil, usage: rusage(), startedNs: nil, exitedNs: 0, failure: nil,
                           killedFor: nil, stdout: [], stderr: [], droppedBytes: 0)
         // Which of the three streams are still open (plain flags: a first
         // Dictionary<Int32, Bool> costs a CLI process its generic metadata).
-        var eventsOpen = events >= 0, stdoutOpen = stdout >= 0, stderrOpen = stderr >= 0
+        var eventsOpen: Bool
+        var stdoutOpen: Bool
+        var stderrOpen: Bool
         var reapedAt: Int64 = 0
         var exitReported = false
+    }
+    private var progress: Progress?
+
+    /// Watches until the box is done.
+    package mutating func run() throws(SandboxError) -> Outcome {
+        try run(until: nil)!
+    }
+
+    /// Watches until the box is done, or until `deadline` (monotonic ns) if
+    /// it comes first: then nil, and a later call carries on where this one stopped.
+    package mutating func run(until deadline: Int64?) throws(SandboxError) -> Outcome? {
+        if progress == nil {
+            for fd in [events, stdout, stderr] where fd >= 0 { Kernel.setNonBlocking(fd) }
+            progress = Progress(eventsOpen: events >= 0, stdoutOpen: stdout >= 0, stderrOpen: stderr >= 0)
+        }
+        var p = progress!
+        defer { progress = p }
         let cap = limits.outputBytes ?? Int.max
         let wallDeadline = limits.wallTimeSeconds.map { startNs + Int64($0 * 1e9) }
         let cpuLimitNs = limits.cpuTimeSeconds.map { UInt64($0 * 1e9) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
         defer { buffer.deallocate() }
         let eventSize = MemoryLayout<cs_event>.size
+        let kill = self.kill
 
         func killOnce(_ why: Verdict) {
-            if out.killedFor == nil {
-                out.killedFor = why
+            if p.out.killedFor == nil {
+                p.out.killedFor = why
                 kill()
             }
         }
 
         while true {
-            if out.reaped && !stdoutOpen && !stderrOpen && !eventsOpen { break }
-            if doneAtExitEvent && exitReported && !stdoutOpen && !stderrOpen { break }
+            if p.out.reaped && !p.stdoutOpen && !p.stderrOpen && !p.eventsOpen { break }
+            if doneAtExitEvent && p.exitReported && !p.stdoutOpen && !p.stderrOpen { break }
             // Output still open after the box is gone belongs to a
             // background process of an exec'd program: give it a moment, not forever.
-            if out.reaped && Kernel.monotonicNs() - reapedAt > 200_000_000 { break }
+            if p.out.reaped && Kernel.monotonicNs() - p.reapedAt > 200_000_000 { break }
 
             var timeout: Int32 = -1
             let now = Kernel.monotonicNs()
-            if let d = wallDeadline, out.killedFor == nil { timeout = Int32(clamping: max(0, (d - now) / 1_000_000 + 1)) }
-            if cpuLimitNs != nil, out.killedFor == nil { timeout = timeout < 0 ? 10 : min(timeout, 10) }
-            if out.reaped { timeout = 20 }
+            if let deadline {
+                if now >= deadline { return nil }
+                timeout = Int32(clamping: (deadline - now + 999_999) / 1_000_000)
+            }
+            func atMost(_ ms: Int32) { timeout = timeout < 0 ? ms : min(timeout, ms) }
+            if let d = wallDeadline, p.out.killedFor == nil { atMost(Int32(clamping: max(0, (d - now) / 1_000_000 + 1))) }
+            if cpuLimitNs != nil, p.out.killedFor == nil { atMost(10) }
+            if p.out.reaped { atMost(20) }
 
             var watched: [Int32] = []
-            if eventsOpen { watched.append(events) }
-            if stdoutOpen { watched.append(stdout) }
-            if stderrOpen { watched.append(stderr) }
-            if !out.reaped { watched.append(pidfd) }
+            if p.eventsOpen { watched.append(events) }
+            if p.stdoutOpen { watched.append(stdout) }
+            if p.stderrOpen { watched.append(stderr) }
+            if !p.out.reaped { watched.append(pidfd) }
             let revents = try Kernel.poll(watched, timeoutMs: timeout)
 
             for (fd, re) in zip(watched, revents) where re != 0 {
                 if fd == pidfd {
                     let (status, usage) = try Kernel.wait(pid)
-                    out.reaped = true
-                    reapedAt = Kernel.monotonicNs()
-                    out.usage = usage
-                    if !statusFromEvent { out.waitStatus = status }
+                    p.out.reaped = true
+                    p.reapedAt = Kernel.monotonicNs()
+                    p.out.usage = usage
+                    if !statusFromEvent { p.out.waitStatus = status }
                     continue
                 }
                 guard let n = try Kernel.read(fd, into: buffer, fd == events ? "box events" : "box output") else { continue }
                 if n == 0 {
-                    if fd == events { eventsOpen = false } else if fd == stdout { stdoutOpen = false } else { stderrOpen = false }
+                    if fd == events { p.eventsOpen = false } else if fd == stdout { p.stdoutOpen = false } else { p.stderrOpen = false }
                     continue
                 }
                 if fd == events {
@@ -110,37 +149,37 @@ package struct Supervisor {
                         let ev = buffer.loadUnaligned(fromByteOffset: offset, as: cs_event.self)
                         offset += eventSize
                         switch ev.kind {
-                        case Int32(CS_EV_STARTED.rawValue): out.startedNs = ev.mono_ns
-                        case Int32(CS_EV_MARK.rawValue): out.marks.append((ev.step, ev.mono_ns))
-                        case Int32(CS_EV_FAILED.rawValue): out.failure = (ev.step, ev.err)
+                        case Int32(CS_EV_STARTED.rawValue): p.out.startedNs = ev.mono_ns
+                        case Int32(CS_EV_MARK.rawValue): p.out.marks.append((ev.step, ev.mono_ns))
+                        case Int32(CS_EV_FAILED.rawValue): p.out.failure = (ev.step, ev.err)
                         case Int32(CS_EV_EXITED.rawValue):
-                            out.waitStatus = ev.status
-                            out.exitedNs = ev.mono_ns
-                            exitReported = true
+                            p.out.waitStatus = ev.status
+                            p.out.exitedNs = ev.mono_ns
+                            p.exitReported = true
                         default: break
                         }
                     }
                     continue
                 }
                 let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-                let kept = out.stdout.count + out.stderr.count
+                let kept = p.out.stdout.count + p.out.stderr.count
                 let room = max(0, cap - kept)
                 let take = min(room, n)
-                if fd == stdout { out.stdout.append(contentsOf: chunk[0..<take]) } else { out.stderr.append(contentsOf: chunk[0..<take]) }
+                if fd == stdout { p.out.stdout.append(contentsOf: chunk[0..<take]) } else { p.out.stderr.append(contentsOf: chunk[0..<take]) }
                 if take < n {
-                    out.droppedBytes += n - take
+                    p.out.droppedBytes += n - take
                     killOnce(.OLE)
                 }
             }
 
-            if !out.reaped && out.killedFor == nil {
+            if !p.out.reaped && p.out.killedFor == nil {
                 let now = Kernel.monotonicNs()
                 if let d = wallDeadline, now >= d { killOnce(.TO) }
                 if let limit = cpuLimitNs, let used = cpuUsage?(), used > limit { killOnce(.TO) }
             }
         }
-        if out.exitedNs == 0 { out.exitedNs = reapedAt }
-        return out
+        if p.out.exitedNs == 0 { p.out.exitedNs = p.reapedAt }
+        return p.out
     }
 }
 
