@@ -383,6 +383,14 @@ static int cs_read_program(int fd, const struct cs_plan *base, const struct cs_p
     cs_msg_plan.caps_keep = h->caps_keep;
     cs_msg_plan.seccomp_filter = h->seccomp_len ? cs_msg + sizeof *h + rl : NULL;
     cs_msg_plan.seccomp_len = (uint16_t)h->seccomp_len;
+    // The init loaded this very filter before its gate, and the program
+    // inherits it: not again. Any other filter is loaded on top (stacked
+    // filters only ever refuse more).
+    if (base->seccomp_filter && base->seccomp_len == cs_msg_plan.seccomp_len
+        && memcmp(base->seccomp_filter, cs_msg_plan.seccomp_filter, (size_t)base->seccomp_len * 8) == 0) {
+        cs_msg_plan.seccomp_filter = NULL;
+        cs_msg_plan.seccomp_len = 0;
+    }
     cs_msg_plan.argv = lists[0];
     cs_msg_plan.envp = lists[1];
     cs_msg_plan.path = lists[2];
@@ -439,6 +447,13 @@ static void cs_init_main(const struct cs_plan *plan) {
     marks[CS_MARK_ROOTED] = cs_monotonic_ns();
 
     if (plan->gate_fd >= 0) {
+        // A warm box loads its filter now, ahead of its run: the kernel's
+        // compile of it is a good part of a program's start. Every call the
+        // init makes from here on is one the filter allows.
+        if (plan->gate_program && plan->seccomp_filter && plan->seccomp_len > 0) {
+            struct sock_fprog prog = { plan->seccomp_len, (struct sock_filter *)plan->seccomp_filter };
+            if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) cs_fail(evfd, CS_STEP_SECCOMP, errno);
+        }
         cs_emit(evfd, CS_EV_READY, 0, 0, 0);
         if (plan->gate_program) {
             if (cs_read_program(plan->gate_fd, plan, &plan) < 0) cs_fail(evfd, CS_STEP_GATE, errno);

@@ -177,10 +177,10 @@ public struct Sandbox: Sendable {
         phases.delete = ms(max(0, ended - supervised))
         var result = try judge(outcome, plan: plan, spec: spec, stats: stats, phases: phases,
                                wallMs: ms(max(0, outcome.exitedNs - launched)))
-        result.steps = steps + outcome.steps(since: t0) + [
-            StepTime(step: "exited", ms: ms(outcome.exitedNs - t0)),
-            StepTime(step: "deleted", ms: ms(ended - t0)),
-        ]
+        result.steps = steps + outcome.steps(since: t0) + [StepTime(step: "exited", ms: ms(outcome.exitedNs - t0))]
+        // The box's init gone (its mounts and namespaces with it); a warm box's is left to the pool's worker.
+        if let reaped = outcome.reapedNs, reaped >= outcome.exitedNs { result.steps! += [StepTime(step: "reaped", ms: ms(reaped - t0))] }
+        result.steps! += [StepTime(step: "deleted", ms: ms(ended - t0))]
         return result
     }
 

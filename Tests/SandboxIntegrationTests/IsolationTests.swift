@@ -56,7 +56,7 @@ struct IsolationTests {
         // No limits, so no cgroup; no gate on a one-shot run, so no "released";
         // as root, the network namespace is made beside the set-up ("network").
         #expect(steps.map(\.step) == ["runtime", "planned", "descriptors", "network", "init", "joined", "mounted", "rooted",
-                                       "forked", "confined", "started", "exited", "deleted"])
+                                       "forked", "confined", "started", "exited", "reaped", "deleted"])
         let times = steps.map(\.ms)
         #expect(times.first! > 0)
         #expect(zip(times, times.dropFirst()).allSatisfy { $0 <= $1 }, "steps out of order: \(steps)")
@@ -293,6 +293,12 @@ struct WarmBoxTests {
             #expect(r.verdict == .OK)
             #expect(r.out == "run \(i) 2 gradebox\nro\nlo\n", "pid 2 under its own init, own hostname, read-only root, only lo")
         }
+        // The init loaded the filter before its gate: the program runs under it, once, not twice.
+        warm.settle()
+        spec.command = ["/bin/sh", "-c", "grep -E '^Seccomp(_filters)?:' /proc/self/status | tr -d '\\t'; unshare -n true 2>/dev/null || echo refused"]
+        let filtered = try sandbox.runBlocking(spec, pool: true)
+        #expect(filtered.ranWarm)
+        #expect(filtered.out == "Seccomp:2\nSeccomp_filters:1\nrefused\n")
         warm.settle()
         spec.command = ["/bin/sh", "-c", "exit 3"]
         let re = try sandbox.runBlocking(spec, pool: true)

@@ -58,6 +58,8 @@ package struct Supervisor {
         package var droppedBytes: Int
         /// The supervisor reaped `pid` (it is gone, and its pid may be reused).
         package var reaped = false
+        /// When it did (monotonic ns).
+        package var reapedNs: Int64?
     }
 
     /// What the watch has seen so far: kept between calls of `run(until:)`.
@@ -133,6 +135,7 @@ package struct Supervisor {
                     let (status, usage) = try Kernel.wait(pid)
                     p.out.reaped = true
                     p.reapedAt = Kernel.monotonicNs()
+                    p.out.reapedNs = p.reapedAt
                     p.out.usage = usage
                     if !statusFromEvent { p.out.waitStatus = status }
                     continue
