@@ -314,7 +314,7 @@ static void cs_close_others(const struct cs_plan *plan) {
     int keep[16 + 64];
     int n = 0;
     int fixed[] = { plan->status_fd, plan->gate_fd, plan->stdin_fd, plan->stdout_fd,
-                    plan->stderr_fd, plan->netns_fd };
+                    plan->stderr_fd, plan->netns_fd, plan->netns_pipe_fd, plan->parent_pidfd };
     for (unsigned i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (fixed[i] >= 0) keep[n++] = fixed[i];
     for (int i = 0; i < plan->n_cgroup_procs_fds && n < (int)(sizeof keep / sizeof keep[0]); i++)
@@ -444,6 +444,26 @@ static void cs_init_main(const struct cs_plan *plan) {
     }
     if (plan->hostname && sethostname(plan->hostname, strlen(plan->hostname)) < 0) cs_fail(evfd, CS_STEP_HOSTNAME, errno);
     if (plan->workdir && chdir(plan->workdir) < 0) cs_fail(evfd, CS_STEP_CHDIR, errno);
+    // The network made beside the box, joined as late as possible so that its
+    // making overlaps the clone and the mounts. It is taken from the parent by
+    // descriptor (pidfd_getfd), never by path: the host's /proc is gone here.
+    if (plan->netns_pipe_fd >= 0) {
+        int32_t msg[2];
+        size_t got = 0;
+        while (got < sizeof msg) {
+            ssize_t n = read(plan->netns_pipe_fd, (char *)msg + got, sizeof msg - got);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) cs_fail(evfd, CS_STEP_SETNS_NET, n < 0 ? errno : EPIPE);
+            got += (size_t)n;
+        }
+        if (msg[0] < 0) cs_fail(evfd, msg[1], -msg[0]);
+        int fd = (int)syscall(SYS_pidfd_getfd, plan->parent_pidfd, msg[0], 0);
+        if (fd < 0) cs_fail(evfd, CS_STEP_SETNS_NET, errno);
+        if (setns(fd, CLONE_NEWNET) < 0) cs_fail(evfd, CS_STEP_SETNS_NET, errno);
+        close(fd);
+        close(plan->netns_pipe_fd);
+        close(plan->parent_pidfd);
+    }
     marks[CS_MARK_ROOTED] = cs_monotonic_ns();
 
     if (plan->gate_fd >= 0) {
@@ -601,14 +621,22 @@ struct cs_netns_job {
     int fd;
     int err;
     int step;
+    int notify_fd;
 };
 
-// Runs on its own thread: only this thread's network namespace changes.
-static void *cs_netns_main(void *p) {
-    struct cs_netns_job *job = p;
+static void cs_netns_notify(struct cs_netns_job *job) {
+    if (job->notify_fd < 0) return;
+    int32_t msg[2] = { job->fd >= 0 ? job->fd : -(job->err ? job->err : EIO), job->step };
+    cs_write_all(job->notify_fd, msg, sizeof msg);
+    close(job->notify_fd);
+}
+
+// Only the calling thread's network namespace changes, and only for the
+// duration: it goes back home before returning.
+static void cs_netns_work(struct cs_netns_job *job) {
     job->fd = -1;
     int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (home < 0) { job->err = errno; job->step = CS_STEP_SETNS_NET; return NULL; }
+    if (home < 0) { job->err = errno; job->step = CS_STEP_SETNS_NET; return; }
     if (unshare(CLONE_NEWNET) < 0) {
         job->err = errno; job->step = CS_STEP_UNSHARE_NET;
     } else if (cs_loopback_up() < 0) {
@@ -617,19 +645,39 @@ static void *cs_netns_main(void *p) {
         job->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         if (job->fd < 0) { job->err = errno; job->step = CS_STEP_SETNS_NET; }
     }
-    // Back home, so the thread holds no box's network once it is done.
     if (setns(home, CLONE_NEWNET) < 0 && job->fd >= 0) {
         job->err = errno; job->step = CS_STEP_SETNS_NET;
         close(job->fd);
         job->fd = -1;
     }
     close(home);
+}
+
+static void *cs_netns_main(void *p) {
+    struct cs_netns_job *job = p;
+    // A box that died before reading its pipe must not SIGPIPE the caller:
+    // the write then fails with EPIPE, on this thread only.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    cs_netns_work(job);
+    cs_netns_notify(job);
     return NULL;
 }
 
-struct cs_netns_job *cs_netns_begin(void) {
+int cs_netns_make(int notify_fd, int *err_step) {
+    struct cs_netns_job job = { 0 };
+    job.notify_fd = notify_fd;
+    cs_netns_work(&job);
+    cs_netns_notify(&job);
+    *err_step = job.step;
+    return job.fd >= 0 ? job.fd : -(job.err ? job.err : EIO);
+}
+
+struct cs_netns_job *cs_netns_begin(int notify_fd) {
     struct cs_netns_job *job = calloc(1, sizeof *job);
     if (!job) return NULL;
+    job->notify_fd = notify_fd;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 64 * 1024);

@@ -108,11 +108,8 @@ public struct Sandbox: Sendable {
         var ioOpen = true
         defer { if ioOpen { io.closeAll() } }
         if let slot { try io.joinNetwork(of: slot, spec.network) }
+        if let network { io.joinNetwork(madeBy: network) }
         step("descriptors")
-        if let network {
-            io.joinNetwork(try network.finish())
-            step("network")
-        }
 
         let child = try Launcher.spawn(plan, io.descriptors)
         let tSpawned = Kernel.monotonicNs()
@@ -130,7 +127,7 @@ public struct Sandbox: Sendable {
         return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSpawned,
                           supervisor: supervisor,
                           resources: .cold(slot: slot, group: group, ownGroup: ownGroup, io: io, child: child,
-                                           warmShape: message != nil ? warmShape : nil))
+                                           network: network, warmShape: message != nil ? warmShape : nil))
     }
 
     /// A pooled run in a warm box, when one of this shape is ready: the
@@ -244,8 +241,9 @@ struct RunningBox: @unchecked Sendable {
     enum Resources {
         /// A box cloned for this run, in a slot (pooled) or its own cgroup; a
         /// pooled run of a shape with no ready box leaves one made (`warmShape`).
+        /// `network`: the namespace made beside the box, kept until the box is done with it.
         case cold(slot: PoolSlot?, group: CgroupHandle?, ownGroup: Bool, io: LaunchIO, child: LaunchedProcess,
-                  warmShape: WarmBoxes.Shape?)
+                  network: NetworkNamespaceJob?, warmShape: WarmBoxes.Shape?)
         /// A warm box: retired and replaced by the pool's worker, off the run's path.
         case warm(WarmBoxes.Box, shape: WarmBoxes.Shape)
     }
@@ -254,7 +252,7 @@ struct RunningBox: @unchecked Sendable {
     /// when `deadline` (monotonic ns) came first (nothing released: call again).
     mutating func finish(until deadline: Int64?) throws(SandboxError) -> RunResult? {
         switch resources {
-        case .cold(let slot, let group, let ownGroup, var io, let child, let warmShape):
+        case .cold(let slot, let group, let ownGroup, var io, let child, _, let warmShape):
             let outcome: Supervisor.Outcome
             do throws(SandboxError) {
                 guard let done = try supervisor.run(until: deadline) else { return nil }

@@ -53,9 +53,8 @@ struct IsolationTests {
     @Test func everySetupStepIsTimedInOrder() async throws {
         let r = try await runAndCheckClean("true")
         let steps = try #require(r.steps)
-        // No limits, so no cgroup; no gate on a one-shot run, so no "released";
-        // as root, the network namespace is made beside the set-up ("network").
-        #expect(steps.map(\.step) == ["runtime", "planned", "descriptors", "network", "init", "joined", "mounted", "rooted",
+        // No limits, so no cgroup; no gate on a one-shot run, so no "released".
+        #expect(steps.map(\.step) == ["runtime", "planned", "descriptors", "init", "joined", "mounted", "rooted",
                                        "forked", "confined", "started", "exited", "reaped", "deleted"])
         let times = steps.map(\.ms)
         #expect(times.first! > 0)

@@ -103,6 +103,8 @@ struct cs_plan {
     int32_t n_cgroup_procs_fds;
     int32_t unshare_cgroupns;   // unshare(CLONE_NEWCGROUP) after joining the cgroup
     int32_t netns_fd;           // setns() into this network namespace (warm pool), or -1
+    int32_t netns_pipe_fd;      // or a namespace made beside the box (cs_netns_begin) arrives here, or -1:
+    int32_t parent_pidfd;       // its descriptor number in the parent, taken with pidfd_getfd(parent_pidfd)
     int32_t loopback_up;        // bring lo up in a new network namespace
     const char *uid_map;        // written by the init itself (rootless: "0 <euid> 1")
     const char *gid_map;
@@ -176,9 +178,15 @@ int cs_unshare_netns_holder(const char *bind_target, int *err_step);
 // (errno set); cs_netns_finish waits for it and returns the namespace's
 // descriptor (close-on-exec), or -errno with *err_step set to the CS_STEP_*
 // that failed. Every handle is finished exactly once.
+//
+// With notify_fd >= 0 the thread also writes two int32 there when done (the
+// descriptor, or -errno, then the step) and closes it: a box cloned before
+// the namespace was ready picks it up from there (cs_plan.netns_pipe_fd).
 struct cs_netns_job;
-struct cs_netns_job *cs_netns_begin(void);
+struct cs_netns_job *cs_netns_begin(int notify_fd);
 int cs_netns_finish(struct cs_netns_job *job, int *err_step);
+// The same on the calling thread, which is back in its own network on return.
+int cs_netns_make(int notify_fd, int *err_step);
 int64_t cs_monotonic_ns(void);
 int cs_pipe_cloexec(int fds[2]);
 // 1 when path is a network namespace (an nsfs bind mount), else 0.

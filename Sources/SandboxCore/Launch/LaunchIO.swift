@@ -70,6 +70,14 @@ struct LaunchIO {
         descriptors.networkNamespace = fd
     }
 
+    /// The child joins the namespace `job` is making, once it is made.
+    mutating func joinNetwork(madeBy job: NetworkNamespaceJob) {
+        let pipe = job.takePipe()
+        childEnds.append(pipe)
+        descriptors.networkPipe = pipe
+        descriptors.parentPidfd = NetworkNamespaceJob.selfPidfd
+    }
+
     /// A gate for the child's init: it reads the pipe's other end, this
     /// launch keeps the returned write end (closed by `closeAll`).
     mutating func gate(carryingProgram: Bool) throws(SandboxError) -> Int32 {

@@ -20,6 +20,10 @@ package struct LaunchDescriptors {
     package var cgroupProcs: [Int32] = []
     /// A prepared network namespace to join (warm pool).
     package var networkNamespace: Int32 = -1
+    /// Or one being made beside the box: its descriptor number arrives on this pipe...
+    package var networkPipe: Int32 = -1
+    /// ...and is taken from this pidfd (the caller's own).
+    package var parentPidfd: Int32 = -1
     package var dieWithParent = true
     package init() {}
 }
@@ -119,6 +123,8 @@ package enum Launcher {
         c.n_cgroup_procs_fds = Int32(fds.cgroupProcs.count)
         c.unshare_cgroupns = plan.unshareCgroupNamespace ? 1 : 0
         c.netns_fd = fds.networkNamespace
+        c.netns_pipe_fd = fds.networkPipe
+        c.parent_pidfd = fds.parentPidfd
         c.loopback_up = plan.loopbackUp ? 1 : 0
         c.uid_map = arena.string(plan.uidMap)
         c.gid_map = arena.string(plan.gidMap)

@@ -6,44 +6,55 @@ import Musl
 import CSandbox
 
 /// A cold box's own empty network namespace (loopback up), made on a thread
-/// of its own (`cs_netns_begin`) while the caller plans the box and makes its
-/// cgroup. Making a network namespace is ~0.5 ms of kernel work on this kind
-/// of host, about as long as the rest of a cold box's set-up before its clone;
-/// made inside the clone, the two add up. The box joins the finished namespace
-/// by setns, as it joins a pool slot's; it is still made for this box alone.
+/// of its own (`cs_netns_begin`) while the box is planned, cloned and
+/// mounted. Making a network namespace is ~0.5 ms of kernel work on this kind
+/// of host, about as long as everything before the clone; made by the clone
+/// itself, it came on top. The thread sends the namespace's descriptor number
+/// down a pipe; the box's init reads it once its mounts are done and takes
+/// the descriptor from this process with pidfd_getfd, then joins it by setns,
+/// as it joins a pool slot's. The namespace is still made for this box alone.
 ///
 /// Root only: a rootless box's network namespace must belong to the box's own
 /// user namespace, so it is made by the clone.
-final class NetworkNamespaceJob {
+final class NetworkNamespaceJob: @unchecked Sendable {
     private var job: OpaquePointer?
+    /// Read end of the pipe the descriptor number arrives on, until a launch takes it.
+    private var pipe: Int32
 
-    /// Starts making one; nil when no thread could be started (the clone then makes it).
+    /// Starts making one; nil when it cannot be (the clone then makes it).
     static func begin() -> NetworkNamespaceJob? {
-        guard let job = cs_netns_begin() else { return nil }
-        return NetworkNamespaceJob(job)
-    }
-
-    private init(_ job: OpaquePointer) { self.job = job }
-
-    /// Waits for the namespace; the caller owns the returned descriptor.
-    func finish() throws(SandboxError) -> Int32 {
-        guard let job else { throw .syscall("unshare(CLONE_NEWNET): finished twice", errno: EINVAL) }
-        self.job = nil
-        var step: Int32 = 0
-        let fd = cs_netns_finish(job, &step)
-        if fd < 0 {
-            let what = switch step {
-            case CS_STEP_UNSHARE_NET.rawValue: "unshare(CLONE_NEWNET)"
-            case CS_STEP_LOOPBACK.rawValue: "ioctl(SIOCSIFFLAGS lo up)"
-            default: "open/setns(/proc/thread-self/ns/net)"
-            }
-            throw .syscall("\(what) for the box's network namespace", errno: -fd)
+        guard selfPidfd >= 0, let p = try? Kernel.pipe("box network") else { return nil }
+        guard let job = cs_netns_begin(p.write) else {
+            Kernel.close(p.read)
+            Kernel.close(p.write)
+            return nil
         }
-        return fd
+        return NetworkNamespaceJob(job, pipe: p.read)
     }
 
-    /// A run that failed before its clone still waits for the thread, and closes what it made.
+    /// This process as a pidfd, for the box's init to take descriptors from.
+    static let selfPidfd: Int32 = cs_pidfd_open(getpid())
+
+    private init(_ job: OpaquePointer, pipe: Int32) {
+        self.job = job
+        self.pipe = pipe
+    }
+
+    /// The pipe's read end, for the box's init; the launch owns it from here on.
+    func takePipe() -> Int32 {
+        defer { pipe = -1 }
+        return pipe
+    }
+
+    /// Waits for the thread and closes this process's descriptor of the
+    /// namespace. Only once the box is done with it: the init takes the
+    /// descriptor by its number, which must not be reused before.
     deinit {
-        if job != nil, let fd = try? finish() { Kernel.close(fd) }
+        Kernel.close(pipe)
+        if let job {
+            var step: Int32 = 0
+            let fd = cs_netns_finish(job, &step)
+            if fd >= 0 { Kernel.close(fd) }
+        }
     }
 }
