@@ -143,6 +143,20 @@ static int cs_set_caps(uint64_t keep) {
     return (int)syscall(SYS_capset, &hdr, data);
 }
 
+// Join the cgroup before unsharing the cgroup namespace, so the box sees its
+// own group as the root. Done by the init, whose children all inherit it; or,
+// in a one-shot box, by the program alone: the init then stays outside, and
+// once the program is done its group can be removed while the init is still
+// tearing the box's mounts and namespaces down.
+static void cs_join_cgroup(const struct cs_plan *plan, int errfd) {
+    for (int i = 0; i < plan->n_cgroup_procs_fds; i++) {
+        ssize_t n;
+        do { n = pwrite(plan->cgroup_procs_fds[i], "0", 1, 0); } while (n < 0 && errno == EINTR);
+        if (n != 1) cs_fail(errfd, CS_STEP_CGROUP_JOIN, n < 0 ? errno : EIO);
+    }
+    if (plan->unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0) cs_fail(errfd, CS_STEP_CGROUPNS, errno);
+}
+
 // The program's last steps: stdio, limits, identity, privileges, execve.
 // Order: rlimits and ids need privileges that the capability drop removes;
 // no_new_privs must precede seccomp for an unprivileged filter load; seccomp
@@ -157,6 +171,7 @@ static void cs_exec_program(const struct cs_plan *plan, int errfd, int64_t *mark
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
+    if (plan->cgroup_by_program) cs_join_cgroup(plan, errfd);
     if (plan->stdin_fd >= 0 && dup2(plan->stdin_fd, 0) < 0) cs_fail(errfd, CS_STEP_STDIO, errno);
     if (plan->stdout_fd >= 0 && dup2(plan->stdout_fd, 1) < 0) cs_fail(errfd, CS_STEP_STDIO, errno);
     if (plan->stderr_fd >= 0 && dup2(plan->stderr_fd, 2) < 0) cs_fail(errfd, CS_STEP_STDIO, errno);
@@ -412,14 +427,7 @@ static void cs_init_main(const struct cs_plan *plan) {
         if (plan->gid_map && cs_write_file("/proc/self/gid_map", plan->gid_map) < 0) cs_fail(evfd, CS_STEP_USERMAP, errno);
     }
     if (plan->netns_fd >= 0 && setns(plan->netns_fd, CLONE_NEWNET) < 0) cs_fail(evfd, CS_STEP_SETNS_NET, errno);
-    // Join the cgroup before unsharing the cgroup namespace, so the box sees
-    // its own group as the root.
-    for (int i = 0; i < plan->n_cgroup_procs_fds; i++) {
-        ssize_t n;
-        do { n = pwrite(plan->cgroup_procs_fds[i], "0", 1, 0); } while (n < 0 && errno == EINTR);
-        if (n != 1) cs_fail(evfd, CS_STEP_CGROUP_JOIN, n < 0 ? errno : EIO);
-    }
-    if (plan->unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0) cs_fail(evfd, CS_STEP_CGROUPNS, errno);
+    if (!plan->cgroup_by_program) cs_join_cgroup(plan, evfd);
     if (plan->loopback_up && cs_loopback_up() < 0) cs_fail(evfd, CS_STEP_LOOPBACK, errno);
     marks[CS_MARK_JOINED] = cs_monotonic_ns();
 

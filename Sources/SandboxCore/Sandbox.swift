@@ -109,6 +109,8 @@ public struct Sandbox: Sendable {
         defer { if ioOpen { io.closeAll() } }
         if let slot { try io.joinNetwork(of: slot, spec.network) }
         if let network { io.joinNetwork(madeBy: network) }
+        // Only the program in the group: it can go as soon as the program is done (see `finish`).
+        io.descriptors.cgroupByProgram = true
         step("descriptors")
 
         let child = try Launcher.spawn(plan, io.descriptors)
@@ -116,12 +118,13 @@ public struct Sandbox: Sendable {
         io.closeChildEnds()
 
         let driver = runtime.cgroups
-        let supervisor = Supervisor(
+        var supervisor = Supervisor(
             pid: child.pid, pidfd: child.pidfd, events: io.events, stdout: io.stdout, stderr: io.stderr,
             limits: spec.limits,
             cpuUsage: group.flatMap { g in driver.map { d in { try? d.cpuUsageNanoseconds(g) } } },
             kill: { Kernel.signal(pidfd: child.pidfd, SIGKILL) },
             startNs: tSpawned, statusFromEvent: true)
+        supervisor.doneAtExitEvent = true
         launched = true
         ioOpen = false
         return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSpawned,
@@ -253,27 +256,39 @@ struct RunningBox: @unchecked Sendable {
     mutating func finish(until deadline: Int64?) throws(SandboxError) -> RunResult? {
         switch resources {
         case .cold(let slot, let group, let ownGroup, var io, let child, _, let warmShape):
-            let outcome: Supervisor.Outcome
+            let done: Supervisor.Outcome
             do throws(SandboxError) {
-                guard let done = try supervisor.run(until: deadline) else { return nil }
-                outcome = done
+                guard let finished = try supervisor.run(until: deadline) else { return nil }
+                done = finished
             } catch {
                 Kernel.signal(pidfd: child.pidfd, SIGKILL)
                 _ = try? Kernel.wait(child.pid)
                 releaseCold(slot: slot, group: group, ownGroup: ownGroup, io: &io, child: child)
                 throw error
             }
+            // The program has ended and been reaped by the init; the init itself
+            // may still be tearing the box down. Only the program was in the
+            // group, so its numbers are final and it can go now, beside that
+            // teardown (anything the program left running is killed with it).
+            var outcome = done
             let tSupervised = Kernel.monotonicNs()
             let driver = runtime.cgroups
             var stats: CgroupStats?
             if let group, let driver { stats = try? driver.stats(group) }
+            var removal: SandboxError?
+            if slot == nil, ownGroup, let group, let driver {
+                do throws(SandboxError) { try driver.remove(group) } catch { removal = error }
+            }
+            if !outcome.reaped, let (_, usage) = try? Kernel.wait(child.pid) {
+                outcome.reaped = true
+                outcome.reapedNs = Kernel.monotonicNs()
+                outcome.usage = usage
+            }
             io.closeAll()
             Kernel.close(child.pidfd)
-            if let slot {
-                runtime.pool.release(slot)
-            } else if ownGroup, let group, let driver {
-                try driver.remove(group)
-            }
+            // A slot goes back once the init has left its network namespace too.
+            if let slot { runtime.pool.release(slot) }
+            if let removal { throw removal }
             let result = try Sandbox.result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
                                             begun: t0, launched: launched, supervised: tSupervised, ended: Kernel.monotonicNs())
             if let warmShape { runtime.warm.replace(nil, shape: warmShape, plan: plan, spec: spec) }

@@ -102,6 +102,7 @@ struct cs_plan {
     const int32_t *cgroup_procs_fds;  // cgroup.procs files the init writes "0" to
     int32_t n_cgroup_procs_fds;
     int32_t unshare_cgroupns;   // unshare(CLONE_NEWCGROUP) after joining the cgroup
+    int32_t cgroup_by_program;  // the program joins the cgroup (and unshares) instead of the init
     int32_t netns_fd;           // setns() into this network namespace (warm pool), or -1
     int32_t netns_pipe_fd;      // or a namespace made beside the box (cs_netns_begin) arrives here, or -1:
     int32_t parent_pidfd;       // its descriptor number in the parent, taken with pidfd_getfd(parent_pidfd)

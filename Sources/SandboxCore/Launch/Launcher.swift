@@ -18,6 +18,8 @@ package struct LaunchDescriptors {
     package var gateCarriesProgram = false
     /// Open cgroup.procs files the init writes "0" to (one per v1 hierarchy, one on v2).
     package var cgroupProcs: [Int32] = []
+    /// The program writes them instead, the init stays outside the group (a one-shot box).
+    package var cgroupByProgram = false
     /// A prepared network namespace to join (warm pool).
     package var networkNamespace: Int32 = -1
     /// Or one being made beside the box: its descriptor number arrives on this pipe...
@@ -122,6 +124,7 @@ package enum Launcher {
         c.cgroup_procs_fds = UnsafePointer(procs)
         c.n_cgroup_procs_fds = Int32(fds.cgroupProcs.count)
         c.unshare_cgroupns = plan.unshareCgroupNamespace ? 1 : 0
+        c.cgroup_by_program = fds.cgroupByProgram ? 1 : 0
         c.netns_fd = fds.networkNamespace
         c.netns_pipe_fd = fds.networkPipe
         c.parent_pidfd = fds.parentPidfd
