@@ -92,6 +92,22 @@ struct IsolationTests {
         #expect(!seen.contains(mine + "\n"), "a box ran in the host's network namespace")
     }
 
+    @Test func aPlanIsReusedOnlyForTheSameSpec() async throws {
+        let sandbox = try await Fixture.shared.sandbox()
+        let runtime = try Runtime.shared(sandbox.stateDirectory)
+        let rootfs = try sandbox.images.rootfsPath("minimal")
+        var spec = SandboxSpec(image: "minimal", command: ["/bin/echo", "one"])
+        let first = try runtime.plan(spec, rootfs: rootfs, joinsNetwork: false)
+        #expect(try runtime.plan(spec, rootfs: rootfs, joinsNetwork: false) == first)
+        spec.command = ["/bin/echo", "two"]
+        #expect(try runtime.plan(spec, rootfs: rootfs, joinsNetwork: false).argv == ["/bin/echo", "two"])
+        spec.limits.tmpfsBytes = 1 << 20
+        #expect(try runtime.plan(spec, rootfs: rootfs, joinsNetwork: false).ops != first.ops)
+        #expect(try runtime.plan(spec, rootfs: rootfs, joinsNetwork: true).cloneFlags & CloneFlags.newNet == 0)
+        let r = try shell(sandbox, "echo again")
+        #expect(r.out == "again\n")
+    }
+
     @Test func theRootFilesystemIsReadOnlyAndTmpIsWritable() async throws {
         let r = try await runAndCheckClean("touch /bin/x 2>&1 || echo ro-root; echo data > /tmp/f && cat /tmp/f")
         #expect(r.out.contains("ro-root"))
