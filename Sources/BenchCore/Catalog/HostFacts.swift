@@ -134,7 +134,7 @@ extension HostFacts {
 
 /// The Debian packages each part of the catalog needs.
 public enum Packages {
-    public static let all = ["docker.io", "containerd", "runc", "crun", "podman", "lxc", "bubblewrap", "btrfs-progs",
+    public static let all = ["docker.io", "containerd", "runc", "crun", "podman", "lxc", "rsync", "bubblewrap", "btrfs-progs",
                              "fuse-overlayfs", "uidmap", "slirp4netns", "rootlesskit", "containernetworking-plugins",
                              "catatonit", "iptables", "busybox-static", "debootstrap", "zfsutils-linux", "lvm2",
                              "kata-containers", "lxd", "firecracker"]
@@ -147,7 +147,9 @@ public enum Packages {
         switch c.manager {
         case .docker: p = ["docker.io", "containerd", "runc", "iptables"]
         case .podman: p = ["podman", "containernetworking-plugins", "catatonit", "iptables", "runc", "crun"]
-        case .lxc: p = ["lxc"]
+        // lxc-copy clones a dir-backed container with rsync, which lxc only
+        // recommends: without it every clone fails ("Failed to exec command").
+        case .lxc: p = ["lxc", "rsync"]
         case .oci: p = []
         case .bwrap: p = ["bubblewrap"]
         case .containerd: p = ["containerd", "runc", "docker.io"]

@@ -6,12 +6,14 @@ import Musl
 
 /// Runs blocking work (poll, wait4) on a thread of its own, so an async
 /// caller running many boxes does not tie up the cooperative thread pool.
+/// Where no thread can be started the work runs here all the same: it may
+/// own a running box, which must never be dropped unwatched.
 func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws(SandboxError) -> T) async throws(SandboxError) -> T {
     let result: Result<T, SandboxError> = await withCheckedContinuation { continuation in
-        let started = startThread("box supervisor") {
+        let finish: @Sendable () -> Void = {
             do throws(SandboxError) { continuation.resume(returning: .success(try work())) } catch { continuation.resume(returning: .failure(error)) }
         }
-        if case .failure(let error) = started { continuation.resume(returning: .failure(error)) }
+        if case .failure = startThread("box supervisor", finish) { finish() }
     }
     return try result.get()
 }
