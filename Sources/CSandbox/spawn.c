@@ -673,15 +673,6 @@ static void *cs_netns_main(void *p) {
     return NULL;
 }
 
-int cs_netns_make(int notify_fd, int *err_step) {
-    struct cs_netns_job job = { 0 };
-    job.notify_fd = notify_fd;
-    cs_netns_work(&job);
-    cs_netns_notify(&job);
-    *err_step = job.step;
-    return job.fd >= 0 ? job.fd : -(job.err ? job.err : EIO);
-}
-
 struct cs_netns_job *cs_netns_begin(int notify_fd) {
     struct cs_netns_job *job = calloc(1, sizeof *job);
     if (!job) return NULL;

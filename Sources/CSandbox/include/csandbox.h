@@ -186,8 +186,6 @@ int cs_unshare_netns_holder(const char *bind_target, int *err_step);
 struct cs_netns_job;
 struct cs_netns_job *cs_netns_begin(int notify_fd);
 int cs_netns_finish(struct cs_netns_job *job, int *err_step);
-// The same on the calling thread, which is back in its own network on return.
-int cs_netns_make(int notify_fd, int *err_step);
 int64_t cs_monotonic_ns(void);
 int cs_pipe_cloexec(int fds[2]);
 // 1 when path is a network namespace (an nsfs bind mount), else 0.
