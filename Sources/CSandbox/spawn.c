@@ -464,11 +464,16 @@ static void cs_init_main(const struct cs_plan *plan) {
             if (n <= 0) cs_fail(evfd, CS_STEP_SETNS_NET, n < 0 ? errno : EPIPE);
             got += (size_t)n;
         }
-        if (msg[0] < 0) cs_fail(evfd, msg[1], -msg[0]);
-        int fd = (int)syscall(SYS_pidfd_getfd, plan->parent_pidfd, msg[0], 0);
-        if (fd < 0) cs_fail(evfd, CS_STEP_SETNS_NET, errno);
-        if (setns(fd, CLONE_NEWNET) < 0) cs_fail(evfd, CS_STEP_SETNS_NET, errno);
-        close(fd);
+        // Where the thread failed, or taking a descriptor from the parent is
+        // refused (Yama's ptrace_scope 3, an LSM), the init makes its own.
+        int fd = msg[0] >= 0 ? (int)syscall(SYS_pidfd_getfd, plan->parent_pidfd, msg[0], 0) : -1;
+        if (fd >= 0) {
+            if (setns(fd, CLONE_NEWNET) < 0) cs_fail(evfd, CS_STEP_SETNS_NET, errno);
+            close(fd);
+        } else {
+            if (unshare(CLONE_NEWNET) < 0) cs_fail(evfd, CS_STEP_UNSHARE_NET, errno);
+            if (cs_loopback_up() < 0) cs_fail(evfd, CS_STEP_LOOPBACK, errno);
+        }
         close(plan->netns_pipe_fd);
         close(plan->parent_pidfd);
     }
