@@ -254,7 +254,10 @@ public struct Provisioner: Sendable {
         }
         let env = environment.map { "\($0.key)='\($0.value)'" }.sorted().joined(separator: " ")
         let cmd = argv.map { "'\($0)'" }.joined(separator: " ")
-        let script = "\(env.isEmpty ? "" : "env \(env) ")setsid \(prefix)\(cmd) </dev/null >'\(log)' 2>&1 & echo $!"
+        // From /: a daemon outlives the checkout it was started from, and one whose
+        // working directory was deleted under it breaks (podman's conmon then
+        // fails every start with "Failed to get working directory").
+        let script = "cd /; \(env.isEmpty ? "" : "env \(env) ")setsid \(prefix)\(cmd) </dev/null >'\(log)' 2>&1 & echo $!"
         let out = try await Tool.shell(script)
         guard let pid = Int32(out.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw .setupFailed(step: argv[0], reason: "no pid from: \(script)")
