@@ -26,8 +26,9 @@ package struct Supervisor {
     /// or from reaping `pid` itself (a program exec'd into a box).
     package var statusFromEvent: Bool
     /// Done once the init reported the program's end and the output is
-    /// closed, without waiting for the init itself to exit (a warm box: its
-    /// retirement is the pool worker's job, off the run's path).
+    /// closed, without waiting for the init itself to exit: a warm box's
+    /// retirement is the pool worker's job, off the run's path; a one-shot
+    /// box's caller removes the cgroup while the init still tears down.
     package var doneAtExitEvent = false
 
     package init(pid: pid_t, pidfd: Int32, events: Int32, stdout: Int32, stderr: Int32, limits: Limits,
