@@ -413,6 +413,15 @@ public struct Provisioner: Sendable {
     func dockerRootless() async throws(BenchError) {
         let u = Self.rootlessUser
         let uid = try await Self.uid(of: u)
+        // rootlesskit's slirp4netns opens /dev/net/tun as the user. udev makes
+        // it 0666 on a usual host; a machine without udev may leave it 0600
+        // ("open: Permission denied", then "setting up tap tap0").
+        var tun = stat()
+        if stat("/dev/net/tun", &tun) == 0, tun.st_mode & 0o006 != 0o006 {
+            guard chmod("/dev/net/tun", 0o666) == 0 else {
+                throw .setupFailed(step: "chmod 0666 /dev/net/tun", reason: String(cString: strerror(errno)))
+            }
+        }
         let home = "/home/\(u)"
         let log = ProvisionState.directory + "/docker-rootless.log"
         let env = ["XDG_RUNTIME_DIR": "/run/user/\(uid)", "HOME": home, "USER": u,
