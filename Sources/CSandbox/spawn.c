@@ -632,40 +632,11 @@ int cs_unshare_netns_holder(const char *bind_target, int *err_step) {
 struct cs_netns_job {
     pthread_t thread;
     int fd;
-    int err;
-    int step;
     int notify_fd;
 };
 
-static void cs_netns_notify(struct cs_netns_job *job) {
-    if (job->notify_fd < 0) return;
-    int32_t msg[2] = { job->fd >= 0 ? job->fd : -(job->err ? job->err : EIO), job->step };
-    cs_write_all(job->notify_fd, msg, sizeof msg);
-    close(job->notify_fd);
-}
-
-// Only the calling thread's network namespace changes, and only for the
-// duration: it goes back home before returning.
-static void cs_netns_work(struct cs_netns_job *job) {
-    job->fd = -1;
-    int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (home < 0) { job->err = errno; job->step = CS_STEP_SETNS_NET; return; }
-    if (unshare(CLONE_NEWNET) < 0) {
-        job->err = errno; job->step = CS_STEP_UNSHARE_NET;
-    } else if (cs_loopback_up() < 0) {
-        job->err = errno; job->step = CS_STEP_LOOPBACK;
-    } else {
-        job->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (job->fd < 0) { job->err = errno; job->step = CS_STEP_SETNS_NET; }
-    }
-    if (setns(home, CLONE_NEWNET) < 0 && job->fd >= 0) {
-        job->err = errno; job->step = CS_STEP_SETNS_NET;
-        close(job->fd);
-        job->fd = -1;
-    }
-    close(home);
-}
-
+// Runs on its own thread: only this thread's network namespace changes, and
+// it goes back home before the thread ends.
 static void *cs_netns_main(void *p) {
     struct cs_netns_job *job = p;
     // A box that died before reading its pipe must not SIGPIPE the caller:
@@ -673,8 +644,29 @@ static void *cs_netns_main(void *p) {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
-    cs_netns_work(job);
-    cs_netns_notify(job);
+    int err = 0, step = CS_STEP_SETNS_NET;
+    job->fd = -1;
+    int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0) {
+        err = errno;
+    } else {
+        if (unshare(CLONE_NEWNET) < 0) {
+            err = errno; step = CS_STEP_UNSHARE_NET;
+        } else if (cs_loopback_up() < 0) {
+            err = errno; step = CS_STEP_LOOPBACK;
+        } else if ((job->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0) {
+            err = errno;
+        }
+        if (setns(home, CLONE_NEWNET) < 0 && job->fd >= 0) {
+            err = errno;
+            close(job->fd);
+            job->fd = -1;
+        }
+        close(home);
+    }
+    int32_t msg[2] = { job->fd >= 0 ? job->fd : -(err ? err : EIO), step };
+    cs_write_all(job->notify_fd, msg, sizeof msg);
+    close(job->notify_fd);
     return NULL;
 }
 
@@ -701,10 +693,9 @@ struct cs_netns_job *cs_netns_begin(int notify_fd) {
     return job;
 }
 
-int cs_netns_finish(struct cs_netns_job *job, int *err_step) {
+int cs_netns_finish(struct cs_netns_job *job) {
     pthread_join(job->thread, NULL);
-    int fd = job->fd, err = job->err;
-    *err_step = job->step;
+    int fd = job->fd;
     free(job);
-    return fd >= 0 ? fd : -(err ? err : EIO);
+    return fd;
 }

@@ -103,8 +103,7 @@ public struct Sandbox: Sendable {
         if group != nil { step("cgroup") }
 
         var io = try LaunchIO("box", joining: group)
-        var ioOpen = true
-        defer { if ioOpen { io.closeAll() } }
+        defer { if !launched { io.closeAll() } }
         if let slot { try io.joinNetwork(of: slot, spec.network) }
         if let network { io.joinNetwork(madeBy: network) }
         // Only the program in the group: it can go as soon as the program is done (see `finish`).
@@ -124,7 +123,6 @@ public struct Sandbox: Sendable {
             startNs: tSpawned, statusFromEvent: true)
         supervisor.doneAtExitEvent = true
         launched = true
-        ioOpen = false
         return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSpawned,
                           supervisor: supervisor,
                           resources: .cold(slot: slot, group: group, ownGroup: ownGroup, io: io, child: child,
@@ -254,39 +252,24 @@ struct RunningBox: @unchecked Sendable {
     mutating func finish(until deadline: Int64?) throws(SandboxError) -> RunResult? {
         switch resources {
         case .cold(let slot, let group, let ownGroup, var io, let child, _, let warmShape):
-            let done: Supervisor.Outcome
+            var outcome: Supervisor.Outcome
             do throws(SandboxError) {
-                guard let finished = try supervisor.run(until: deadline) else { return nil }
-                done = finished
+                guard let done = try supervisor.run(until: deadline) else { return nil }
+                outcome = done
             } catch {
                 Kernel.signal(pidfd: child.pidfd, SIGKILL)
-                _ = try? Kernel.wait(child.pid)
-                releaseCold(slot: slot, group: group, ownGroup: ownGroup, io: &io, child: child)
+                _ = try? release(slot: slot, group: group, ownGroup: ownGroup, io: &io, child: child, reaped: false)
                 throw error
             }
             // The program has ended and been reaped by the init; the init itself
             // may still be tearing the box down. Only the program was in the
-            // group, so its numbers are final and it can go now, beside that
-            // teardown (anything the program left running is killed with it).
-            var outcome = done
+            // group, so its numbers are final: read them before it goes.
             let tSupervised = Kernel.monotonicNs()
-            let driver = runtime.cgroups
-            var stats: CgroupStats?
-            if let group, let driver { stats = try? driver.stats(group) }
-            var removal: SandboxError?
-            if slot == nil, ownGroup, let group, let driver {
-                do throws(SandboxError) { try driver.remove(group) } catch { removal = error }
-            }
-            if !outcome.reaped, let (_, usage) = try? Kernel.wait(child.pid) {
+            let stats = group.flatMap { g in runtime.cgroups.flatMap { try? $0.stats(g) } }
+            if let reaping = try release(slot: slot, group: group, ownGroup: ownGroup, io: &io, child: child, reaped: outcome.reaped) {
                 outcome.reaped = true
-                outcome.reapedNs = Kernel.monotonicNs()
-                outcome.usage = usage
+                (outcome.reapedNs, outcome.usage) = reaping
             }
-            io.closeAll()
-            Kernel.close(child.pidfd)
-            // A slot goes back once the init has left its network namespace too.
-            if let slot { runtime.pool.release(slot) }
-            if let removal { throw removal }
             let result = try Sandbox.result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
                                             begun: t0, launched: launched, supervised: tSupervised, ended: Kernel.monotonicNs())
             if let warmShape { runtime.warm.replace(nil, shape: warmShape, plan: plan, spec: spec) }
@@ -311,11 +294,24 @@ struct RunningBox: @unchecked Sendable {
         }
     }
 
-    private func releaseCold(slot: PoolSlot?, group: CgroupHandle?, ownGroup: Bool, io: inout LaunchIO, child: LaunchedProcess) {
+    /// A cold box's end, on every path: its own group goes first, beside the
+    /// init's teardown (anything the program left running is killed with it);
+    /// then the init is reaped unless it was already (when, and its usage, are
+    /// returned), the descriptors closed, and a slot given back once the init
+    /// has left its network namespace too. A failed removal is thrown after all of that.
+    private func release(slot: PoolSlot?, group: CgroupHandle?, ownGroup: Bool, io: inout LaunchIO,
+                         child: LaunchedProcess, reaped: Bool) throws(SandboxError) -> (ns: Int64, usage: rusage)? {
+        var removal: SandboxError?
+        if slot == nil, ownGroup, let group, let driver = runtime.cgroups {
+            do throws(SandboxError) { try driver.remove(group) } catch { removal = error }
+        }
+        var reaping: (ns: Int64, usage: rusage)?
+        if !reaped, let (_, usage) = try? Kernel.wait(child.pid) { reaping = (Kernel.monotonicNs(), usage) }
         io.closeAll()
         Kernel.close(child.pidfd)
         if let slot { runtime.pool.release(slot) }
-        else if ownGroup, let group { try? runtime.cgroups?.remove(group) }
+        if let removal { throw removal }
+        return reaping
     }
 }
 

@@ -174,18 +174,16 @@ int cs_unshare_netns_holder(const char *bind_target, int *err_step);
 
 // A new, empty network namespace (loopback up), made on a thread of its own
 // while the caller sets the rest of the box up: the thread unshares, opens
-// /proc/thread-self/ns/net and goes back to the network it came from.
-// cs_netns_begin returns a handle, or NULL when no thread could be started
-// (errno set); cs_netns_finish waits for it and returns the namespace's
-// descriptor (close-on-exec), or -errno with *err_step set to the CS_STEP_*
-// that failed. Every handle is finished exactly once.
-//
-// With notify_fd >= 0 the thread also writes two int32 there when done (the
-// descriptor, or -errno, then the step) and closes it: a box cloned before
-// the namespace was ready picks it up from there (cs_plan.netns_pipe_fd).
+// /proc/thread-self/ns/net and goes back to the network it came from. When
+// done it writes two int32 to notify_fd (the descriptor, or -errno, then the
+// CS_STEP_* that failed) and closes it: the box's init picks it up from there
+// (cs_plan.netns_pipe_fd). cs_netns_begin returns a handle, or NULL when no
+// thread could be started (errno set; notify_fd is then the caller's to
+// close). cs_netns_finish waits for the thread and returns the namespace's
+// descriptor (close-on-exec) or -1. Every handle is finished exactly once.
 struct cs_netns_job;
 struct cs_netns_job *cs_netns_begin(int notify_fd);
-int cs_netns_finish(struct cs_netns_job *job, int *err_step);
+int cs_netns_finish(struct cs_netns_job *job);
 int64_t cs_monotonic_ns(void);
 int cs_pipe_cloexec(int fds[2]);
 // 1 when path is a network namespace (an nsfs bind mount), else 0.

@@ -51,10 +51,6 @@ final class NetworkNamespaceJob: @unchecked Sendable {
     /// descriptor by its number, which must not be reused before.
     deinit {
         Kernel.close(pipe)
-        if let job {
-            var step: Int32 = 0
-            let fd = cs_netns_finish(job, &step)
-            if fd >= 0 { Kernel.close(fd) }
-        }
+        if let job { Kernel.close(cs_netns_finish(job)) }
     }
 }

@@ -72,7 +72,6 @@ package struct Supervisor {
         var eventsOpen: Bool
         var stdoutOpen: Bool
         var stderrOpen: Bool
-        var reapedAt: Int64 = 0
         var exitReported = false
     }
     private var progress: Progress?
@@ -111,7 +110,7 @@ package struct Supervisor {
             if doneAtExitEvent && p.exitReported && !p.stdoutOpen && !p.stderrOpen { break }
             // Output still open after the box is gone belongs to a
             // background process of an exec'd program: give it a moment, not forever.
-            if p.out.reaped && Kernel.monotonicNs() - p.reapedAt > 200_000_000 { break }
+            if let reaped = p.out.reapedNs, Kernel.monotonicNs() - reaped > 200_000_000 { break }
 
             var timeout: Int32 = -1
             let now = Kernel.monotonicNs()
@@ -135,8 +134,7 @@ package struct Supervisor {
                 if fd == pidfd {
                     let (status, usage) = try Kernel.wait(pid)
                     p.out.reaped = true
-                    p.reapedAt = Kernel.monotonicNs()
-                    p.out.reapedNs = p.reapedAt
+                    p.out.reapedNs = Kernel.monotonicNs()
                     p.out.usage = usage
                     if !statusFromEvent { p.out.waitStatus = status }
                     continue
@@ -182,7 +180,7 @@ package struct Supervisor {
                 if let limit = cpuLimitNs, let used = cpuUsage?(), used > limit { killOnce(.TO) }
             }
         }
-        if p.out.exitedNs == 0 { p.out.exitedNs = p.reapedAt }
+        if p.out.exitedNs == 0 { p.out.exitedNs = p.out.reapedNs ?? 0 }
         return p.out
     }
 }
