@@ -608,24 +608,45 @@ int cs_pidfd_send_signal(int pidfd, int sig) {
     return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
 }
 
+struct cs_holder_job {
+    const char *target;
+    int err;
+    int step;
+};
+
+// On a thread of its own: unshare(CLONE_NEWNET) changes only the calling
+// thread's namespace, and the thread shares the caller's descriptor table.
+// A forked child (as this was) held a copy of every descriptor of the process
+// while the kernel made the namespace, among them other slots' lock files,
+// so a slot freed meanwhile still looked busy to anyone taking its flock.
+static void *cs_holder_main(void *p) {
+    struct cs_holder_job *job = p;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    // No way back is needed: the namespace is this thread's alone, and the
+    // thread ends here (a new thread is a new task; nothing inherits it).
+    if (unshare(CLONE_NEWNET) < 0) {
+        job->err = errno; job->step = CS_STEP_UNSHARE_NET;
+    } else if (cs_loopback_up() < 0) {
+        job->err = errno; job->step = CS_STEP_LOOPBACK;
+    } else if (mount("/proc/thread-self/ns/net", job->target, NULL, MS_BIND, NULL) < 0) {
+        job->err = errno; job->step = CS_STEP_BIND_NETNS;
+    }
+    return NULL;
+}
+
 int cs_unshare_netns_holder(const char *bind_target, int *err_step) {
-    pid_t pid = fork();
-    if (pid < 0) { *err_step = CS_STEP_FORK; return -errno; }
-    if (pid == 0) {
-        if (unshare(CLONE_NEWNET) < 0) _exit(1);
-        if (cs_loopback_up() < 0) _exit(2);
-        if (mount("/proc/self/ns/net", bind_target, NULL, MS_BIND, NULL) < 0) _exit(3);
-        _exit(0);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0) {
-        if (errno != EINTR) { *err_step = CS_STEP_FORK; return -errno; }
-    }
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        int code = WIFEXITED(st) ? WEXITSTATUS(st) : 99;
-        *err_step = code == 1 ? CS_STEP_SETNS_NET : code == 2 ? CS_STEP_LOOPBACK : CS_STEP_CLONE;
-        return -EPERM;
-    }
+    struct cs_holder_job job = { .target = bind_target, .err = 0, .step = 0 };
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_t thread;
+    int rc = pthread_create(&thread, &attr, cs_holder_main, &job);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) { *err_step = CS_STEP_CLONE; return -rc; }
+    pthread_join(thread, NULL);
+    if (job.err) { *err_step = job.step; return -job.err; }
     return 0;
 }
 

@@ -64,6 +64,7 @@ enum cs_step {
     CS_STEP_PRIVATE_ROOT = -21,
     CS_STEP_PGID = -22,
     CS_STEP_UNSHARE_NET = -23,
+    CS_STEP_BIND_NETNS = -24,
 };
 
 // Events the box's init writes to status_fd, in this order:
@@ -170,6 +171,9 @@ int cs_enter(int target_pidfd, const struct cs_plan *plan, struct cs_child *out)
 // Thin wrappers Glibc does not export to Swift.
 int cs_pidfd_open(pid_t pid);
 int cs_pidfd_send_signal(int pidfd, int sig);
+
+// A new, empty network namespace (loopback up) bind-mounted on bind_target,
+// made on a short-lived thread. Returns 0, or -errno with *err_step set.
 int cs_unshare_netns_holder(const char *bind_target, int *err_step);
 
 // A new, empty network namespace (loopback up), made on a thread of its own

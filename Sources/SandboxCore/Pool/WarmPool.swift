@@ -128,7 +128,15 @@ package final class WarmPool: Sendable {
         Kernel.close(fd)
         var step: Int32 = 0
         let rc = cs_unshare_netns_holder(net, &step)
-        if rc < 0 { throw .syscall("unshare(CLONE_NEWNET) for pool slot \(index)", errno: -rc) }
+        if rc < 0 {
+            let what = switch step {
+            case CS_STEP_LOOPBACK.rawValue: "ioctl(SIOCSIFFLAGS lo up)"
+            case CS_STEP_BIND_NETNS.rawValue: "mount(bind network namespace on \(net))"
+            case CS_STEP_CLONE.rawValue: "pthread_create(network namespace maker)"
+            default: "unshare(CLONE_NEWNET)"
+            }
+            throw .syscall("\(what) for pool slot \(index)", errno: -rc)
+        }
         let handle: CgroupHandle
         do throws(SandboxError) {
             handle = try cgroups.create(name: name)
