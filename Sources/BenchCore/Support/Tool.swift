@@ -6,7 +6,8 @@ import System
 import SystemPackage
 #endif
 
-/// Runs external tools (crun, lxc-*, tar, apt-get ...) through swift-subprocess.
+/// Runs external tools (crun, lxc-*, tar, apt-get ...): through `Spawn`
+/// (posix_spawn), or swift-subprocess when run as another user.
 /// A non-zero exit is thrown as `BenchError.toolFailed` naming the command line,
 /// unless the caller asks for the status.
 package enum Tool {
@@ -20,6 +21,7 @@ package enum Tool {
     package static func run(
         _ path: String, _ args: [String], environment: [String: String] = [:], uid: uid_t? = nil, gid: gid_t? = nil
     ) async throws(BenchError) -> Output {
+        if uid == nil && gid == nil { return try await Spawn.run(path, args, environment: environment) }
         var options = PlatformOptions()
         if let uid { options.userID = uid }
         if let gid { options.groupID = gid; options.supplementaryGroups = [gid] }
@@ -56,6 +58,8 @@ package enum Tool {
     /// Runs with stdio on /dev/null: for commands whose children outlive them and would
     /// otherwise hold our pipes open (`crun create`, `lxc-start -d`, daemons).
     package static func detached(_ path: String, _ args: [String]) async throws(BenchError) -> Int32 {
+        // Subprocess here, not Spawn: Spawn reads its pipes to their end, which a
+        // daemon's children would hold open.
         do {
             let r = try await Subprocess.run(.path(FilePath(path)), arguments: Arguments(args), output: .discarded, error: .discarded)
             switch r.terminationStatus {

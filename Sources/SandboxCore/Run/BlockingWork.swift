@@ -20,7 +20,7 @@ func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws(SandboxError
 
 /// Starts `work` on a new detached thread.
 @discardableResult
-func startThread(_ what: String, _ work: @escaping @Sendable () -> Void) -> Result<Void, SandboxError> {
+package func startThread(_ what: String, _ work: @escaping @Sendable () -> Void) -> Result<Void, SandboxError> {
     let box = ThreadWork(work)
     var thread = pthread_t()
     let unmanaged = Unmanaged.passRetained(box)
