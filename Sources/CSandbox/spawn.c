@@ -261,9 +261,35 @@ static void cs_emit_started(int evfd, const int64_t *marks) {
     cs_write_all(evfd, evs, (size_t)n * sizeof evs[0]);
 }
 
+static void cs_decimal(long v, char *out) {
+    char tmp[24];
+    int n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v > 0 && n < 23);
+    while (n > 0) *out++ = tmp[--n];
+    *out = 0;
+}
+
+// An init that shares the caller's memory hands its waiting over to the
+// reaper (reaper.c) by exec: the caller, asleep since the clone, wakes up.
+static void cs_become_reaper(const struct cs_plan *plan, int evfd, pid_t prog) {
+    char fd_text[24], pid_text[24];
+    cs_decimal(evfd, fd_text);
+    cs_decimal(prog, pid_text);
+    const char *argv[] = { "gradebox-reaper", fd_text, pid_text, NULL };
+    const char *envp[] = { NULL };
+    int flags = fcntl(evfd, F_GETFD);
+    if (flags < 0 || fcntl(evfd, F_SETFD, flags & ~FD_CLOEXEC) < 0
+        || syscall(SYS_execveat, plan->reaper_fd, "", argv, envp, AT_EMPTY_PATH) < 0) {
+        int e = errno;
+        kill(prog, SIGKILL);
+        waitpid(prog, NULL, 0);
+        cs_fail(evfd, CS_STEP_REAPER, e);
+    }
+}
+
 // Start the program, wait until it passed execve, then reap everything until
 // it exits. Being pid 1, the init also reaps orphans the program leaves.
-static void cs_init_run(const struct cs_plan *plan, int evfd, int64_t *marks) {
+static void cs_init_run(const struct cs_plan *plan, int evfd, int64_t *marks, char *shared_stack_top) {
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) < 0) cs_fail(evfd, CS_STEP_FORK, errno);
     struct cs_prog_args args = { plan, errpipe[1], marks };
@@ -272,7 +298,10 @@ static void cs_init_run(const struct cs_plan *plan, int evfd, int64_t *marks) {
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
-    pid_t prog = clone(cs_prog_main, cs_prog_stack + sizeof cs_prog_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    // An init that shares the caller's memory must not use the static stack:
+    // another thread's box may be using it at the same moment.
+    char *stack_top = shared_stack_top ? shared_stack_top : cs_prog_stack + sizeof cs_prog_stack;
+    pid_t prog = clone(cs_prog_main, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
     int forkErr = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (prog < 0) cs_fail(evfd, CS_STEP_FORK, forkErr);
@@ -300,6 +329,8 @@ static void cs_init_run(const struct cs_plan *plan, int evfd, int64_t *marks) {
     if (plan->stdout_fd > 2) close(plan->stdout_fd);
     if (plan->stderr_fd > 2) close(plan->stderr_fd);
     if (plan->stdin_fd > 2) close(plan->stdin_fd);
+
+    if (shared_stack_top) cs_become_reaper(plan, evfd, prog);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -329,7 +360,8 @@ static void cs_close_others(const struct cs_plan *plan) {
     int keep[16 + 64];
     int n = 0;
     int fixed[] = { plan->status_fd, plan->gate_fd, plan->stdin_fd, plan->stdout_fd,
-                    plan->stderr_fd, plan->netns_fd, plan->netns_pipe_fd, plan->parent_pidfd };
+                    plan->stderr_fd, plan->netns_fd, plan->netns_pipe_fd, plan->parent_pidfd,
+                    plan->reaper_fd };
     for (unsigned i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (fixed[i] >= 0) keep[n++] = fixed[i];
     for (int i = 0; i < plan->n_cgroup_procs_fds && n < (int)(sizeof keep / sizeof keep[0]); i++)
@@ -413,7 +445,7 @@ static int cs_read_program(int fd, const struct cs_plan *base, const struct cs_p
     return 0;
 }
 
-static void cs_init_main(const struct cs_plan *plan) {
+static void cs_init_main(const struct cs_plan *plan, char *shared_stack_top) {
     int64_t marks[CS_MARK_COUNT] = { cs_monotonic_ns() };
     int evfd = plan->status_fd;
     cs_close_others(plan);
@@ -501,10 +533,75 @@ static void cs_init_main(const struct cs_plan *plan) {
         close(plan->gate_fd);
         marks[CS_MARK_RELEASED] = cs_monotonic_ns();
     }
-    cs_init_run(plan, evfd, marks);
+    cs_init_run(plan, evfd, marks, shared_stack_top);
+}
+
+// Stacks for inits that share the caller's memory: the init's own on top,
+// its program's below. Reused, so their pages are faulted in once (each
+// fault a page-table change, which this kind of VM charges for).
+#define CS_SHARED_STACK (192 * 1024)
+#define CS_SHARED_PROG_STACK (64 * 1024)
+static pthread_mutex_t cs_stacks_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *cs_stacks[4];
+static int cs_n_stacks;
+
+static char *cs_stack_take(void) {
+    char *stack = NULL;
+    pthread_mutex_lock(&cs_stacks_lock);
+    if (cs_n_stacks > 0) stack = cs_stacks[--cs_n_stacks];
+    pthread_mutex_unlock(&cs_stacks_lock);
+    return stack ? stack : aligned_alloc(64, CS_SHARED_STACK);
+}
+
+static void cs_stack_give(char *stack) {
+    pthread_mutex_lock(&cs_stacks_lock);
+    if (cs_n_stacks < (int)(sizeof cs_stacks / sizeof cs_stacks[0])) {
+        cs_stacks[cs_n_stacks++] = stack;
+        stack = NULL;
+    }
+    pthread_mutex_unlock(&cs_stacks_lock);
+    free(stack);
+}
+
+struct cs_shared_args {
+    const struct cs_plan *plan;
+    char *prog_stack_top;
+};
+
+static int cs_shared_init_main(void *p) {
+    struct cs_shared_args *a = p;
+    cs_init_main(a->plan, a->prog_stack_top);
+    _exit(127);
+}
+
+// The init shares the caller's memory (CLONE_VM|CLONE_VFORK, as posix_spawn
+// does): no page tables are copied, and none are torn down when the box ends,
+// since the init has exec'd the reaper by then. The calling thread sleeps
+// until that exec, or until the init failed and exited. glibc's clone()
+// wrapper only switches stacks: no locks, no atfork handlers.
+static int cs_spawn_shared(const struct cs_plan *plan, struct cs_child *out) {
+    char *stack = cs_stack_take();
+    if (!stack) return -ENOMEM;
+    struct cs_shared_args args = { plan, stack + CS_SHARED_PROG_STACK };
+    // No handler of ours may run in the init while it shares our memory;
+    // the program unblocks once its dispositions are the defaults.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int pidfd = -1;
+    pid_t pid = clone(cs_shared_init_main, stack + CS_SHARED_STACK,
+                      (int)plan->clone_flags | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    cs_stack_give(stack);
+    if (pid < 0) return -err;
+    out->pid = pid;
+    out->pidfd = pidfd;
+    return 0;
 }
 
 int cs_spawn(const struct cs_plan *plan, struct cs_child *out) {
+    if (plan->reaper_fd >= 0 && plan->gate_fd < 0) return cs_spawn_shared(plan, out);
     struct clone_args args;
     memset(&args, 0, sizeof args);
     int pidfd = -1;
@@ -514,7 +611,7 @@ int cs_spawn(const struct cs_plan *plan, struct cs_child *out) {
     long pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid < 0) return -errno;
     if (pid == 0) {
-        cs_init_main(plan);
+        cs_init_main(plan, NULL);
         _exit(127);
     }
     out->pid = (pid_t)pid;

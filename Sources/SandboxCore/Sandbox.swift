@@ -108,10 +108,14 @@ public struct Sandbox: Sendable {
         if let network { io.joinNetwork(madeBy: network) }
         // Only the program in the group: it can go as soon as the program is done (see `finish`).
         io.descriptors.cgroupByProgram = true
+        // Its init shares our memory until the program runs (see reaper.c).
+        if let reaper = Launcher.reaperImage { io.descriptors.reaper = reaper }
         step("descriptors")
 
-        let child = try Launcher.spawn(plan, io.descriptors)
+        // The box's clock starts at the clone. Not when the spawn returns: an
+        // init sharing our memory returns only once its program runs.
         let tSpawned = Kernel.monotonicNs()
+        let child = try Launcher.spawn(plan, io.descriptors)
         io.closeChildEnds()
 
         let driver = runtime.cgroups

@@ -69,6 +69,16 @@ struct IsolationTests {
         #expect(Int(lines.last ?? "") ?? 99 <= 4)
     }
 
+    @Test func aOneShotBoxsInitBecomesTheReaperWhichEndsWhatTheProgramLeaves() async throws {
+        // The init shared our memory until the program ran, then exec'd the reaper (reaper.c).
+        let t0 = Kernel.monotonicNs()
+        let r = try await runAndCheckClean("tr '\\0' ' ' </proc/1/cmdline; echo; (sleep 5; echo orphan) & exit 5")
+        #expect(r.verdict == .RE && r.exitCode == 5)
+        #expect(r.out.hasPrefix("gradebox-reaper "), "pid 1 is: \(r.out)")
+        #expect(!r.out.contains("orphan"))
+        #expect(Kernel.monotonicNs() - t0 < 2_000_000_000, "the orphan was killed with the box, not waited for")
+    }
+
     @Test func onlyLoopbackIsInTheNetworkAndItIsUp() async throws {
         let r = try await runAndCheckClean("cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; ip -o link show lo | grep -q LOOPBACK,UP && echo lo-up")
         let names = Set(r.out.split(separator: "\n").map(String.init))

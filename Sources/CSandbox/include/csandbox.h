@@ -65,6 +65,7 @@ enum cs_step {
     CS_STEP_PGID = -22,
     CS_STEP_UNSHARE_NET = -23,
     CS_STEP_BIND_NETNS = -24,
+    CS_STEP_REAPER = -25,
 };
 
 // Events the box's init writes to status_fd, in this order:
@@ -118,6 +119,9 @@ struct cs_plan {
     int32_t gate_fd;            // if >= 0: report READY, then block until a byte arrives
     int32_t gate_program;       // the gate brings a program message (cs_program_msg) instead of a byte
     int32_t die_with_parent;    // PR_SET_PDEATHSIG(SIGKILL) on the init
+    int32_t reaper_fd;          // if >= 0 (a box without a gate): the init shares the caller's memory
+                                // (CLONE_VM|CLONE_VFORK) and, once the program runs, execs this
+                                // image (cs_reaper_image_fd) to wait for it; -1: a plain clone
 
     // The program.
     const struct cs_rlimit *rlimits;
@@ -160,6 +164,11 @@ struct cs_child {
 // forks the program and reports events on plan->status_fd. Returns 0, or
 // -errno when the clone itself failed.
 int cs_spawn(const struct cs_plan *plan, struct cs_child *out);
+
+// The reaper a one-shot box's init execs once its program runs (reaper.c):
+// a descriptor of its image, made once per process. -errno where it cannot
+// be had (an architecture without one: -ENOSYS); boxes then use a plain clone.
+int cs_reaper_image_fd(void);
 
 // Start a program inside the running box whose init is `target_pidfd`: an
 // intermediate child joins its namespaces (setns on the pidfd) and forks the

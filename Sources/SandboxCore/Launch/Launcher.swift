@@ -27,6 +27,9 @@ package struct LaunchDescriptors {
     /// ...and is taken from this pidfd (the caller's own).
     package var parentPidfd: Int32 = -1
     package var dieWithParent = true
+    /// The reaper's image (`Launcher.reaperImage`) for a box without a gate:
+    /// its init then shares this process's memory until it execs the reaper.
+    package var reaper: Int32 = -1
     package init() {}
 }
 
@@ -57,6 +60,13 @@ package enum Launcher {
         return LaunchedProcess(pid: child.pid, pidfd: child.pidfd)
     }
 
+    /// The reaper's image (reaper.c), made once per process; nil where there
+    /// is none (another architecture, no memfd): boxes then clone as before.
+    package static let reaperImage: Int32? = {
+        let fd = cs_reaper_image_fd()
+        return fd >= 0 ? fd : nil
+    }()
+
     /// Names the step a FAILED event points at, using the plan it came from.
     package static func stepName(_ step: Int32, in plan: LaunchPlan) -> String {
         if step >= 0, Int(step) < plan.ops.count { return plan.ops[Int(step)].description }
@@ -83,6 +93,7 @@ package enum Launcher {
         case CS_STEP_PRIVATE_ROOT.rawValue: return "mount(make-rprivate /)"
         case CS_STEP_PGID.rawValue: return "setpgid"
         case CS_STEP_UNSHARE_NET.rawValue: return "unshare(CLONE_NEWNET)"
+        case CS_STEP_REAPER.rawValue: return "execveat(gradebox reaper)"
         default: return "step \(step)"
         }
     }
@@ -139,6 +150,7 @@ package enum Launcher {
         c.gate_fd = fds.gate
         c.gate_program = fds.gateCarriesProgram ? 1 : 0
         c.die_with_parent = fds.dieWithParent ? 1 : 0
+        c.reaper_fd = fds.reaper
         c.rlimits = UnsafePointer(rlimits)
         c.n_rlimits = Int32(plan.rlimits.count)
         c.set_ids = plan.ids == nil ? 0 : 1
