@@ -84,11 +84,23 @@ struct PlannerTests {
         #expect((sysRemount?.flags ?? 0) & MountFlags.readOnly != 0)
     }
 
-    @Test func devHoldsOnlyTheMinimalDevices() throws {
+    @Test func devHoldsOnlyTheMinimalDevicesMadeWithMknodAsRoot() throws {
         let plan = try Planner.plan(spec(), rootfs: "/img", host: root)
+        let nodes = plan.ops.filter { $0.kind == .mknod }
+        let dev = root.rootMountPoint + "/dev/"
+        #expect(Dictionary(uniqueKeysWithValues: nodes.map { ($0.target, $0.flags) }) == [
+            dev + "null": 0x103, dev + "zero": 0x105, dev + "full": 0x107,
+            dev + "random": 0x108, dev + "urandom": 0x109, dev + "tty": 0x500,
+        ])
+        #expect(!plan.ops.contains { $0.kind == .mount && $0.source?.hasPrefix("/dev/") == true && $0.target.hasPrefix(dev) })
+        #expect(plan.ops.contains { $0.fstype == "devpts" && $0.data?.contains("newinstance") == true })
+    }
+
+    @Test func aUserNamespaceBindsTheHostsDevicesInstead() throws {
+        let plan = try Planner.plan(spec(), rootfs: "/img", host: user)
         let binds = plan.ops.filter { $0.kind == .mount && $0.source?.hasPrefix("/dev/") == true && $0.target.contains("/dev/") }
         #expect(Set(binds.compactMap(\.source)) == ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"])
-        #expect(plan.ops.contains { $0.fstype == "devpts" && $0.data?.contains("newinstance") == true })
+        #expect(!plan.ops.contains { $0.kind == .mknod })
     }
 
     @Test func everyCapabilityIsDroppedByDefault() throws {

@@ -195,6 +195,18 @@ struct IsolationTests {
         #expect(!names.contains("sda") && !names.contains("vda") && !names.contains("kmsg") && !names.contains("mem"))
     }
 
+    @Test func theDevicesWorkForAnyUser() async throws {
+        // Made with mknod as root (user 1000 in the box), bound from the host in a user namespace.
+        for namespace in [UserNamespaceMode.never, .always] {
+            let r = try await runAndCheckClean("stat -c '%n %t:%T %a' /dev/null /dev/zero; echo x >/dev/null && head -c 3 /dev/zero | wc -c") {
+                if namespace == .never { $0.user = UserID(uid: 1000, gid: 1000) }
+                $0.userNamespace = namespace
+            }
+            #expect(r.verdict == .OK, "\(namespace): \(r.err)")
+            #expect(r.out == "/dev/null 1:3 666\n/dev/zero 1:5 666\n3\n", "\(namespace)")
+        }
+    }
+
     @Test func exitThreeIsRE() async throws {
         let r = try await runAndCheckClean("exit 3")
         #expect(r.verdict == .RE)

@@ -21,6 +21,7 @@ enum cs_op_kind {
     CS_OP_MKDIR = 1,    // mkdir(target, 0755)
     CS_OP_TOUCH = 2,    // open(target, O_CREAT) then close: a bind-mount target
     CS_OP_SYMLINK = 3,  // symlink(source, target)
+    CS_OP_MKNOD = 4,    // mknod(target, character device flags >> 8 : flags & 0xff), then chmod 0666
 };
 
 struct cs_op {

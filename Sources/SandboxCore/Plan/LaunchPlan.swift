@@ -24,6 +24,8 @@ package struct LaunchPlan: Sendable, Equatable {
 package struct MountOp: Sendable, Equatable, CustomStringConvertible {
     package enum Kind: Int32, Sendable {
         case mount = 0, mkdir = 1, touch = 2, symlink = 3
+        /// A character device, mode 0666: `flags` holds its number (major << 8 | minor, as for the old 16-bit dev_t).
+        case mknod = 4
     }
     package var kind: Kind
     package var source: String?
@@ -50,6 +52,7 @@ package struct MountOp: Sendable, Equatable, CustomStringConvertible {
         case .mkdir: return "mkdir(\(target))"
         case .touch: return "create(\(target))"
         case .symlink: return "symlink(\(target) -> \(source ?? ""))"
+        case .mknod: return "mknod(\(target) c \(flags >> 8):\(flags & 0xff))"
         case .mount:
             let ms = MountFlags.self
             if flags & ms.remount != 0 {

@@ -21,7 +21,11 @@ package enum Planner {
     static let maskedProcDirectories = ["/proc/acpi", "/proc/scsi"]
     /// Read-only under /proc (runc's `readonlyPaths`).
     static let readOnlyProc = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"]
-    static let devices = ["null", "zero", "full", "random", "urandom", "tty"]
+    /// The box's devices and their numbers (major << 8 | minor), fixed by Linux's devices.txt.
+    static let devices: [(name: String, number: UInt)] = [
+        ("null", 1 << 8 | 3), ("zero", 1 << 8 | 5), ("full", 1 << 8 | 7),
+        ("random", 1 << 8 | 8), ("urandom", 1 << 8 | 9), ("tty", 5 << 8 | 0),
+    ]
 
     /// - Parameters:
     ///   - rootfs: the image's rootfs directory on the host.
@@ -90,13 +94,19 @@ package enum Planner {
             }
         }
 
-        // 4. A minimal /dev: host device nodes bound onto empty files (mknod
-        //    is not allowed in a user namespace, binds are), a private devpts.
+        // 4. A minimal /dev and a private devpts. The devices are made with
+        //    mknod, as runc does: six mounts fewer to make and to tear down
+        //    (~0.1 ms of a run here). In a user namespace mknod is refused,
+        //    so there host device nodes are bound onto empty files.
         let dev = root + "/dev"
         ops.append(MountOp(kind: .mount, source: "tmpfs", target: dev, fstype: "tmpfs", data: "size=65536,mode=0755", flags: MountFlags.noSuid | MountFlags.noExec))
-        for d in devices {
-            ops.append(MountOp(kind: .touch, target: "\(dev)/\(d)"))
-            ops.append(MountOp(kind: .mount, source: "/dev/\(d)", target: "\(dev)/\(d)", flags: MountFlags.bind))
+        for (d, number) in devices {
+            if useUserNS {
+                ops.append(MountOp(kind: .touch, target: "\(dev)/\(d)"))
+                ops.append(MountOp(kind: .mount, source: "/dev/\(d)", target: "\(dev)/\(d)", flags: MountFlags.bind))
+            } else {
+                ops.append(MountOp(kind: .mknod, target: "\(dev)/\(d)", flags: number))
+            }
         }
         ops.append(MountOp(kind: .mkdir, target: dev + "/pts"))
         ops.append(MountOp(kind: .mount, source: "devpts", target: dev + "/pts", fstype: "devpts", data: "newinstance,ptmxmode=0666,mode=0620", flags: MountFlags.noSuid | MountFlags.noExec))
