@@ -697,6 +697,12 @@ int cs_is_nsfs(const char *path) {
     return statfs(path, &fs) == 0 && fs.f_type == 0x6e736673;
 }
 
+int cs_is_cgroupfs(const char *path) {
+    struct statfs fs;
+    // CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC (linux/magic.h)
+    return statfs(path, &fs) == 0 && (fs.f_type == 0x27e0eb || fs.f_type == 0x63677270);
+}
+
 int cs_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0;
 }

@@ -366,7 +366,7 @@ final class Runtime: Sendable {
             try SeccompPolicy.gradeboxDefault.compile(for: .native)
         }
         do throws(SandboxError) {
-            cgroups = try HostCgroups.driver()
+            cgroups = try HostCgroups.driver(stateDirectory: stateDirectory)
             cgroupProblem = nil
         } catch {
             cgroups = nil

@@ -202,6 +202,8 @@ int64_t cs_monotonic_ns(void);
 int cs_pipe_cloexec(int fds[2]);
 // 1 when path is a network namespace (an nsfs bind mount), else 0.
 int cs_is_nsfs(const char *path);
+// 1 when path is the root or a directory of a cgroup (v1 or v2) file system, else 0.
+int cs_is_cgroupfs(const char *path);
 
 #ifdef __cplusplus
 }

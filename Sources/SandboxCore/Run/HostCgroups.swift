@@ -4,16 +4,21 @@ import Glibc
 import Musl
 #endif
 
-/// The cgroup driver for this host, chosen from /proc/self/mountinfo.
+/// The cgroup driver for this host, chosen from /proc/self/mountinfo (or
+/// the layout learned from it before, kept in the state directory).
 enum HostCgroups {
-    static func driver() throws(SandboxError) -> any CgroupDriver {
+    static func driver(stateDirectory: String) throws(SandboxError) -> any CgroupDriver {
+        let layout = try CgroupLayoutCache.layout(in: stateDirectory) { () throws(SandboxError) in try learn() }
+        return try makeCgroupDriver(layout: layout, fs: LiveCgroupFS())
+    }
+
+    static func learn() throws(SandboxError) -> CgroupLayout {
         guard let mountinfo = Kernel.readText("/proc/self/mountinfo") else {
             throw .hostUnsupported("cannot read /proc/self/mountinfo")
         }
         let entries = MountInfo.parse(mountinfo)
         if geteuid() == 0 { favorDynamicModifications(entries) }
-        let layout = CgroupLayout.detect(entries)
-        return try makeCgroupDriver(layout: layout, fs: LiveCgroupFS())
+        return CgroupLayout.detect(entries)
     }
 
     /// Moving a task into a cgroup takes a global lock whose writer waits for
