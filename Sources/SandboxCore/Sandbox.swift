@@ -68,12 +68,13 @@ public struct Sandbox: Sendable {
         step("runtime")
         let rootfs = try images.rootfsPath(spec.image)
         // Planned (and so validated) before anything is made: a bad spec leaves nothing.
-        let plan = try runtime.plan(spec, rootfs: rootfs, joinsNetwork: spec.network == .none && (usePool || network != nil))
+        let (plan, warmPlan) = try runtime.plan(spec, rootfs: rootfs, joinsNetwork: spec.network == .none && (usePool || network != nil),
+                                                pooled: usePool)
         step("planned")
         // A pooled run takes a warm box of its shape when one is ready, and
         // leaves one made for the next run; a program too large for the gate runs cold.
-        let warmShape = usePool ? WarmBoxes.shape(plan, spec) : nil
-        let message = usePool ? ProgramMessage.encode(plan) : nil
+        let warmShape = warmPlan?.shape
+        let message = warmPlan?.message
         if let warmShape, let message,
            let running = try launchWarm(spec, plan, message: message, shape: warmShape, runtime: runtime, since: t0, steps: steps) {
             return running
@@ -379,20 +380,38 @@ final class Runtime: Sendable {
     /// The last plans made: a grader or the benchmark runs the same spec over
     /// and over, planning is pure, and building ~40 mount ops of strings was
     /// ~0.06 ms of a warm run. A spec is compared whole before a plan is reused.
-    private let plans = Mutex<[(spec: SandboxSpec, rootfs: String, joinsNetwork: Bool, plan: LaunchPlan)]>([])
+    private let plans = Mutex<[(spec: SandboxSpec, rootfs: String, joinsNetwork: Bool, plan: LaunchPlan, warm: WarmPlan?)]>([])
     static let plansKept = 8
 
+    /// What a pooled run of a plan needs besides it: the shape of warm box it
+    /// fits, and its program as the message for a warm box's gate (nil: too
+    /// large for one). Derived from the plan, so kept with it: building them
+    /// was ~0.04 ms of every warm run.
+    struct WarmPlan {
+        var shape: WarmBoxes.Shape
+        var message: [UInt8]?
+    }
+
     func plan(_ spec: SandboxSpec, rootfs: String, joinsNetwork: Bool) throws(SandboxError) -> LaunchPlan {
-        let known = plans.withLock { list in
-            list.first { $0.joinsNetwork == joinsNetwork && $0.rootfs == rootfs && $0.spec == spec }?.plan
+        try plan(spec, rootfs: rootfs, joinsNetwork: joinsNetwork, pooled: false).plan
+    }
+
+    func plan(_ spec: SandboxSpec, rootfs: String, joinsNetwork: Bool, pooled: Bool) throws(SandboxError) -> (plan: LaunchPlan, warm: WarmPlan?) {
+        let known = plans.withLock { list -> (LaunchPlan, WarmPlan?)? in
+            guard let i = list.firstIndex(where: { $0.joinsNetwork == joinsNetwork && $0.rootfs == rootfs && $0.spec == spec }) else { return nil }
+            if pooled && list[i].warm == nil {
+                list[i].warm = WarmPlan(shape: WarmBoxes.shape(list[i].plan, spec), message: ProgramMessage.encode(list[i].plan))
+            }
+            return (list[i].plan, list[i].warm)
         }
-        if let known { return known }
+        if let known { return (known.0, pooled ? known.1 : nil) }
         let plan = try Planner.plan(spec, rootfs: rootfs, host: host, joinsNetwork: joinsNetwork, seccomp: seccompProgram)
+        let warm = pooled ? WarmPlan(shape: WarmBoxes.shape(plan, spec), message: ProgramMessage.encode(plan)) : nil
         plans.withLock { list in
-            list.insert((spec, rootfs, joinsNetwork, plan), at: 0)
+            list.insert((spec, rootfs, joinsNetwork, plan, warm), at: 0)
             if list.count > Self.plansKept { list.removeLast() }
         }
-        return plan
+        return (plan, warm)
     }
 
     func requireCgroups() throws(SandboxError) -> any CgroupDriver {

@@ -119,7 +119,8 @@ struct CgroupV1IntegrationTests {
         let status = waitStatus(pid)
         #expect(terminatingSignal(status) == SIGKILL, "status \(status)")
         let stats = try driver.stats(group)
-        #expect(stats.oomKills == 1)
+        // The OOM killer may take the pipeline's other processes too (seen: 2).
+        #expect(stats.oomKills >= 1)
         #expect(stats.memoryPeakBytes ?? 0 >= 30 << 20)
         #expect(stats.memoryPeakBytes ?? .max <= 32 << 20)
 

@@ -134,11 +134,13 @@ public struct ImageStore: Sendable {
     /// nil when `name` is a valid image name, else why not.
     /// Names are `[a-z0-9][a-z0-9._-]*`, at most 128 characters: they become directory names.
     public static func validate(_ name: String) -> String? {
-        let lower = Set("abcdefghijklmnopqrstuvwxyz0123456789".utf8)
-        let rest = lower.union(Set("._-".utf8))
+        // Byte ranges, not Sets: this runs on every box's launch, and building
+        // two Sets was ~0.03 ms of a warm run.
+        func isLowerOrDigit(_ b: UInt8) -> Bool { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(b) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) }
+        func isAllowed(_ b: UInt8) -> Bool { isLowerOrDigit(b) || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "-") }
         guard let first = name.utf8.first else { return "an image name cannot be empty" }
         if name.utf8.count > 128 { return "image name '\(name)' is longer than 128 characters" }
-        guard lower.contains(first), name.utf8.allSatisfy({ rest.contains($0) }) else {
+        guard isLowerOrDigit(first), name.utf8.allSatisfy(isAllowed) else {
             return "invalid image name '\(name)': use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit"
         }
         return nil
