@@ -100,8 +100,9 @@ static int cs_do_op(const struct cs_op *op) {
     case CS_OP_MOUNT:
         return mount(op->source, op->target, op->fstype, op->flags, op->data);
     case CS_OP_MKDIR:
-        if (mkdir(op->target, 0755) < 0 && errno != EEXIST) return -1;
-        return 0;
+        if (mkdir(op->target, op->flags ? (mode_t)op->flags : 0755) < 0 && errno != EEXIST) return -1;
+        // An explicit mode is the mode: not what the caller's umask left of it.
+        return op->flags ? chmod(op->target, (mode_t)op->flags) : 0;
     case CS_OP_TOUCH: {
         int fd = open(op->target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0) return -1;

@@ -47,7 +47,9 @@ struct PlannerTests {
 
     @Test func bindRootIsMountedFirstAndMadeReadOnlyLast() throws {
         let plan = try Planner.plan(spec(), rootfs: "/img", host: root)
-        let first = try #require(plan.ops.first)
+        // After the scratch tmpfs, which lives outside the new root.
+        #expect(plan.ops[0].target == root.scratchMountPoint)
+        let first = plan.ops[1]
         #expect(first.source == "/img" && first.target == root.rootMountPoint && first.flags & MountFlags.bind != 0)
         let last = try #require(plan.ops.last)
         #expect(last.target == root.rootMountPoint)
@@ -65,12 +67,27 @@ struct PlannerTests {
         #expect(plan.ops.contains { $0.target == root.rootMountPoint && $0.flags & MountFlags.remount != 0 } == false)
     }
 
-    @Test func tmpIsASizeLimitedTmpfs() throws {
-        let plan = try Planner.plan(spec { $0.limits.tmpfsBytes = 1 << 20 }, rootfs: "/img", host: root)
-        let tmp = try #require(plan.ops.first { $0.target == root.rootMountPoint + "/tmp" })
-        #expect(tmp.fstype == "tmpfs")
-        #expect(tmp.data == "size=1048576,mode=1777")
-        #expect(tmp.flags & MountFlags.noSuid != 0)
+    @Test func everythingWritableIsOneSizeLimitedTmpfsBoundIntoPlace() throws {
+        let plan = try Planner.plan(spec { $0.limits.tmpfsBytes = 1 << 20; $0.workingDirectory = "/work" }, rootfs: "/img", host: root)
+        let scratch = root.scratchMountPoint
+        let tmpfs = plan.ops.filter { $0.fstype == "tmpfs" }
+        #expect(tmpfs.count == 1, "one superblock for the whole box")
+        #expect(tmpfs.first?.target == scratch)
+        #expect(tmpfs.first?.data == "size=1048576,mode=0755")
+        #expect((tmpfs.first?.flags ?? 0) & MountFlags.noSuid != 0)
+        func bind(_ target: String) -> MountOp? {
+            plan.ops.first { $0.target == root.rootMountPoint + target && $0.flags & MountFlags.bind != 0 && $0.source != nil }
+        }
+        #expect(bind("/tmp")?.source == scratch + "/tmp")
+        #expect(bind("/work")?.source == scratch + "/workdir")
+        #expect(bind("/dev")?.source == scratch + "/dev")
+        #expect(bind("/proc/acpi")?.source == scratch + "/empty")
+        #expect(plan.ops.first { $0.kind == .mkdir && $0.target == scratch + "/tmp" }?.flags == 0o1777)
+        // /dev: nodev cleared as root, so the mknod'ed devices open.
+        let devRemount = try #require(plan.ops.first { $0.target == root.rootMountPoint + "/dev" && $0.flags & MountFlags.remount != 0 })
+        #expect(devRemount.flags & MountFlags.noDev == 0 && devRemount.flags & MountFlags.noExec != 0)
+        // Masked directories: empty and read-only.
+        #expect(plan.ops.contains { $0.target == root.rootMountPoint + "/proc/acpi" && $0.flags & MountFlags.remount != 0 && $0.flags & MountFlags.readOnly != 0 })
     }
 
     @Test func procIsMountedThenMaskedAndTunablesReadOnly() throws {
@@ -145,7 +162,8 @@ struct PlannerTests {
 
     @Test func stepNamesSayWhatFailedOnWhat() throws {
         let plan = try Planner.plan(spec(), rootfs: "/img", host: root)
-        #expect(plan.ops[0].description == "mount(bind /img -> /run/gb/.mnt/root)")
+        #expect(plan.ops[0].description == "mount(tmpfs /run/gb/.mnt/scratch size=67108864,mode=0755)")
+        #expect(plan.ops[1].description == "mount(bind /img -> /run/gb/.mnt/root)")
         #expect(Launcher.stepName(-18, in: plan) == "execve(/bin/echo)")
         #expect(Launcher.stepName(-7, in: plan) == "pivot_root(/run/gb/.mnt/root)")
     }

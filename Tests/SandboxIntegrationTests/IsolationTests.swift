@@ -118,6 +118,16 @@ struct IsolationTests {
         #expect(r.out == "again\n")
     }
 
+    @Test func scratchSpaceIsWritableUpToItsSizeAllTogether() async throws {
+        // /tmp and the working directory share the box's one tmpfs and its size.
+        let r = try await runAndCheckClean("pwd; head -c 3000000 /dev/zero > /tmp/a && echo tmp-ok; head -c 3000000 /dev/zero > b 2>/dev/null || echo full") {
+            $0.limits.tmpfsBytes = 4 << 20
+            $0.workingDirectory = "/root"
+        }
+        #expect(r.verdict == .OK)
+        #expect(r.out == "/root\ntmp-ok\nfull\n")
+    }
+
     @Test func theRootFilesystemIsReadOnlyAndTmpIsWritable() async throws {
         let r = try await runAndCheckClean("touch /bin/x 2>&1 || echo ro-root; echo data > /tmp/f && cat /tmp/f")
         #expect(r.out.contains("ro-root"))

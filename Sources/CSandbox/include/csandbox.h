@@ -18,7 +18,7 @@ extern "C" {
 // What a mount-table entry asks for. Swift names each op for error messages.
 enum cs_op_kind {
     CS_OP_MOUNT = 0,    // mount(source, target, fstype, flags, data)
-    CS_OP_MKDIR = 1,    // mkdir(target, 0755)
+    CS_OP_MKDIR = 1,    // mkdir(target, flags as the mode, or 0755 when 0)
     CS_OP_TOUCH = 2,    // open(target, O_CREAT) then close: a bind-mount target
     CS_OP_SYMLINK = 3,  // symlink(source, target)
     CS_OP_MKNOD = 4,    // mknod(target, character device flags >> 8 : flags & 0xff), then chmod 0666

@@ -23,6 +23,7 @@ package struct LaunchPlan: Sendable, Equatable {
 /// One entry of the mount table, in the order the kernel needs them.
 package struct MountOp: Sendable, Equatable, CustomStringConvertible {
     package enum Kind: Int32, Sendable {
+        /// `mkdir`: `flags` is the mode (0: 0755).
         case mount = 0, mkdir = 1, touch = 2, symlink = 3
         /// A character device, mode 0666: `flags` holds its number (major << 8 | minor, as for the old 16-bit dev_t).
         case mknod = 4
