@@ -81,6 +81,16 @@ public struct GradeboxDriver: ContainerDriver {
         do { return Self.result(try await sandbox.run(s, pool: candidate.pool)) } catch { throw Self.wrap("run", error) }
     }
 
+    /// Before each trial (not timed), gradebox-pool waits until the box made
+    /// for its next run after the last one is ready, as a grader's pool is
+    /// between submissions. Back to back, a third of the runs found none yet
+    /// and ran cold in a pool slot: the worker makes a box by cloning this
+    /// large process, which takes longer than a run.
+    public func settleWarmBoxes() {
+        guard candidate.pool else { return }
+        try? sandbox.settleWarmBoxes()
+    }
+
     /// Fills the warm pool before measuring (not timed), for gradebox-pool.
     public func warmPool(_ count: Int) async throws(BenchError) {
         guard candidate.pool else { return }

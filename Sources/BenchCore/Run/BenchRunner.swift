@@ -228,6 +228,7 @@ public enum BenchRunner {
                     planned[i] = round
                     continue
                 }
+                if let g = d as? GradeboxDriver { g.settleWarmBoxes() }
                 serial += 1
                 let name = "gbx-\(getpid())-\(serial)"
                 let started = Date().timeIntervalSince1970

@@ -10,7 +10,7 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "CPU time limit in seconds, over every process of the box.") var time: String?
     @Option(name: .customLong("wall-time"), help: "Wall-clock limit in seconds.") var wallTime: String?
     @Option(help: "Bytes of stdout+stderr kept; beyond that the box is killed (OLE).") var output: String?
-    @Option(name: .customLong("tmpfs-size"), help: "Size of the writable tmpfs (/tmp, working dir, overlay upper).") var tmpfsSize: String?
+    @Option(name: .customLong("tmpfs-size"), help: "Size of the writable tmpfs, shared by /tmp, the working directory and the overlay upper layer.") var tmpfsSize: String?
     @Option(help: "Open files limit (RLIMIT_NOFILE).") var nofile: String?
     @Option(help: "Largest file the program may write (RLIMIT_FSIZE).") var fsize: String?
     @Option(help: "Stack size limit (RLIMIT_STACK).") var stack: String?

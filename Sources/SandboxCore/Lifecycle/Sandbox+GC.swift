@@ -63,6 +63,14 @@ extension Sandbox {
         return warm.drain()
     }
 
+    /// Waits (up to `timeoutSeconds`) until the boxes this process is making
+    /// ahead of time for pooled runs are ready: a caller with idle time before
+    /// its next run (a grader between submissions, the benchmark between trials)
+    /// lets the next run find its box.
+    public func settleWarmBoxes(timeoutSeconds: Double = 10) throws(SandboxError) {
+        try Runtime.shared(stateDirectory).warm.settle(timeoutSeconds: timeoutSeconds)
+    }
+
     /// Makes `count` warm-pool slots ready ahead of time; returns how many are ready.
     public func fillPool(_ count: Int) throws(SandboxError) -> Int {
         try Runtime.shared(stateDirectory).pool.fill(count)
