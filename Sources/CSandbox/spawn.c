@@ -717,52 +717,11 @@ int cs_pidfd_send_signal(int pidfd, int sig) {
     return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
 }
 
-struct cs_holder_job {
-    const char *target;
-    int err;
-    int step;
-};
-
-// On a thread of its own: unshare(CLONE_NEWNET) changes only the calling
-// thread's namespace, and the thread shares the caller's descriptor table.
-// A forked child (as this was) held a copy of every descriptor of the process
-// while the kernel made the namespace, among them other slots' lock files,
-// so a slot freed meanwhile still looked busy to anyone taking its flock.
-static void *cs_holder_main(void *p) {
-    struct cs_holder_job *job = p;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-    // No way back is needed: the namespace is this thread's alone, and the
-    // thread ends here (a new thread is a new task; nothing inherits it).
-    if (unshare(CLONE_NEWNET) < 0) {
-        job->err = errno; job->step = CS_STEP_UNSHARE_NET;
-    } else if (cs_loopback_up() < 0) {
-        job->err = errno; job->step = CS_STEP_LOOPBACK;
-    } else if (mount("/proc/thread-self/ns/net", job->target, NULL, MS_BIND, NULL) < 0) {
-        job->err = errno; job->step = CS_STEP_BIND_NETNS;
-    }
-    return NULL;
-}
-
-int cs_unshare_netns_holder(const char *bind_target, int *err_step) {
-    struct cs_holder_job job = { .target = bind_target, .err = 0, .step = 0 };
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    pthread_t thread;
-    int rc = pthread_create(&thread, &attr, cs_holder_main, &job);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) { *err_step = CS_STEP_CLONE; return -rc; }
-    pthread_join(thread, NULL);
-    if (job.err) { *err_step = job.step; return -job.err; }
-    return 0;
-}
-
 struct cs_netns_job {
     pthread_t thread;
     int fd;
-    int notify_fd;
+    int err, step;              // when fd < 0: what failed
+    int notify_fd;              // or -1: the caller joins the thread instead
 };
 
 // Runs on its own thread: only this thread's network namespace changes, and
@@ -794,9 +753,13 @@ static void *cs_netns_main(void *p) {
         }
         close(home);
     }
-    int32_t msg[2] = { job->fd >= 0 ? job->fd : -(err ? err : EIO), step };
-    cs_write_all(job->notify_fd, msg, sizeof msg);
-    close(job->notify_fd);
+    job->err = err ? err : EIO;
+    job->step = step;
+    if (job->notify_fd >= 0) {
+        int32_t msg[2] = { job->fd >= 0 ? job->fd : -job->err, step };
+        cs_write_all(job->notify_fd, msg, sizeof msg);
+        close(job->notify_fd);
+    }
     return NULL;
 }
 
@@ -828,4 +791,25 @@ int cs_netns_finish(struct cs_netns_job *job) {
     int fd = job->fd;
     free(job);
     return fd;
+}
+
+// A pool slot's namespace: made by the same thread as a box's, then bound
+// on bind_target so that it outlives us. A thread, not a forked child: a
+// child would hold a copy of every descriptor of this process while the
+// kernel makes the namespace, other slots' lock files among them, and a slot
+// freed meanwhile would look busy to anyone taking its flock.
+int cs_unshare_netns_holder(const char *bind_target, int *err_step) {
+    struct cs_netns_job *job = cs_netns_begin(-1);
+    if (!job) { *err_step = CS_STEP_CLONE; return -errno; }
+    pthread_join(job->thread, NULL);
+    int fd = job->fd, err = job->err, step = job->step;
+    free(job);
+    if (fd < 0) { *err_step = step; return -err; }
+    char path[32] = "/proc/self/fd/";
+    cs_decimal(fd, path + strlen(path));
+    int rc = mount(path, bind_target, NULL, MS_BIND, NULL);
+    err = errno;
+    close(fd);
+    if (rc < 0) { *err_step = CS_STEP_BIND_NETNS; return -err; }
+    return 0;
 }

@@ -195,6 +195,7 @@ int cs_unshare_netns_holder(const char *bind_target, int *err_step);
 // thread could be started (errno set; notify_fd is then the caller's to
 // close). cs_netns_finish waits for the thread and returns the namespace's
 // descriptor (close-on-exec) or -1. Every handle is finished exactly once.
+// With notify_fd -1 nothing is written: the caller only finishes the job.
 struct cs_netns_job;
 struct cs_netns_job *cs_netns_begin(int notify_fd);
 int cs_netns_finish(struct cs_netns_job *job);
