@@ -14,6 +14,15 @@ struct SpawnTests {
         #expect(r.stderr == "err\n")
     }
 
+    @Test func aTimedTrialSpawnsOnTheCallingThreadWithTheSameResult() async throws {
+        let r = try await Spawn.timed { () async throws(BenchError) in
+            #expect(Spawn.onCallingThread)
+            return try await Spawn.run("/bin/sh", ["-c", "echo out; echo err >&2; exit 4"], environment: [:])
+        }
+        #expect(r.status == 4 && r.stdout == "out\n" && r.stderr == "err\n")
+        #expect(!Spawn.onCallingThread)
+    }
+
     @Test func aSignalIsReportedAs128PlusItsNumber() async throws {
         let r = try await Spawn.run("/bin/sh", ["-c", "kill -9 $$"], environment: [:])
         #expect(r.status == 128 + SIGKILL)

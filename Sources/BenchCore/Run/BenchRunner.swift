@@ -235,7 +235,7 @@ public enum BenchRunner {
                 let t0 = Monotonic.now()
                 var record: TrialRecord
                 do throws(BenchError) {
-                    let t = try await e.trial(d, containerName: name)
+                    let t = try await Spawn.timed { () async throws(BenchError) in try await e.trial(d, containerName: name) }
                     record = TrialRecord(candidate: c.name, experiment: e.name, dataset: e.dataset, run: warm ? round : round - warmups,
                                          warmup: warm, phasesMs: t.phasesMs, timestampsNs: t.timestampsNs, outcome: .ok,
                                          startedAt: started, host: host)

@@ -11,17 +11,32 @@ import SandboxCore
 /// Why not swift-subprocess, which `Tool` used for every command before: on
 /// Linux it forks with clone3 and no CLONE_VM, so each trial copied the page
 /// tables of this large process (NIO, GRDB, the report) before the candidate's
-/// own binary even started. On this kind of VM, where page-table work is
-/// expensive, that added ~1-1.3 ms to every process-based candidate's run
-/// (bwrap: 5.45 ms in the bench against 4.43 ms by hyperfine in the same
-/// minute), time that belonged to the benchmark, not to the candidate.
+/// own binary even started, on a kind of VM where page-table work is dear.
 /// glibc's posix_spawn clones with CLONE_VM|CLONE_VFORK: nothing is copied.
+/// Measured with the old and new bench alternating, three batches each of 40
+/// runs: crun 13.17 -> 12.67 ms, bwrap 4.97 -> 4.91 ms (medians); smaller than
+/// a first, non-interleaved comparison suggested, within noise for bwrap.
 /// Commands run as another user (uid/gid) still go through swift-subprocess.
 enum Spawn {
     /// Bytes kept per stream; the rest is read and dropped (a tool's output, not a trial's result).
     static let keptBytes = 4 << 20
 
+    /// Set around a timed trial: its processes are started and waited for on
+    /// the calling thread. The runner runs one trial at a time, and the hop to
+    /// a thread and back to the task, two cross-CPU wake-ups, were counted
+    /// against every process-based candidate.
+    @TaskLocal static var onCallingThread = false
+
+    /// Runs a timed trial with `onCallingThread` set.
+    static func timed<T>(_ body: () async throws(BenchError) -> T) async throws(BenchError) -> T {
+        let result: Result<T, BenchError> = await $onCallingThread.withValue(true) {
+            do throws(BenchError) { return .success(try await body()) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
     static func run(_ path: String, _ args: [String], environment: [String: String]) async throws(BenchError) -> Tool.Output {
+        if onCallingThread { return try runBlocking(path, args, environment: environment) }
         let result: Result<Tool.Output, BenchError> = await withCheckedContinuation { continuation in
             let work: @Sendable () -> Void = {
                 do throws(BenchError) { continuation.resume(returning: .success(try runBlocking(path, args, environment: environment))) }
