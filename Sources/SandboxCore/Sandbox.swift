@@ -390,6 +390,11 @@ final class Runtime: Sendable {
     struct WarmPlan {
         var shape: WarmBoxes.Shape
         var message: [UInt8]?
+
+        init(_ plan: LaunchPlan, _ spec: SandboxSpec) {
+            shape = WarmBoxes.shape(plan, spec)
+            message = ProgramMessage.encode(plan)
+        }
     }
 
     func plan(_ spec: SandboxSpec, rootfs: String, joinsNetwork: Bool) throws(SandboxError) -> LaunchPlan {
@@ -400,13 +405,13 @@ final class Runtime: Sendable {
         let known = plans.withLock { list -> (LaunchPlan, WarmPlan?)? in
             guard let i = list.firstIndex(where: { $0.joinsNetwork == joinsNetwork && $0.rootfs == rootfs && $0.spec == spec }) else { return nil }
             if pooled && list[i].warm == nil {
-                list[i].warm = WarmPlan(shape: WarmBoxes.shape(list[i].plan, spec), message: ProgramMessage.encode(list[i].plan))
+                list[i].warm = WarmPlan(list[i].plan, spec)
             }
             return (list[i].plan, list[i].warm)
         }
         if let known { return (known.0, pooled ? known.1 : nil) }
         let plan = try Planner.plan(spec, rootfs: rootfs, host: host, joinsNetwork: joinsNetwork, seccomp: seccompProgram)
-        let warm = pooled ? WarmPlan(shape: WarmBoxes.shape(plan, spec), message: ProgramMessage.encode(plan)) : nil
+        let warm = pooled ? WarmPlan(plan, spec) : nil
         plans.withLock { list in
             list.insert((spec, rootfs, joinsNetwork, plan, warm), at: 0)
             if list.count > Self.plansKept { list.removeLast() }
