@@ -79,6 +79,32 @@ struct IsolationTests {
         #expect(Kernel.monotonicNs() - t0 < 2_000_000_000, "the orphan was killed with the box, not waited for")
     }
 
+    @Test func boxesLaunchedAtOnceFromManyThreadsEachRunTheirOwnProgram() async throws {
+        // Each cold box's init shares its caller's memory until its program
+        // runs: inits of different threads must not share a stack or a plan.
+        let sandbox = try await Fixture.shared.sandbox()
+        let before = try HostTraces.now(sandbox)
+        let outputs = try await withThrowingTaskGroup(of: (Int, RunResult).self) { group in
+            for i in 0..<12 {
+                group.addTask {
+                    var spec = SandboxSpec(image: "minimal", command: ["/bin/sh", "-c", "echo box-\(i) $$"])
+                    spec.limits.memoryBytes = 64 << 20
+                    spec.limits.pids = 16
+                    return (i, try await sandbox.run(spec))
+                }
+            }
+            var all: [Int: RunResult] = [:]
+            for try await (i, r) in group { all[i] = r }
+            return all
+        }
+        for i in 0..<12 {
+            #expect(outputs[i]?.verdict == .OK)
+            #expect(outputs[i]?.out == "box-\(i) 2\n")
+        }
+        let after = try HostTraces.now(sandbox)
+        #expect(after.cgroups == before.cgroups && after.mounts == before.mounts)
+    }
+
     @Test func onlyLoopbackIsInTheNetworkAndItIsUp() async throws {
         let r = try await runAndCheckClean("cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; ip -o link show lo | grep -q LOOPBACK,UP && echo lo-up")
         let names = Set(r.out.split(separator: "\n").map(String.init))
