@@ -725,7 +725,8 @@ struct cs_netns_job {
 };
 
 // Runs on its own thread: only this thread's network namespace changes, and
-// it goes back home before the thread ends.
+// the thread ends right after (a new thread is a new task: nothing else ever
+// lives in that namespace through it, so it need not go back).
 static void *cs_netns_main(void *p) {
     struct cs_netns_job *job = p;
     // A box that died before reading its pipe must not SIGPIPE the caller:
@@ -735,23 +736,12 @@ static void *cs_netns_main(void *p) {
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     int err = 0, step = CS_STEP_SETNS_NET;
     job->fd = -1;
-    int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (home < 0) {
+    if (unshare(CLONE_NEWNET) < 0) {
+        err = errno; step = CS_STEP_UNSHARE_NET;
+    } else if (cs_loopback_up() < 0) {
+        err = errno; step = CS_STEP_LOOPBACK;
+    } else if ((job->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0) {
         err = errno;
-    } else {
-        if (unshare(CLONE_NEWNET) < 0) {
-            err = errno; step = CS_STEP_UNSHARE_NET;
-        } else if (cs_loopback_up() < 0) {
-            err = errno; step = CS_STEP_LOOPBACK;
-        } else if ((job->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0) {
-            err = errno;
-        }
-        if (setns(home, CLONE_NEWNET) < 0 && job->fd >= 0) {
-            err = errno;
-            close(job->fd);
-            job->fd = -1;
-        }
-        close(home);
     }
     job->err = err ? err : EIO;
     job->step = step;

@@ -73,9 +73,8 @@ public struct Sandbox: Sendable {
         step("planned")
         // A pooled run takes a warm box of its shape when one is ready, and
         // leaves one made for the next run; a program too large for the gate runs cold.
-        let warmShape = warmPlan?.shape
-        let message = warmPlan?.message
-        if let warmShape, let message,
+        let warmShape = warmPlan?.message == nil ? nil : warmPlan?.shape
+        if let warmShape, let message = warmPlan?.message,
            let running = try launchWarm(spec, plan, message: message, shape: warmShape, runtime: runtime, since: t0, steps: steps) {
             return running
         }
@@ -131,7 +130,7 @@ public struct Sandbox: Sendable {
         return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSpawned,
                           supervisor: supervisor,
                           resources: .cold(slot: slot, group: group, ownGroup: ownGroup, io: io, child: child,
-                                           network: network, warmShape: message != nil ? warmShape : nil))
+                                           network: network, warmShape: warmShape))
     }
 
     /// A pooled run in a warm box, when one of this shape is ready: the

@@ -37,14 +37,7 @@ enum Spawn {
 
     static func run(_ path: String, _ args: [String], environment: [String: String]) async throws(BenchError) -> Tool.Output {
         if onCallingThread { return try runBlocking(path, args, environment: environment) }
-        let result: Result<Tool.Output, BenchError> = await withCheckedContinuation { continuation in
-            let work: @Sendable () -> Void = {
-                do throws(BenchError) { continuation.resume(returning: .success(try runBlocking(path, args, environment: environment))) }
-                catch { continuation.resume(returning: .failure(error)) }
-            }
-            if case .failure = startThread("tool \(path)", work) { work() }
-        }
-        return try result.get()
+        return try await onOwnThread("tool \(path)") { () throws(BenchError) in try runBlocking(path, args, environment: environment) }
     }
 
     static func runBlocking(_ path: String, _ args: [String], environment: [String: String]) throws(BenchError) -> Tool.Output {

@@ -188,7 +188,7 @@ int cs_unshare_netns_holder(const char *bind_target, int *err_step);
 
 // A new, empty network namespace (loopback up), made on a thread of its own
 // while the caller sets the rest of the box up: the thread unshares, opens
-// /proc/thread-self/ns/net and goes back to the network it came from. When
+// /proc/thread-self/ns/net and ends. When
 // done it writes two int32 to notify_fd (the descriptor, or -errno, then the
 // CS_STEP_* that failed) and closes it: the box's init picks it up from there
 // (cs_plan.netns_pipe_fd). cs_netns_begin returns a handle, or NULL when no

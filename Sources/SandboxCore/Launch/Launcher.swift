@@ -71,28 +71,36 @@ package enum Launcher {
     package static func stepName(_ step: Int32, in plan: LaunchPlan) -> String {
         if step >= 0, Int(step) < plan.ops.count { return plan.ops[Int(step)].description }
         switch step {
+        case CS_STEP_PIVOT.rawValue: return "pivot_root(\(plan.newRoot ?? ""))"
+        case CS_STEP_HOSTNAME.rawValue: return "sethostname(\(plan.hostname ?? ""))"
+        case CS_STEP_CHDIR.rawValue: return "chdir(\(plan.workdir))"
+        case CS_STEP_SETID.rawValue: return "setresuid(\(plan.ids.map { "\($0.uid):\($0.gid)" } ?? "0:0"))"
+        case CS_STEP_EXEC.rawValue: return "execve(\(plan.argv.first ?? ""))"
+        default: return stepName(step)
+        }
+    }
+
+    /// Names a step that needs no plan to be named.
+    package static func stepName(_ step: Int32) -> String {
+        switch step {
         case CS_STEP_CLONE.rawValue: return "clone3"
         case CS_STEP_USERMAP.rawValue: return "write(/proc/self/uid_map)"
         case CS_STEP_SETNS_NET.rawValue: return "setns(pool network namespace)"
         case CS_STEP_CGROUP_JOIN.rawValue: return "write(cgroup.procs)"
         case CS_STEP_CGROUPNS.rawValue: return "unshare(CLONE_NEWCGROUP)"
         case CS_STEP_LOOPBACK.rawValue: return "ioctl(SIOCSIFFLAGS lo up)"
-        case CS_STEP_PIVOT.rawValue: return "pivot_root(\(plan.newRoot ?? ""))"
-        case CS_STEP_HOSTNAME.rawValue: return "sethostname(\(plan.hostname ?? ""))"
-        case CS_STEP_CHDIR.rawValue: return "chdir(\(plan.workdir))"
         case CS_STEP_GATE.rawValue: return "read(start gate)"
         case CS_STEP_FORK.rawValue: return "fork(program)"
         case CS_STEP_STDIO.rawValue: return "dup2(stdio)"
         case CS_STEP_RLIMIT.rawValue: return "setrlimit"
-        case CS_STEP_SETID.rawValue: return "setresuid(\(plan.ids.map { "\($0.uid):\($0.gid)" } ?? "0:0"))"
         case CS_STEP_CAPS.rawValue: return "capset(drop)"
         case CS_STEP_NO_NEW_PRIVS.rawValue: return "prctl(PR_SET_NO_NEW_PRIVS)"
         case CS_STEP_SECCOMP.rawValue: return "seccomp(SECCOMP_SET_MODE_FILTER)"
-        case CS_STEP_EXEC.rawValue: return "execve(\(plan.argv.first ?? ""))"
         case CS_STEP_SETNS.rawValue: return "setns(box namespaces)"
         case CS_STEP_PRIVATE_ROOT.rawValue: return "mount(make-rprivate /)"
         case CS_STEP_PGID.rawValue: return "setpgid"
         case CS_STEP_UNSHARE_NET.rawValue: return "unshare(CLONE_NEWNET)"
+        case CS_STEP_BIND_NETNS.rawValue: return "mount(bind network namespace)"
         case CS_STEP_REAPER.rawValue: return "execveat(gradebox reaper)"
         default: return "step \(step)"
         }

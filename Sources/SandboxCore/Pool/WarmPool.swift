@@ -129,13 +129,9 @@ package final class WarmPool: Sendable {
         var step: Int32 = 0
         let rc = cs_unshare_netns_holder(net, &step)
         if rc < 0 {
-            let what = switch step {
-            case CS_STEP_LOOPBACK.rawValue: "ioctl(SIOCSIFFLAGS lo up)"
-            case CS_STEP_BIND_NETNS.rawValue: "mount(bind network namespace on \(net))"
-            case CS_STEP_CLONE.rawValue: "pthread_create(network namespace maker)"
-            default: "unshare(CLONE_NEWNET)"
-            }
-            throw .syscall("\(what) for pool slot \(index)", errno: -rc)
+            // CS_STEP_CLONE here: no thread could be started to make it.
+            let what = step == CS_STEP_CLONE.rawValue ? "pthread_create(network namespace maker)" : Launcher.stepName(step)
+            throw .syscall("\(what) for pool slot \(index) (\(net))", errno: -rc)
         }
         let handle: CgroupHandle
         do throws(SandboxError) {

@@ -8,19 +8,20 @@ import Musl
 /// caller running many boxes does not tie up the cooperative thread pool.
 /// Where no thread can be started the work runs here all the same: it may
 /// own a running box, which must never be dropped unwatched.
-func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws(SandboxError) -> T) async throws(SandboxError) -> T {
-    let result: Result<T, SandboxError> = await withCheckedContinuation { continuation in
+package func onOwnThread<T: Sendable, E: Error>(_ what: String = "box supervisor",
+                                               _ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+    let result: Result<T, E> = await withCheckedContinuation { continuation in
         let finish: @Sendable () -> Void = {
-            do throws(SandboxError) { continuation.resume(returning: .success(try work())) } catch { continuation.resume(returning: .failure(error)) }
+            do throws(E) { continuation.resume(returning: .success(try work())) } catch { continuation.resume(returning: .failure(error)) }
         }
-        if case .failure = startThread("box supervisor", finish) { finish() }
+        if case .failure = startThread(what, finish) { finish() }
     }
     return try result.get()
 }
 
 /// Starts `work` on a new detached thread.
 @discardableResult
-package func startThread(_ what: String, _ work: @escaping @Sendable () -> Void) -> Result<Void, SandboxError> {
+func startThread(_ what: String, _ work: @escaping @Sendable () -> Void) -> Result<Void, SandboxError> {
     let box = ThreadWork(work)
     var thread = pthread_t()
     let unmanaged = Unmanaged.passRetained(box)

@@ -12,10 +12,9 @@ import Musl
 /// /proc/self/exe) keys the cached program: a rebuilt or replaced gradebox
 /// compiles afresh.
 ///
-/// The file is `seccomp-<arch>.bpf`: one key line, then the instructions as
-/// `struct sock_filter`s. It is trusted only when this user owns it and no
-/// one else can write it; anything else about it (missing, another key, a
-/// torn length) means compile and write it again. Writing is best effort.
+/// The file is `seccomp-<arch>.bpf` (a `StateFile`): one key line, then the
+/// instructions as `struct sock_filter`s. Anything amiss (missing, untrusted,
+/// another key, a torn length) means compile and write it again.
 enum SeccompCache {
     static func program(in directory: String, arch: SeccompArch,
                         compile: () throws(SandboxError) -> [SockFilter]) throws(SandboxError) -> [SockFilter] {
@@ -37,9 +36,7 @@ enum SeccompCache {
     }
 
     static func read(_ path: String, key: [UInt8]) -> [SockFilter]? {
-        var st = stat()
-        guard stat(path, &st) == 0, st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
-              let bytes = try? Kernel.readFile(path), bytes.count > key.count,
+        guard let bytes = StateFile.readTrusted(path), bytes.count > key.count,
               bytes[0..<key.count].elementsEqual(key) else { return nil }
         return decode(bytes[key.count...])
     }
@@ -70,12 +67,7 @@ enum SeccompCache {
         return bytes
     }
 
-    /// Written to a private temporary name, then renamed over: a reader sees the old file or the whole new one.
     static func write(_ program: [SockFilter], key: [UInt8], to path: String) {
-        let temporary = "\(path).\(getpid())"
-        guard let fd = try? Kernel.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600) else { return }
-        let written = (try? Kernel.writeAll(fd, key + encode(program), temporary)) != nil
-        Kernel.close(fd)
-        if !written || rename(temporary, path) != 0 { unlink(temporary) }
+        StateFile.replace(path, with: key + encode(program))
     }
 }
