@@ -39,10 +39,17 @@ enum BPFFault: Error, Equatable {
 /// independently of the compiler so a test can run a compiled program the
 /// way the kernel would.
 func runBPF(_ program: [SockFilter], on data: SeccompData) throws(BPFFault) -> UInt32 {
+    try traceBPF(program, on: data).result
+}
+
+/// `runBPF`, also counting the instructions executed on the way.
+func traceBPF(_ program: [SockFilter], on data: SeccompData) throws(BPFFault) -> (result: UInt32, executed: Int) {
     var a: UInt32 = 0
     var pc = 0
+    var executed = 0
     while pc < program.count {
         let insn = program[pc]
+        executed += 1
         func target(_ offset: Int) throws(BPFFault) -> Int {
             let next = pc + 1 + offset
             guard next < program.count else { throw .jumpPastEnd(at: pc) }
@@ -68,7 +75,7 @@ func runBPF(_ program: [SockFilter], on data: SeccompData) throws(BPFFault) -> U
             }
             pc = try target(Int(taken ? insn.jt : insn.jf))
         case 0x06:
-            return insn.k
+            return (insn.k, executed)
         default:
             throw .unknownOpcode(at: pc, insn.code)
         }

@@ -102,6 +102,30 @@ struct SeccompDefaultPolicyTests {
         #expect(arch.number(of: "stime") == nil)
     }
 
+    /// Every number of the ABI, not only the named ones: the dispatch tree
+    /// gives each its rule's action, or the default, and reaches it in a few
+    /// steps (the kernel walks the filter for every number when it loads it).
+    @Test(arguments: SeccompArch.allCases)
+    func everyNumberGetsItsRuleByAShortWalk(arch: SeccompArch) throws {
+        let policy = SeccompPolicy.gradeboxDefault
+        let program = try policy.compile(for: arch)
+        var rulesByNumber: [UInt32: [SeccompRule]] = [:]
+        for rule in policy.rules {
+            if let nr = arch.number(of: rule.syscall) { rulesByNumber[nr, default: []].append(rule) }
+        }
+        #expect(rulesByNumber.count > 40)
+        var longest = 0
+        for nr in UInt32(0)..<1024 {
+            let rules = rulesByNumber[nr] ?? []
+            guard rules.first?.conditions.isEmpty ?? true else { continue }  // argument rules: tested above
+            let (result, executed) = try traceBPF(program, on: SeccompData(nr: nr, arch: arch.auditArch))
+            #expect(result == (rules.first?.action ?? policy.defaultAction).returnValue, "nr \(nr)")
+            longest = max(longest, executed)
+        }
+        // 4 of ABI checks, log2(rules / 4) levels of `jge`, at most 4 `jeq`, the `ret`.
+        #expect(longest <= 14, "the longest walk is \(longest) instructions")
+    }
+
     @Test(arguments: SeccompArch.allCases)
     func programIsWellFormed(arch: SeccompArch) throws {
         let program = try SeccompPolicy.gradeboxDefault.compile(for: arch)
