@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <linux/close_range.h>
+#include <linux/nsfs.h>
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -367,7 +368,7 @@ static void cs_close_others(const struct cs_plan *plan) {
     int n = 0;
     int fixed[] = { plan->status_fd, plan->gate_fd, plan->stdin_fd, plan->stdout_fd,
                     plan->stderr_fd, plan->netns_fd, plan->netns_pipe_fd, plan->parent_pidfd,
-                    plan->reaper_fd };
+                    plan->reaper_fd, plan->mount_template_fd };
     for (unsigned i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (fixed[i] >= 0) keep[n++] = fixed[i];
     for (int i = 0; i < plan->n_cgroup_procs_fds && n < (int)(sizeof keep / sizeof keep[0]); i++)
@@ -469,7 +470,14 @@ static void cs_init_main(const struct cs_plan *plan, char *shared_stack_top) {
     if (plan->loopback_up && cs_loopback_up() < 0) cs_fail(evfd, CS_STEP_LOOPBACK, errno);
     marks[CS_MARK_JOINED] = cs_monotonic_ns();
 
-    if (plan->clone_flags & CLONE_NEWNS) {
+    if (plan->mount_template_fd >= 0) {
+        // A copy of the image's template: its root is the image, read-only,
+        // and private (so is the copy). No host mount is copied, none is
+        // detached later, and there is nothing to pivot from.
+        if (setns(plan->mount_template_fd, CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0)
+            cs_fail(evfd, CS_STEP_MOUNT_TEMPLATE, errno);
+        close(plan->mount_template_fd);
+    } else if (plan->clone_flags & CLONE_NEWNS) {
         // Nothing we mount may propagate back to the host.
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) cs_fail(evfd, CS_STEP_PRIVATE_ROOT, errno);
     }
@@ -802,4 +810,54 @@ int cs_unshare_netns_holder(const char *bind_target, int *err_step) {
     close(fd);
     if (rc < 0) { *err_step = CS_STEP_BIND_NETNS; return -err; }
     return 0;
+}
+
+struct cs_template_job {
+    const char *rootfs, *mount_point;
+    int fd, err, step;
+};
+
+// Runs on its own thread, alone in the namespace it makes (a new thread is a
+// new task: nothing else lives there through it, and it ends right after).
+static void *cs_template_main(void *p) {
+    struct cs_template_job *job = p;
+    job->fd = -1;
+    job->step = CS_STEP_MOUNT_TEMPLATE;
+    if (unshare(CLONE_NEWNS) < 0) { job->err = errno; return NULL; }
+    job->step = CS_STEP_PRIVATE_ROOT;
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) { job->err = errno; return NULL; }
+    job->step = 0;
+    if (mount(job->rootfs, job->mount_point, NULL, MS_BIND | MS_REC, NULL) < 0) { job->err = errno; return NULL; }
+    job->step = 1;
+    if (mount(NULL, job->mount_point, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) {
+        job->err = errno;
+        return NULL;
+    }
+    // Opened before the pivot takes /proc away; it names the namespace, not a path.
+    job->step = CS_STEP_MOUNT_TEMPLATE;
+    int fd = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { job->err = errno; return NULL; }
+    job->step = CS_STEP_PIVOT;
+    if (chdir(job->mount_point) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0) {
+        job->err = errno;
+        close(fd);
+        return NULL;
+    }
+    job->fd = fd;
+    return NULL;
+}
+
+int cs_mount_template(const char *rootfs, const char *mount_point, int *err_step) {
+    struct cs_template_job job = { rootfs, mount_point, -1, EIO, CS_STEP_CLONE };
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, cs_template_main, &job);
+    if (rc != 0) { *err_step = CS_STEP_CLONE; return -rc; }
+    pthread_join(thread, NULL);
+    if (job.fd < 0) { *err_step = job.step; return -job.err; }
+    return job.fd;
+}
+
+int cs_namespace_type(int fd) {
+    int type = ioctl(fd, NS_GET_NSTYPE);
+    return type < 0 ? -errno : type;
 }

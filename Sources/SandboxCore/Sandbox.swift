@@ -67,9 +67,10 @@ public struct Sandbox: Sendable {
         let runtime = try Runtime.shared(stateDirectory)
         step("runtime")
         let rootfs = try images.rootfsPath(spec.image)
+        let template = Planner.mayUseMountTemplate(spec, host: runtime.host) ? runtime.templates?.descriptor(for: rootfs) : nil
         // Planned (and so validated) before anything is made: a bad spec leaves nothing.
         let (plan, warmPlan) = try runtime.plan(spec, rootfs: rootfs, joinsNetwork: spec.network == .none && (usePool || network != nil),
-                                                pooled: usePool)
+                                                pooled: usePool, mountTemplate: template != nil)
         step("planned")
         // A pooled run takes a warm box of its shape when one is ready, and
         // leaves one made for the next run; a program too large for the gate runs cold.
@@ -110,6 +111,7 @@ public struct Sandbox: Sendable {
         io.descriptors.cgroupByProgram = true
         // Its init shares our memory until the program runs (see reaper.c).
         if let reaper = Launcher.reaperImage { io.descriptors.reaper = reaper }
+        if plan.mountTemplate != nil, let template { io.descriptors.mountTemplate = template }
         step("descriptors")
 
         // The box's clock starts at the clone. Not when the spawn returns: an
@@ -331,6 +333,8 @@ final class Runtime: Sendable {
     let pool: WarmPool
     /// Boxes made ahead of time for pooled runs in this process.
     let warm: WarmBoxes
+    /// The images' mount templates (root only).
+    let templates: MountTemplates?
     let stateDirectory: String
     /// Prefix of this state directory's box cgroups: `box-<hash of the state directory>`,
     /// so two state directories never take (or gc) each other's groups.
@@ -373,13 +377,14 @@ final class Runtime: Sendable {
             cgroupProblem = error.description
         }
         pool = WarmPool(directory: stateDirectory + "/pool", cgroups: cgroups)
-        warm = WarmBoxes(pool: pool, cgroups: cgroups)
+        templates = host.isRoot ? MountTemplates(stateDirectory: stateDirectory, mountPoint: host.rootMountPoint) : nil
+        warm = WarmBoxes(pool: pool, cgroups: cgroups, templates: templates)
     }
 
     /// The last plans made: a grader or the benchmark runs the same spec over
     /// and over, planning is pure, and building ~40 mount ops of strings was
     /// ~0.06 ms of a warm run. A spec is compared whole before a plan is reused.
-    private let plans = Mutex<[(spec: SandboxSpec, rootfs: String, joinsNetwork: Bool, plan: LaunchPlan, warm: WarmPlan?)]>([])
+    private let plans = Mutex<[(spec: SandboxSpec, rootfs: String, joinsNetwork: Bool, mountTemplate: Bool, plan: LaunchPlan, warm: WarmPlan?)]>([])
     static let plansKept = 8
 
     /// What a pooled run of a plan needs besides it: the shape of warm box it
@@ -397,22 +402,26 @@ final class Runtime: Sendable {
     }
 
     func plan(_ spec: SandboxSpec, rootfs: String, joinsNetwork: Bool) throws(SandboxError) -> LaunchPlan {
-        try plan(spec, rootfs: rootfs, joinsNetwork: joinsNetwork, pooled: false).plan
+        try plan(spec, rootfs: rootfs, joinsNetwork: joinsNetwork, pooled: false, mountTemplate: false).plan
     }
 
-    func plan(_ spec: SandboxSpec, rootfs: String, joinsNetwork: Bool, pooled: Bool) throws(SandboxError) -> (plan: LaunchPlan, warm: WarmPlan?) {
+    func plan(_ spec: SandboxSpec, rootfs: String, joinsNetwork: Bool, pooled: Bool,
+              mountTemplate: Bool) throws(SandboxError) -> (plan: LaunchPlan, warm: WarmPlan?) {
         let known = plans.withLock { list -> (LaunchPlan, WarmPlan?)? in
-            guard let i = list.firstIndex(where: { $0.joinsNetwork == joinsNetwork && $0.rootfs == rootfs && $0.spec == spec }) else { return nil }
+            guard let i = list.firstIndex(where: {
+                $0.joinsNetwork == joinsNetwork && $0.mountTemplate == mountTemplate && $0.rootfs == rootfs && $0.spec == spec
+            }) else { return nil }
             if pooled && list[i].warm == nil {
                 list[i].warm = WarmPlan(list[i].plan, spec)
             }
             return (list[i].plan, list[i].warm)
         }
         if let known { return (known.0, pooled ? known.1 : nil) }
-        let plan = try Planner.plan(spec, rootfs: rootfs, host: host, joinsNetwork: joinsNetwork, seccomp: seccompProgram)
+        let plan = try Planner.plan(spec, rootfs: rootfs, host: host, joinsNetwork: joinsNetwork, seccomp: seccompProgram,
+                                    mountTemplate: mountTemplate)
         let warm = pooled ? WarmPlan(plan, spec) : nil
         plans.withLock { list in
-            list.insert((spec, rootfs, joinsNetwork, plan, warm), at: 0)
+            list.insert((spec, rootfs, joinsNetwork, mountTemplate, plan, warm), at: 0)
             if list.count > Self.plansKept { list.removeLast() }
         }
         return (plan, warm)

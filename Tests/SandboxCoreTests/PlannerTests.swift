@@ -210,3 +210,56 @@ struct VerdictTests {
         #expect(RunResult(verdict: .TO, exitCode: nil, signal: 9).processExitCode == 201)
     }
 }
+
+/// Boxes copied from their image's mount template.
+extension PlannerTests {
+    @Test func aTemplatedBoxWorksInItsOwnPathsWithoutPivotOrHostMounts() throws {
+        let plan = try Planner.plan(spec(), rootfs: "/img", host: root, mountTemplate: true)
+        #expect(plan.mountTemplate == "/img")
+        #expect(plan.cloneFlags & CloneFlags.newNS == 0)
+        #expect(plan.newRoot == nil)
+        // Nothing of the host: not the image path (the template's root), not the mount points.
+        for op in plan.ops {
+            for path in [op.source, op.target].compactMap({ $0 }) {
+                #expect(!path.hasPrefix("/run/gb") && !path.hasPrefix("/img"), "\(op)")
+            }
+        }
+        // The scratch tmpfs sits on /tmp, and is covered there after every
+        // other bind taken from it, by the bind of its own tmp directory.
+        #expect(plan.ops[0].fstype == "tmpfs" && plan.ops[0].target == "/tmp")
+        let fromScratch = plan.ops.indices.filter { plan.ops[$0].source?.hasPrefix("/tmp/") == true }
+        let cover = try #require(plan.ops.lastIndex { $0.source == "/tmp/tmp" && $0.target == "/tmp" })
+        #expect(fromScratch.last == cover)
+        #expect(fromScratch.count >= 3)  // /dev, the empty directory for masked /proc, /tmp
+        // The template's root is read-only already: no remount of "/".
+        #expect(!plan.ops.contains { $0.target == "" || $0.target == "/" })
+    }
+
+    @Test func aWorkingDirectoryIsMadeInTheCoveredTmpOrBoundFromTheScratch() throws {
+        let inTmp = try Planner.plan(spec { $0.workingDirectory = "/tmp/work" }, rootfs: "/img", host: root, mountTemplate: true)
+        let cover = try #require(inTmp.ops.lastIndex { $0.source == "/tmp/tmp" })
+        let made = try #require(inTmp.ops.firstIndex { $0.kind == .mkdir && $0.target == "/tmp/work" })
+        #expect(made > cover)
+        let elsewhere = try Planner.plan(spec { $0.workingDirectory = "/task" }, rootfs: "/img", host: root, mountTemplate: true)
+        #expect(elsewhere.ops.contains { $0.source == "/tmp/workdir" && $0.target == "/task" })
+    }
+
+    @Test func boxesATemplateCannotServeCopyTheCallersMounts() throws {
+        let cases: [(String, SandboxSpec, HostFacts)] = [
+            ("rootless", spec(), user),
+            ("user namespace as root", spec { $0.userNamespace = .always }, root),
+            ("overlay", spec { $0.rootfs = .overlay }, root),
+            ("host bind", spec { $0.mounts = [BindMount(source: "/data", target: "/data")] }, root),
+        ]
+        for (what, s, host) in cases {
+            #expect(!Planner.mayUseMountTemplate(s, host: host), "\(what)")
+            let plan = try Planner.plan(s, rootfs: "/img", host: host, mountTemplate: true)
+            #expect(plan.mountTemplate == nil, "\(what)")
+            #expect(plan.cloneFlags & CloneFlags.newNS != 0, "\(what)")
+            #expect(plan.newRoot == host.rootMountPoint, "\(what)")
+        }
+        #expect(Planner.mayUseMountTemplate(spec(), host: root))
+        let unasked = try Planner.plan(spec(), rootfs: "/img", host: root)
+        #expect(unasked.mountTemplate == nil && unasked.newRoot == root.rootMountPoint)
+    }
+}

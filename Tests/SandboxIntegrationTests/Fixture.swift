@@ -74,7 +74,8 @@ struct HostTraces: Equatable {
             }
         }
         let mounts = (Kernel.readText("/proc/self/mountinfo") ?? "").split(separator: "\n")
-            .filter { $0.contains(sandbox.stateDirectory) && !$0.contains("/pool/net-") }.map(String.init)
+            // The pool's namespaces and the images' mount templates are kept on purpose.
+            .filter { $0.contains(sandbox.stateDirectory) && !$0.contains("/pool/net-") && !$0.contains("/templates/") }.map(String.init)
         // Every thread's, not only every process's: a cold box's network
         // namespace is made on a thread of the caller (NetworkNamespaceJob).
         var netns = Set<String>()

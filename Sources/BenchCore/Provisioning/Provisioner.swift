@@ -559,8 +559,10 @@ public struct Provisioner: Sendable {
                 let r = try? await Tool.run("/bin/umount", ["-l", m])
                 if r?.status == 0 { log.append("unmounted \(m)") }
             }
-            // The in-process gradebox's pool slots held the namespaces just unmounted.
+            // The in-process gradebox's pool slots and its images' mount templates
+            // held the namespaces just unmounted.
             try? FileManager.default.removeItem(atPath: ProvisionState.directory + "/gradebox/pool")
+            try? FileManager.default.removeItem(atPath: ProvisionState.directory + "/gradebox/templates")
         }
         return log
     }

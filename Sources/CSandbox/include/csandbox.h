@@ -67,6 +67,7 @@ enum cs_step {
     CS_STEP_UNSHARE_NET = -23,
     CS_STEP_BIND_NETNS = -24,
     CS_STEP_REAPER = -25,
+    CS_STEP_MOUNT_TEMPLATE = -26,
 };
 
 // Events the box's init writes to status_fd, in this order:
@@ -112,6 +113,8 @@ struct cs_plan {
     int32_t loopback_up;        // bring lo up in a new network namespace
     const char *uid_map;        // written by the init itself (rootless: "0 <euid> 1")
     const char *gid_map;
+    int32_t mount_template_fd;  // if >= 0 (and no CLONE_NEWNS): the box's mount namespace is a copy of
+                                // this one (cs_mount_template), whose root is the image already
     const struct cs_op *ops;
     int32_t n_ops;
     const char *new_root;       // pivot_root target, or NULL
@@ -177,6 +180,15 @@ int cs_reaper_image_fd(void);
 // FAILED) go to plan->status_fd; the caller waits for the program itself.
 // The plan's clone_flags name the namespaces to join.
 int cs_enter(int target_pidfd, const struct cs_plan *plan, struct cs_child *out);
+
+// A mount namespace whose root is `rootfs` bound read-only (nosuid, nodev),
+// and nothing else: the template a box's namespace is copied from. Made on a
+// short-lived thread (unshare, bind on mount_point, pivot_root, detach the
+// old root). Returns its descriptor (close-on-exec), or -errno with
+// *err_step set to the CS_STEP_* or op that failed (op 0: the bind, 1: the remount).
+int cs_mount_template(const char *rootfs, const char *mount_point, int *err_step);
+// CLONE_NEW* of the namespace `fd` refers to, or -errno (not a namespace: -EINVAL or -ENOTTY).
+int cs_namespace_type(int fd);
 
 // Thin wrappers Glibc does not export to Swift.
 int cs_pidfd_open(pid_t pid);

@@ -11,7 +11,7 @@ struct GcCommand: ParsableCommand {
         let r = try global.sandbox.gc(pool: pool)
         FileHandleLite.standardOutput.write(
             "removed \(r.boxes.count) boxes\(r.boxes.isEmpty ? "" : " (\(r.boxes.joined(separator: ", ")))"), "
-            + "\(r.cgroups.count) cgroups, \(r.poolSlots) pool slots\n")
+            + "\(r.cgroups.count) cgroups, \(r.poolSlots) pool slots, \(r.mountTemplates) mount templates\n")
     }
 }
 

@@ -30,6 +30,8 @@ package struct LaunchDescriptors {
     /// The reaper's image (`Launcher.reaperImage`) for a box without a gate:
     /// its init then shares this process's memory until it execs the reaper.
     package var reaper: Int32 = -1
+    /// The mount template (`MountTemplates`) of a plan with a `mountTemplate`.
+    package var mountTemplate: Int32 = -1
     package init() {}
 }
 
@@ -44,6 +46,10 @@ package struct LaunchedProcess: Sendable {
 /// returns in the parent: the child never allocates.
 package enum Launcher {
     package static func spawn(_ plan: LaunchPlan, _ fds: LaunchDescriptors) throws(SandboxError) -> LaunchedProcess {
+        // Without its template such a plan would run its ops on the caller's own mounts.
+        guard (plan.mountTemplate != nil) == (fds.mountTemplate >= 0) else {
+            throw .invalidRequest("internal: a plan with a mount template needs its descriptor, and only it")
+        }
         var child = cs_child()
         let rc = withCPlan(plan, fds) { cplan in cs_spawn(cplan, &child) }
         if rc < 0 { throw .syscall("clone3(\(namespaceNames(plan.cloneFlags)))", errno: -rc) }
@@ -72,6 +78,7 @@ package enum Launcher {
         if step >= 0, Int(step) < plan.ops.count { return plan.ops[Int(step)].description }
         switch step {
         case CS_STEP_PIVOT.rawValue: return "pivot_root(\(plan.newRoot ?? ""))"
+        case CS_STEP_MOUNT_TEMPLATE.rawValue: return "setns(mount template of \(plan.mountTemplate ?? "?"))"
         case CS_STEP_HOSTNAME.rawValue: return "sethostname(\(plan.hostname ?? ""))"
         case CS_STEP_CHDIR.rawValue: return "chdir(\(plan.workdir))"
         case CS_STEP_SETID.rawValue: return "setresuid(\(plan.ids.map { "\($0.uid):\($0.gid)" } ?? "0:0"))"
@@ -102,6 +109,7 @@ package enum Launcher {
         case CS_STEP_UNSHARE_NET.rawValue: return "unshare(CLONE_NEWNET)"
         case CS_STEP_BIND_NETNS.rawValue: return "mount(bind network namespace)"
         case CS_STEP_REAPER.rawValue: return "execveat(gradebox reaper)"
+        case CS_STEP_MOUNT_TEMPLATE.rawValue: return "setns(mount template)"
         default: return "step \(step)"
         }
     }
@@ -150,6 +158,7 @@ package enum Launcher {
         c.loopback_up = plan.loopbackUp ? 1 : 0
         c.uid_map = arena.string(plan.uidMap)
         c.gid_map = arena.string(plan.gidMap)
+        c.mount_template_fd = fds.mountTemplate
         c.ops = UnsafePointer(ops)
         c.n_ops = Int32(plan.ops.count)
         c.new_root = arena.string(plan.newRoot)

@@ -9,12 +9,15 @@ public struct GarbageReport: Sendable, Equatable {
     public var boxes: [String] = []
     public var cgroups: [String] = []
     public var poolSlots = 0
+    /// Mount templates of images no longer in the store (all of them with `pool: true`).
+    public var mountTemplates = 0
 }
 
 extension Sandbox {
     /// Removes what a killed gradebox left behind: boxes whose init is gone,
-    /// this state directory's box cgroups that no box owns and whose process is gone; with
-    /// `pool: true` also every idle warm-pool slot (namespace mounts, cgroups).
+    /// this state directory's box cgroups that no box owns and whose process is gone, the mount
+    /// templates of images the store no longer has; with `pool: true` also every idle warm-pool
+    /// slot (namespace mounts, cgroups) and every mount template (they are made again on demand).
     public func gc(pool drainPool: Bool = false) throws(SandboxError) -> GarbageReport {
         var report = GarbageReport()
         let runtime = try Runtime.shared(stateDirectory)
@@ -44,6 +47,11 @@ extension Sandbox {
                 try? driver.remove(CgroupHandle(name: name, procsFiles: [], directory: nil))
                 report.cgroups.append(name)
             }
+        }
+        if let templates = runtime.templates {
+            // A template pins its image's directory, even once the image is removed.
+            let current = drainPool ? [] : Set(((try? images.list()) ?? []).compactMap { MountTemplates.key($0.rootfs) })
+            report.mountTemplates = templates.remove(keeping: current)
         }
         if drainPool {
             // This process's warm boxes hold slots: end them first, so their slots drain too.

@@ -6,6 +6,10 @@ package struct LaunchPlan: Sendable, Equatable {
     package var loopbackUp: Bool
     package var uidMap: String?
     package var gidMap: String?
+    /// The image root whose mount template (`MountTemplates`) the box's
+    /// mount namespace is copied from; then `ops` name the box's own paths
+    /// and there is no `newRoot`. nil: the box copies the caller's mounts.
+    package var mountTemplate: String? = nil
     package var ops: [MountOp]
     package var newRoot: String?
     package var hostname: String?

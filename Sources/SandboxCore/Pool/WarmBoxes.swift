@@ -48,10 +48,12 @@ final class WarmBoxes: Sendable {
     private let worker = Mutex<(read: Int32, write: Int32)?>(nil)
     private let pool: WarmPool
     private let cgroups: (any CgroupDriver)?
+    private let templates: MountTemplates?
 
-    init(pool: WarmPool, cgroups: (any CgroupDriver)?) {
+    init(pool: WarmPool, cgroups: (any CgroupDriver)?, templates: MountTemplates?) {
         self.pool = pool
         self.cgroups = cgroups
+        self.templates = templates
     }
 
     /// What must match for a box to serve a run: the plan without its program
@@ -63,6 +65,8 @@ final class WarmBoxes: Sendable {
         var loopbackUp: Bool
         var uidMap: String?
         var gidMap: String?
+        /// The image, when the ops are relative to its mount template (they do not name it then).
+        var mountTemplate: String?
         var ops: [MountOp]
         var newRoot: String?
         var hostname: String?
@@ -80,7 +84,8 @@ final class WarmBoxes: Sendable {
         limits.wallTimeSeconds = nil
         limits.outputBytes = nil
         return Shape(cloneFlags: plan.cloneFlags, unshareCgroupNamespace: plan.unshareCgroupNamespace,
-                     loopbackUp: plan.loopbackUp, uidMap: plan.uidMap, gidMap: plan.gidMap, ops: plan.ops,
+                     loopbackUp: plan.loopbackUp, uidMap: plan.uidMap, gidMap: plan.gidMap,
+                     mountTemplate: plan.mountTemplate, ops: plan.ops,
                      newRoot: plan.newRoot, hostname: plan.hostname, workdir: plan.workdir, network: spec.network,
                      limits: limits, seccomp: plan.seccomp)
     }
@@ -185,6 +190,12 @@ final class WarmBoxes: Sendable {
         }
         let gate = try io.gate(carryingProgram: true)
         try io.joinNetwork(of: slot, spec.network)
+        if let image = plan.mountTemplate {
+            guard let template = templates?.descriptor(for: image) else {
+                throw .setupFailed(SandboxFailure(step: "mount template of \(image)", errno: ENOENT))
+            }
+            io.descriptors.mountTemplate = template
+        }
         child = try Launcher.spawn(plan, io.descriptors)
         io.closeChildEnds()
         let event = readLaunchEvent(io.events)

@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSandbox
+import Synchronization
+
+/// One mount namespace per image whose only mount is the image, bound
+/// read-only: the template a box's mount namespace is copied from (setns,
+/// then unshare). Copying the caller's namespace instead copies every host
+/// mount (38 here), which the box must then make private, pivot away from and
+/// detach, each detach costing an RCU grace period; from a template there is
+/// nothing to copy but the image and nothing to detach.
+///
+/// A template is made once (`cs_mount_template`, ~0.3 ms) and kept in the
+/// state directory as a bind mount of its namespace file,
+/// `templates/<dev>-<ino>` of the image's root directory, so that later
+/// processes (every `gradebox run` is one) open it instead of making it. The
+/// bind pins that directory, so the pair names one directory for as long as
+/// the template exists; a replaced image has a new directory and gets a new
+/// template. Root only: a box in a user namespace cannot enter one (it
+/// copies the caller's namespace as before). `gc` removes the templates of
+/// images that are gone.
+final class MountTemplates: Sendable {
+    let directory: String
+    /// Where a template's making binds the image before pivoting into it (its own namespace only).
+    private let mountPoint: String
+    /// Open templates of this process by image root; nil: it cannot be had here (do not try again).
+    private let open = Mutex<[String: (device: UInt64, inode: UInt64, fd: Int32?)]>([:])
+
+    init(stateDirectory: String, mountPoint: String) {
+        directory = stateDirectory + "/templates"
+        self.mountPoint = mountPoint
+    }
+
+    /// The template of the image at `rootfs` (a descriptor this object
+    /// keeps), made if there is none; nil when it cannot be had here (the box
+    /// then copies the caller's mounts).
+    func descriptor(for rootfs: String) -> Int32? {
+        var st = stat()
+        guard stat(rootfs, &st) == 0 else { return nil }
+        let device = UInt64(st.st_dev), inode = UInt64(st.st_ino)
+        return open.withLock { table -> Int32? in
+            if let known = table[rootfs], known.device == device, known.inode == inode { return known.fd }
+            let fd = try? load(rootfs, device: device, inode: inode)
+            // The descriptor of a replaced image's template may be in a launch on
+            // another thread right now: it is left open (one per replacement) rather than raced.
+            table[rootfs] = (device, inode, fd)
+            return fd
+        }
+    }
+
+    /// The template kept in the state directory, or a new one made and kept there.
+    private func load(_ rootfs: String, device: UInt64, inode: UInt64) throws(SandboxError) -> Int32 {
+        let path = "\(directory)/\(device)-\(inode)"
+        if let fd = Self.openTemplate(path) { return fd }
+        if mkdir(directory, 0o755) < 0 && errno != EEXIST { throw .syscall("mkdir(\(directory))", errno: errno) }
+        // One maker at a time: two binds on one file would stack, and the lower one leak.
+        let lock = try Kernel.open(directory + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, mode: 0o600)
+        defer { Kernel.close(lock) }
+        while flock(lock, LOCK_EX) != 0 {
+            if errno != EINTR { throw .syscall("flock(\(directory)/.lock)", errno: errno) }
+        }
+        if let fd = Self.openTemplate(path) { return fd }
+
+        var step: Int32 = 0
+        let fd = cs_mount_template(rootfs, mountPoint, &step)
+        guard fd >= 0 else {
+            let what = step == 0 ? "mount(bind \(rootfs))" : step == 1 ? "mount(remount ro \(mountPoint))" : Launcher.stepName(step)
+            throw .syscall("making the mount template of \(rootfs): \(what)", errno: -fd)
+        }
+        // Kept for later processes; where the bind is refused this process still uses it.
+        unlink(path)
+        if let file = try? Kernel.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o600) {
+            Kernel.close(file)
+            if mount("/proc/self/fd/\(fd)", path, nil, UInt(MS_BIND), nil) != 0 { unlink(path) }
+        }
+        return fd
+    }
+
+    /// A template file's namespace, when it is one: a file left without its
+    /// bind (a crash between the two, or a `gc` right now) is an empty file.
+    private static func openTemplate(_ path: String) -> Int32? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        if UInt64(truncatingIfNeeded: cs_namespace_type(fd)) == CloneFlags.newNS { return fd }
+        Kernel.close(fd)
+        return nil
+    }
+
+    /// Removes the kept templates whose image directory is not in `keep`
+    /// (device, inode), or all of them; returns how many went.
+    @discardableResult
+    func remove(keeping keep: Set<String> = []) -> Int {
+        var removed = 0
+        for entry in (try? Kernel.directoryEntries(directory)) ?? [] where !entry.name.hasPrefix(".") && !keep.contains(entry.name) {
+            let path = "\(directory)/\(entry.name)"
+            // MNT_DETACH: a box being made from it right now keeps its own copy.
+            while umount2(path, Int32(MNT_DETACH)) == 0 {}
+            if unlink(path) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    /// The name the template of the image directory at `rootfs` is kept under.
+    static func key(_ rootfs: String) -> String? {
+        var st = stat()
+        guard stat(rootfs, &st) == 0 else { return nil }
+        return "\(st.st_dev)-\(st.st_ino)"
+    }
+}

@@ -1,0 +1,94 @@
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSandbox
+@testable import SandboxCore
+
+/// Boxes copied from their image's mount template (root, a bound image, no
+/// host binds): what the box sees, and the templates' own lifecycle.
+@Suite("Mount templates, for real (root)", .serialized, .enabled(if: Host.canRunBoxes, Host.skipReason))
+struct MountTemplateTests {
+    /// The templates kept in a state directory, by file name.
+    func templates(_ sandbox: Sandbox) -> [String] {
+        ((try? Kernel.directoryEntries(sandbox.stateDirectory + "/templates")) ?? [])
+            .map(\.name).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    func isMountNamespace(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return UInt64(truncatingIfNeeded: cs_namespace_type(fd)) == CloneFlags.newNS
+    }
+
+    @Test func aBoxSeesTheImageAsItsRootAndNothingOfTheHostOrOfItsScratch() async throws {
+        let sandbox = try await Fixture.shared.sandbox(state: "templates")
+        defer { _ = try? sandbox.gc(pool: true) }
+        let r = try shell(sandbox, "cat /proc/self/mountinfo; echo ---; ls -a /tmp; echo ---; touch /x 2>&1; echo hi > /tmp/f && cat /tmp/f")
+        #expect(r.verdict == .OK, "\(r.err)")
+        let parts = r.out.components(separatedBy: "---\n")
+        try #require(parts.count == 3, "\(r.out)")
+        let mounts = parts[0].split(separator: "\n")
+        let rootfs = try sandbox.images.rootfsPath("minimal")
+        // The root is the image itself, read-only: the box was never in the host's mounts.
+        let rootLine = try #require(mounts.first { $0.split(separator: " ")[4] == "/" })
+        #expect(rootLine.split(separator: " ")[3] == Substring(rootfs), "\(rootLine)")
+        #expect(rootLine.split(separator: " ")[5].hasPrefix("ro,"))
+        #expect(!mounts.contains { $0.contains(sandbox.stateDirectory) || $0.contains("/.mnt/") }, "\(parts[0])")
+        // /tmp shows the scratch's tmp directory, covering the scratch's other directories.
+        #expect(parts[1] == ".\n..\n", "\(parts[1])")
+        #expect(parts[2].contains("Read-only file system") && parts[2].hasSuffix("hi\n"))
+
+        let kept = templates(sandbox)
+        #expect(kept == [try #require(MountTemplates.key(rootfs))])
+        #expect(isMountNamespace(sandbox.stateDirectory + "/templates/" + kept[0]))
+    }
+
+    @Test func gcRemovesTheTemplatesOfImagesThatAreGoneAndPoolDrainsThemAll() async throws {
+        let sandbox = try await Fixture.shared.sandbox(state: "templates-gc")
+        defer { _ = try? sandbox.gc(pool: true) }
+        // An image given as a directory of its own, outside the store.
+        let copy = try temporaryDirectory("template-image")
+        defer { _ = waitStatus(try! spawnProcess(["/bin/rm", "-rf", copy])) }
+        #expect(waitStatus(try spawnProcess(["/bin/cp", "-a", try sandbox.images.rootfsPath("minimal") + "/.", copy])) == 0)
+
+        #expect(try run(sandbox, ["/bin/true"]).verdict == .OK)
+        #expect(try run(sandbox, ["/bin/true"]) { $0.image = copy }.verdict == .OK)
+        let store = try #require(MountTemplates.key(try sandbox.images.rootfsPath("minimal")))
+        #expect(templates(sandbox) == [store, try #require(MountTemplates.key(copy))].sorted())
+
+        let first = try sandbox.gc()
+        #expect(first.mountTemplates == 1)
+        #expect(templates(sandbox) == [store], "the store's image keeps its template")
+        let drained = try sandbox.gc(pool: true)
+        #expect(drained.mountTemplates == 1)
+        #expect(templates(sandbox).isEmpty)
+        #expect(!(Kernel.readText("/proc/self/mountinfo") ?? "").contains(sandbox.stateDirectory + "/templates/"))
+        // This process keeps using the namespace it holds; the next process makes the template again.
+        #expect(try run(sandbox, ["/bin/true"]).verdict == .OK)
+        let next = MountTemplates(stateDirectory: sandbox.stateDirectory, mountPoint: try Runtime.shared(sandbox.stateDirectory).host.rootMountPoint)
+        #expect(next.descriptor(for: try sandbox.images.rootfsPath("minimal")) != nil)
+        #expect(templates(sandbox) == [store])
+    }
+
+    @Test func aTemplateFileLeftWithoutItsNamespaceIsMadeAgain() async throws {
+        let sandbox = try await Fixture.shared.sandbox(state: "templates-stale")
+        defer { _ = try? sandbox.gc(pool: true) }
+        let key = try #require(MountTemplates.key(try sandbox.images.rootfsPath("minimal")))
+        let path = sandbox.stateDirectory + "/templates/" + key
+        _ = try Runtime.shared(sandbox.stateDirectory)   // makes the state directory
+        mkdir(sandbox.stateDirectory + "/templates", 0o755)
+        // A crash between creating the file and binding the namespace on it.
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        #expect(fd >= 0)
+        close(fd)
+        #expect(!isMountNamespace(path))
+        // Another process's view: a fresh table of open templates.
+        let fresh = MountTemplates(stateDirectory: sandbox.stateDirectory, mountPoint: try Runtime.shared(sandbox.stateDirectory).host.rootMountPoint)
+        let template = try #require(fresh.descriptor(for: try sandbox.images.rootfsPath("minimal")))
+        #expect(UInt64(truncatingIfNeeded: cs_namespace_type(template)) == CloneFlags.newNS)
+        #expect(isMountNamespace(path))
+        #expect(try run(sandbox, ["/bin/true"]).verdict == .OK)
+    }
+}
