@@ -18,6 +18,14 @@ public func gradeboxMain() -> Never {
             fail(error.description)
         }
     }
+    runWithArgumentParser()
+}
+
+/// Every command but a plain `run`. A function of its own: inlined into
+/// `gradeboxMain`, its async machinery's metadata (Optional<TaskPriority>)
+/// was instantiated on the fast path too, before the first argument was read.
+@inline(never)
+private func runWithArgumentParser() -> Never {
     do {
         var command = try Gradebox.parseAsRoot()
         if var asyncCommand = command as? AsyncParsableCommand {

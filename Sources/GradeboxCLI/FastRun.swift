@@ -17,7 +17,9 @@ enum FastRun {
         case root, images, image, hostname, workdir
         case network, userns, rootfs
         case env, mount, capAdd, user
-        case limit(WritableKeyPath<LimitValues, String?>)
+        // A field name, not a key path: the first use of a key path in a process
+        // instantiates its metadata by demangling (~0.05 ms of a `gradebox run`).
+        case limit(LimitValues.Field)
     }
 
     private static func slot(_ name: String) -> Slot? {
@@ -34,17 +36,17 @@ enum FastRun {
         case "--mount": .mount
         case "--cap-add": .capAdd
         case "--user": .user
-        case "--memory": .limit(\.memory)
-        case "--memory-swap": .limit(\.memorySwap)
-        case "--cpus": .limit(\.cpus)
-        case "--pids": .limit(\.pids)
-        case "--time": .limit(\.time)
-        case "--wall-time": .limit(\.wallTime)
-        case "--output": .limit(\.output)
-        case "--tmpfs-size": .limit(\.tmpfsSize)
-        case "--nofile": .limit(\.nofile)
-        case "--fsize": .limit(\.fsize)
-        case "--stack": .limit(\.stack)
+        case "--memory": .limit(.memory)
+        case "--memory-swap": .limit(.memorySwap)
+        case "--cpus": .limit(.cpus)
+        case "--pids": .limit(.pids)
+        case "--time": .limit(.time)
+        case "--wall-time": .limit(.wallTime)
+        case "--output": .limit(.output)
+        case "--tmpfs-size": .limit(.tmpfsSize)
+        case "--nofile": .limit(.nofile)
+        case "--fsize": .limit(.fsize)
+        case "--stack": .limit(.stack)
         default: nil
         }
     }
@@ -110,7 +112,7 @@ enum FastRun {
                 case .rootfs:
                     guard let v = RootfsMode(rawValue: value) else { return nil }
                     inv.isolation.rootfs = v
-                case .limit(let key): inv.limits[keyPath: key] = value
+                case .limit(let field): inv.limits.set(field, value)
                 case .env, .mount, .capAdd: break
                 }
             }

@@ -384,8 +384,20 @@ final class Runtime: Sendable {
     /// The last plans made: a grader or the benchmark runs the same spec over
     /// and over, planning is pure, and building ~40 mount ops of strings was
     /// ~0.06 ms of a warm run. A spec is compared whole before a plan is reused.
-    private let plans = Mutex<[(spec: SandboxSpec, rootfs: String, joinsNetwork: Bool, mountTemplate: Bool, plan: LaunchPlan, warm: WarmPlan?)]>([])
+    /// The newest last. A struct, not a tuple, and appended, not inserted at
+    /// the front: a tuple's metadata and insert's CollectionOfOne are built
+    /// at run time on first use, in a `gradebox run` process that plans once.
+    private let plans = Mutex<[KnownPlan]>([])
     static let plansKept = 8
+
+    private struct KnownPlan {
+        var spec: SandboxSpec
+        var rootfs: String
+        var joinsNetwork: Bool
+        var mountTemplate: Bool
+        var plan: LaunchPlan
+        var warm: WarmPlan?
+    }
 
     /// What a pooled run of a plan needs besides it: the shape of warm box it
     /// fits, and its program as the message for a warm box's gate (nil: too
@@ -408,7 +420,7 @@ final class Runtime: Sendable {
     func plan(_ spec: SandboxSpec, rootfs: String, joinsNetwork: Bool, pooled: Bool,
               mountTemplate: Bool) throws(SandboxError) -> (plan: LaunchPlan, warm: WarmPlan?) {
         let known = plans.withLock { list -> (LaunchPlan, WarmPlan?)? in
-            guard let i = list.firstIndex(where: {
+            guard let i = list.lastIndex(where: {
                 $0.joinsNetwork == joinsNetwork && $0.mountTemplate == mountTemplate && $0.rootfs == rootfs && $0.spec == spec
             }) else { return nil }
             if pooled && list[i].warm == nil {
@@ -421,8 +433,8 @@ final class Runtime: Sendable {
                                     mountTemplate: mountTemplate)
         let warm = pooled ? WarmPlan(plan, spec) : nil
         plans.withLock { list in
-            list.insert((spec, rootfs, joinsNetwork, mountTemplate, plan, warm), at: 0)
-            if list.count > Self.plansKept { list.removeLast() }
+            list.append(KnownPlan(spec: spec, rootfs: rootfs, joinsNetwork: joinsNetwork, mountTemplate: mountTemplate, plan: plan, warm: warm))
+            if list.count > Self.plansKept { list.removeFirst() }
         }
         return (plan, warm)
     }
@@ -434,10 +446,17 @@ final class Runtime: Sendable {
         return cgroups
     }
 
+    /// On bytes: a String split here was a good part of a `gradebox run`'s start (its first use).
     static func userNamespacesAvailable() -> Bool {
-        guard let text = Kernel.readText("/proc/sys/user/max_user_namespaces"),
-              let n = Int(text.trimmingSpaces.split(separator: "\n").first ?? "") else { return false }
-        return n > 0
+        guard let bytes = try? Kernel.readFile("/proc/sys/user/max_user_namespaces") else { return false }
+        var n = 0
+        var digits = 0
+        for b in bytes {
+            guard b >= 0x30 && b <= 0x39 else { break }
+            n = n &* 10 &+ Int(b - 0x30)
+            digits += 1
+        }
+        return digits > 0 && n > 0
     }
 }
 

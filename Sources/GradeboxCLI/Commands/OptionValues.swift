@@ -19,6 +19,24 @@ struct LimitValues: Equatable, Sendable {
     var fsize: String?
     var stack: String?
 
+    enum Field { case memory, memorySwap, cpus, pids, time, wallTime, output, tmpfsSize, nofile, fsize, stack }
+
+    mutating func set(_ field: Field, _ value: String) {
+        switch field {
+        case .memory: memory = value
+        case .memorySwap: memorySwap = value
+        case .cpus: cpus = value
+        case .pids: pids = value
+        case .time: time = value
+        case .wallTime: wallTime = value
+        case .output: output = value
+        case .tmpfsSize: tmpfsSize = value
+        case .nofile: nofile = value
+        case .fsize: fsize = value
+        case .stack: stack = value
+        }
+    }
+
     func limits() throws(SandboxError) -> Limits {
         var l = Limits()
         if let memory { l.memoryBytes = try LimitParsing.bytes(memory, option: "--memory") }

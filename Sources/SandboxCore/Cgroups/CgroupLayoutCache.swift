@@ -70,24 +70,31 @@ enum CgroupLayoutCache {
     }
 
     static func decode(_ bytes: [UInt8], key: String) -> CgroupLayout? {
-        var lines: [[ArraySlice<UInt8>]] = []
+        // Fields by index, not split into nested arrays: the first use of
+        // each generic array type costs its metadata, in a process that runs once.
+        func string(_ from: Int, _ to: Int) -> String { String(decoding: bytes[from..<to], as: UTF8.self) }
+        var layout = CgroupLayout(v1: Dictionary(minimumCapacity: 8))
         var start = 0
+        var first = true
         while start < bytes.count {
             guard let end = bytes[start...].firstIndex(of: 0x0A) else { return nil }
-            lines.append(bytes[start..<end].split(separator: 0x09, omittingEmptySubsequences: false))
-            start = end + 1
-        }
-        func string(_ field: ArraySlice<UInt8>) -> String { String(decoding: field, as: UTF8.self) }
-        guard let first = lines.first, first.count == 1, string(first[0]) == key else { return nil }
-        var layout = CgroupLayout()
-        for fields in lines.dropFirst() {
-            switch (string(fields[0]), fields.count) {
-            case ("v1", 3): layout.v1[string(fields[1])] = string(fields[2])
-            case ("unified", 2): layout.unified = string(fields[1])
+            defer { start = end + 1 }
+            if first {
+                guard string(start, end) == key else { return nil }
+                first = false
+                continue
+            }
+            guard let tab = bytes[start..<end].firstIndex(of: 0x09) else { return nil }
+            let second = bytes[(tab + 1)..<end].firstIndex(of: 0x09)
+            switch (string(start, tab), second) {
+            case ("v1", let second?):
+                guard !bytes[(second + 1)..<end].contains(0x09) else { return nil }
+                layout.v1[string(tab + 1, second)] = string(second + 1, end)
+            case ("unified", nil): layout.unified = string(tab + 1, end)
             default: return nil
             }
         }
-        return layout
+        return first ? nil : layout
     }
 
     static func write(_ text: String, to path: String) {

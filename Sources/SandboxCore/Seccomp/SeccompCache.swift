@@ -26,13 +26,32 @@ enum SeccompCache {
         return program
     }
 
-    /// One line naming the format, the ABI and this binary.
+    /// One line naming the format, the ABI and this binary. Built on bytes:
+    /// string interpolation's first use in a process cost ~0.03 ms here.
     static func binaryKey(_ arch: SeccompArch) -> [UInt8]? {
         var st = stat()
         guard stat("/proc/self/exe", &st) == 0 else { return nil }
-        let line = "gradebox-seccomp 1 \(arch.rawValue) \(st.st_dev) \(st.st_ino) \(st.st_size) "
-            + "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)\n"
-        return Array(line.utf8)
+        var line: [UInt8] = []
+        line.reserveCapacity(96)
+        func append(_ text: StaticString) {
+            text.withUTF8Buffer { line.append(contentsOf: $0) }
+        }
+        func append(_ n: UInt64) {
+            var digits: [UInt8] = []
+            var v = n
+            repeat { digits.append(UInt8(truncatingIfNeeded: v % 10) + 0x30); v /= 10 } while v > 0
+            line.append(contentsOf: digits.reversed())
+        }
+        append("gradebox-seccomp 1 ")
+        line.append(contentsOf: arch.rawValue.utf8)
+        for n in [UInt64(st.st_dev), UInt64(st.st_ino), UInt64(st.st_size), UInt64(st.st_mtim.tv_sec)] {
+            append(" ")
+            append(n)
+        }
+        append(".")
+        append(UInt64(st.st_mtim.tv_nsec))
+        append("\n")
+        return line
     }
 
     static func read(_ path: String, key: [UInt8]) -> [SockFilter]? {
