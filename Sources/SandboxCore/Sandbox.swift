@@ -468,6 +468,12 @@ func stableHash(_ text: String) -> String {
         hash ^= UInt32(byte)
         hash = hash &* 16_777_619
     }
-    let hex = String(hash, radix: 16)
-    return String(repeating: "0", count: 8 - hex.count) + hex
+    // Digit by digit: String(_:radix:) and String(repeating:) first used here
+    // cost ~0.05 ms of every `gradebox run` process.
+    var digits = [UInt8](repeating: 0, count: 8)
+    for i in 0..<8 {
+        let nibble = UInt8(truncatingIfNeeded: hash >> UInt32(28 - 4 * i)) & 0xF
+        digits[i] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+    }
+    return String(decoding: digits, as: UTF8.self)
 }
