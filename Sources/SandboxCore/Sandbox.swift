@@ -17,6 +17,11 @@ public struct Sandbox: Sendable {
     public static let defaultStateDirectory = "/run/gradebox"
     public let stateDirectory: String
     public let images: ImageStore
+    /// A pooled run leaves a box made ahead of time for the next run of its
+    /// shape, in this process. A process that runs one box and ends (the CLI)
+    /// turns this off: the box would be made on its time, and die with it.
+    /// Pooled runs still take their cgroup and network namespace from the pool.
+    public var makesWarmBoxes = true
 
     public init(stateDirectory: String = Sandbox.defaultStateDirectory, images: ImageStore = ImageStore()) {
         self.stateDirectory = stateDirectory
@@ -70,7 +75,7 @@ public struct Sandbox: Sendable {
         let template = Planner.mayUseMountTemplate(spec, host: runtime.host) ? runtime.templates?.descriptor(for: rootfs) : nil
         // Planned (and so validated) before anything is made: a bad spec leaves nothing.
         let (plan, warmPlan) = try runtime.plan(spec, rootfs: rootfs, joinsNetwork: spec.network == .none && (usePool || network != nil),
-                                                pooled: usePool, mountTemplate: template != nil)
+                                                pooled: usePool && makesWarmBoxes, mountTemplate: template != nil)
         step("planned")
         // A pooled run takes a warm box of its shape when one is ready, and
         // leaves one made for the next run; a program too large for the gate runs cold.

@@ -110,7 +110,12 @@ struct RunInvocation: Equatable, Sendable {
     var quiet = false
     var command: [String] = []
 
-    var sandbox: Sandbox { Sandbox(stateDirectory: root, images: ImageStore(directory: images)) }
+    /// This process runs one box and ends: a box made ahead for a next run would die with it.
+    var sandbox: Sandbox {
+        var sandbox = Sandbox(stateDirectory: root, images: ImageStore(directory: images))
+        sandbox.makesWarmBoxes = false
+        return sandbox
+    }
 
     /// Runs the box and prints the result; returns the process's exit code.
     func execute() throws(SandboxError) -> Int32 {
