@@ -825,7 +825,9 @@ int cs_unshare_netns_holder(const char *bind_target, int *err_step) {
 }
 
 struct cs_template_job {
-    const char *rootfs, *mount_point;
+    const struct cs_op *ops;
+    int n_ops;
+    const char *mount_point;
     int fd, err, step;
 };
 
@@ -838,12 +840,8 @@ static void *cs_template_main(void *p) {
     if (unshare(CLONE_NEWNS) < 0) { job->err = errno; return NULL; }
     job->step = CS_STEP_PRIVATE_ROOT;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) { job->err = errno; return NULL; }
-    job->step = 0;
-    if (mount(job->rootfs, job->mount_point, NULL, MS_BIND | MS_REC, NULL) < 0) { job->err = errno; return NULL; }
-    job->step = 1;
-    if (mount(NULL, job->mount_point, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) {
-        job->err = errno;
-        return NULL;
+    for (int i = 0; i < job->n_ops; i++) {
+        if (cs_do_op(&job->ops[i]) < 0) { job->step = i; job->err = errno; return NULL; }
     }
     // Opened before the pivot takes /proc away; it names the namespace, not a path.
     job->step = CS_STEP_MOUNT_TEMPLATE;
@@ -859,8 +857,8 @@ static void *cs_template_main(void *p) {
     return NULL;
 }
 
-int cs_mount_template(const char *rootfs, const char *mount_point, int *err_step) {
-    struct cs_template_job job = { rootfs, mount_point, -1, EIO, CS_STEP_CLONE };
+int cs_mount_template(const struct cs_op *ops, int n_ops, const char *mount_point, int *err_step) {
+    struct cs_template_job job = { ops, n_ops, mount_point, -1, EIO, CS_STEP_CLONE };
     pthread_t thread;
     int rc = pthread_create(&thread, NULL, cs_template_main, &job);
     if (rc != 0) { *err_step = CS_STEP_CLONE; return -rc; }

@@ -230,9 +230,25 @@ extension PlannerTests {
         let fromScratch = plan.ops.indices.filter { plan.ops[$0].source?.hasPrefix("/tmp/") == true }
         let cover = try #require(plan.ops.lastIndex { $0.source == "/tmp/tmp" && $0.target == "/tmp" })
         #expect(fromScratch.last == cover)
-        #expect(fromScratch.count >= 3)  // /dev, the empty directory for masked /proc, /tmp
+        #expect(fromScratch.count >= 2)  // the empty directory for masked /proc, /tmp
+        // /dev is the template's: the box mounts only its own devpts there.
+        #expect(!plan.ops.contains { $0.kind == .mknod || $0.kind == .symlink })
+        #expect(plan.ops.contains { $0.fstype == "devpts" && $0.target == "/dev/pts" })
         // The template's root is read-only already: no remount of "/".
         #expect(!plan.ops.contains { $0.target == "" || $0.target == "/" })
+    }
+
+    @Test func aTemplateHoldsTheImageAndAReadOnlyDevBothReadOnlyLast() throws {
+        let ops = Planner.mountTemplateOps(rootfs: "/img", mountPoint: "/m")
+        #expect(ops.first?.source == "/img" && ops.first?.target == "/m" && ops.first!.flags & MountFlags.bind != 0)
+        let devices = ops.filter { $0.kind == .mknod }
+        #expect(devices.map(\.target) == Planner.devices.map { "/m/dev/\($0.name)" })
+        let devTmpfs = try #require(ops.firstIndex { $0.fstype == "tmpfs" && $0.target == "/m/dev" })
+        #expect(ops[devTmpfs].flags & MountFlags.noDev == 0, "device nodes must open")
+        let lastTwo = ops.suffix(2).map { ($0.target, $0.flags & (MountFlags.remount | MountFlags.readOnly)) }
+        #expect(lastTwo.map(\.0) == ["/m/dev", "/m"])
+        #expect(lastTwo.allSatisfy { $0.1 == MountFlags.remount | MountFlags.readOnly })
+        #expect(ops.contains { $0.kind == .mkdir && $0.target == "/m/dev/pts" })
     }
 
     @Test func aWorkingDirectoryIsMadeInTheCoveredTmpOrBoundFromTheScratch() throws {

@@ -181,12 +181,13 @@ int cs_reaper_image_fd(void);
 // The plan's clone_flags name the namespaces to join.
 int cs_enter(int target_pidfd, const struct cs_plan *plan, struct cs_child *out);
 
-// A mount namespace whose root is `rootfs` bound read-only (nosuid, nodev),
-// and nothing else: the template a box's namespace is copied from. Made on a
-// short-lived thread (unshare, bind on mount_point, pivot_root, detach the
-// old root). Returns its descriptor (close-on-exec), or -errno with
-// *err_step set to the CS_STEP_* or op that failed (op 0: the bind, 1: the remount).
-int cs_mount_template(const char *rootfs, const char *mount_point, int *err_step);
+// A mount namespace made by carrying out `ops` (they mount an image on
+// mount_point, see Planner.mountTemplateOps) and pivoting into mount_point:
+// the template a box's namespace is copied from. Made on a short-lived
+// thread (unshare, the ops, pivot_root, detach the old root). Returns its
+// descriptor (close-on-exec), or -errno with *err_step set to the op index
+// or CS_STEP_* that failed.
+int cs_mount_template(const struct cs_op *ops, int n_ops, const char *mount_point, int *err_step);
 // CLONE_NEW* of the namespace `fd` refers to, or -errno (not a namespace: -EINVAL or -ENOTTY).
 int cs_namespace_type(int fd);
 

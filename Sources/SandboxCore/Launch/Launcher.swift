@@ -123,17 +123,33 @@ package enum Launcher {
         return all.filter { flags & $0.0 != 0 }.map(\.1).joined(separator: ",")
     }
 
-    private static func withCPlan<R>(_ plan: LaunchPlan, _ fds: LaunchDescriptors, _ body: (UnsafePointer<cs_plan>) -> R) -> R {
+    /// Builds an image's mount template (`Planner.mountTemplateOps`); returns its descriptor.
+    static func makeMountTemplate(_ ops: [MountOp], mountPoint: String) -> (fd: Int32, failedStep: Int32) {
         var arena = CStringArena()
         defer { arena.free() }
-        let ops = UnsafeMutablePointer<cs_op>.allocate(capacity: max(plan.ops.count, 1))
-        defer { ops.deallocate() }
-        for (i, op) in plan.ops.enumerated() {
-            ops[i] = cs_op(
+        let cops = cOps(ops, &arena)
+        defer { cops.deallocate() }
+        var step: Int32 = 0
+        let fd = cs_mount_template(cops, Int32(ops.count), mountPoint, &step)
+        return (fd, step)
+    }
+
+    private static func cOps(_ ops: [MountOp], _ arena: inout CStringArena) -> UnsafeMutablePointer<cs_op> {
+        let cops = UnsafeMutablePointer<cs_op>.allocate(capacity: max(ops.count, 1))
+        for (i, op) in ops.enumerated() {
+            cops[i] = cs_op(
                 kind: op.kind.rawValue, optional: op.optional ? 1 : 0,
                 source: arena.string(op.source), target: arena.string(op.target),
                 fstype: arena.string(op.fstype), data: arena.string(op.data), flags: op.flags)
         }
+        return cops
+    }
+
+    private static func withCPlan<R>(_ plan: LaunchPlan, _ fds: LaunchDescriptors, _ body: (UnsafePointer<cs_plan>) -> R) -> R {
+        var arena = CStringArena()
+        defer { arena.free() }
+        let ops = cOps(plan.ops, &arena)
+        defer { ops.deallocate() }
         let rlimits = UnsafeMutablePointer<cs_rlimit>.allocate(capacity: max(plan.rlimits.count, 1))
         defer { rlimits.deallocate() }
         for (i, r) in plan.rlimits.enumerated() {

@@ -6,16 +6,17 @@ import Musl
 import CSandbox
 import Synchronization
 
-/// One mount namespace per image whose only mount is the image, bound
-/// read-only: the template a box's mount namespace is copied from (setns,
-/// then unshare). Copying the caller's namespace instead copies every host
-/// mount (38 here), which the box must then make private, pivot away from and
+/// One mount namespace per image whose mounts are the image, bound
+/// read-only, and a read-only /dev for its boxes (`Planner.mountTemplateOps`):
+/// the template a box's mount namespace is copied from (setns, then
+/// unshare). Copying the caller's namespace instead copies every host mount
+/// (38 here), which the box must then make private, pivot away from and
 /// detach, each detach costing an RCU grace period; from a template there is
 /// nothing to copy but the image and nothing to detach.
 ///
 /// A template is made once (`cs_mount_template`, ~0.3 ms) and kept in the
 /// state directory as a bind mount of its namespace file,
-/// `templates/<dev>-<ino>` of the image's root directory, so that later
+/// `templates/v2-<dev>-<ino>` of the image's root directory, so that later
 /// processes (every `gradebox run` is one) open it instead of making it. The
 /// bind pins that directory, so the pair names one directory for as long as
 /// the template exists; a replaced image has a new directory and gets a new
@@ -53,7 +54,7 @@ final class MountTemplates: Sendable {
 
     /// The template kept in the state directory, or a new one made and kept there.
     private func load(_ rootfs: String, device: UInt64, inode: UInt64) throws(SandboxError) -> Int32 {
-        let path = "\(directory)/\(device)-\(inode)"
+        let path = "\(directory)/\(Self.key(device: device, inode: inode))"
         if let fd = Self.openTemplate(path) { return fd }
         if mkdir(directory, 0o755) < 0 && errno != EEXIST { throw .syscall("mkdir(\(directory))", errno: errno) }
         // One maker at a time: two binds on one file would stack, and the lower one leak.
@@ -64,10 +65,10 @@ final class MountTemplates: Sendable {
         }
         if let fd = Self.openTemplate(path) { return fd }
 
-        var step: Int32 = 0
-        let fd = cs_mount_template(rootfs, mountPoint, &step)
+        let ops = Planner.mountTemplateOps(rootfs: rootfs, mountPoint: mountPoint)
+        let (fd, step) = Launcher.makeMountTemplate(ops, mountPoint: mountPoint)
         guard fd >= 0 else {
-            let what = step == 0 ? "mount(bind \(rootfs))" : step == 1 ? "mount(remount ro \(mountPoint))" : Launcher.stepName(step)
+            let what = step >= 0 && Int(step) < ops.count ? ops[Int(step)].description : Launcher.stepName(step)
             throw .syscall("making the mount template of \(rootfs): \(what)", errno: -fd)
         }
         // Kept for later processes; where the bind is refused this process still uses it.
@@ -107,6 +108,12 @@ final class MountTemplates: Sendable {
     static func key(_ rootfs: String) -> String? {
         var st = stat()
         guard stat(rootfs, &st) == 0 else { return nil }
-        return "\(st.st_dev)-\(st.st_ino)"
+        return key(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
     }
+
+    /// What a template holds is this binary's choice (`Planner.mountTemplateOps`):
+    /// the version in the name keeps another gradebox's templates out of use (gc removes them).
+    static let format = "v2"
+
+    static func key(device: UInt64, inode: UInt64) -> String { "\(format)-\(device)-\(inode)" }
 }
