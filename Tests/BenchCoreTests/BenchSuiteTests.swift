@@ -12,7 +12,7 @@ struct BenchSuiteTests {
         let names = Set(try BenchSuite.quickCandidates().map(\.name))
         for required in ["docker/runc/overlay2/minimal", "docker/crun/overlay2/minimal", "docker/runc/vfs/minimal",
                          "podman/crun/overlay/minimal", "lxc/lxc/dir/minimal", "crun", "runc", "bwrap",
-                         "gradebox", "gradebox-pool", "gradebox-cli"] {
+                         "gradebox", "gradebox-pool", "gradebox-cli", "gradebox-cli-pool"] {
             #expect(names.contains(required), "\(required) missing from the quick suite")
         }
     }

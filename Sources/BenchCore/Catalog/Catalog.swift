@@ -95,6 +95,8 @@ public enum Catalog {
         Candidate(manager: .gradebox, runtime: .gradebox, storage: .rootfs, image: .minimal, cgroup: .v1, name: "gradebox"),
         Candidate(manager: .gradebox, runtime: .gradebox, storage: .rootfs, image: .minimal, cgroup: .v1, pool: true, name: "gradebox-pool"),
         Candidate(manager: .gradebox, runtime: .gradebox, storage: .rootfs, image: .minimal, cgroup: .v1, viaCLI: true, name: "gradebox-cli"),
+        Candidate(manager: .gradebox, runtime: .gradebox, storage: .rootfs, image: .minimal, cgroup: .v1, pool: true, viaCLI: true,
+                  name: "gradebox-cli-pool"),
         Candidate(manager: .gradebox, runtime: .gradebox, storage: .rootfs, image: .full, cgroup: .v1, name: "gradebox/full"),
         Candidate(manager: .oci, runtime: .crun, storage: .rootfs, image: .minimal, cgroup: .v1, name: "crun"),
         Candidate(manager: .oci, runtime: .runc, storage: .rootfs, image: .minimal, cgroup: .v1, name: "runc"),

@@ -91,7 +91,7 @@ public struct GradeboxDriver: ContainerDriver {
         try? sandbox.settleWarmBoxes()
     }
 
-    /// Fills the warm pool before measuring (not timed), for gradebox-pool.
+    /// Fills the warm pool before measuring (not timed), for gradebox-pool and gradebox-cli-pool.
     public func warmPool(_ count: Int) async throws(BenchError) {
         guard candidate.pool else { return }
         do { _ = try sandbox.fillPool(count) } catch { throw Self.wrap("fillPool(\(count))", error) }
@@ -101,6 +101,8 @@ public struct GradeboxDriver: ContainerDriver {
     func runProcess(_ s: SandboxSpec) async throws(BenchError) -> ExecResult {
         var args = ["run", "--quiet", "--root", sandbox.stateDirectory, "--images", sandbox.images.directory,
                     "--image", s.image, "--network", s.network.rawValue]
+        // gradebox-cli-pool: the slot (cgroup, network namespace) from the pool this bench filled.
+        if candidate.pool { args.append("--pool") }
         if let m = s.limits.memoryBytes { args += ["--memory", String(m)] }
         if let c = s.limits.cpus { args += ["--cpus", String(c)] }
         if let p = s.limits.pids { args += ["--pids", String(p)] }

@@ -46,6 +46,7 @@ public enum BenchSuite {
         "gradebox",
         "gradebox-pool",
         "gradebox-cli",
+        "gradebox-cli-pool",
         "gradebox/full",
     ]
 
