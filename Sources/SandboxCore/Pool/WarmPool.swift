@@ -164,12 +164,12 @@ package final class WarmPool: Sendable {
 
     // The handle (with its baselines) is stored beside the slot, so later
     // processes need not ask the driver again. A line per field, written and
-    // read by hand: it is rewritten after every pooled box, and JSONEncoder
-    // took half a millisecond of a 3 ms run for it.
-    /// Written in place, then cut to length: truncating to zero first frees
-    /// the file's block, and where the state directory is on a disk mounted
-    /// with `discard` (this host's /run), that waits for the disk: 0.3-4 ms
-    /// of a pooled run's end here. The slot's lock keeps readers out.
+    // read by hand: JSONEncoder took half a millisecond of a 3 ms run for it.
+    // Rewritten when a release changed it, in place, then cut to length:
+    // truncating to zero first frees the file's block, and where the state
+    // directory is on a disk mounted with `discard` (this host's /run), that
+    // waits for the disk, 0.3-4 ms of a pooled run's end here. The slot's
+    // lock keeps readers out meanwhile.
     private func saveGroup(_ index: Int, _ handle: CgroupHandle) throws(SandboxError) {
         let path = "\(directory)/slot-\(index).cgroup"
         let bytes = Array(SlotFile.encode(handle).utf8)
