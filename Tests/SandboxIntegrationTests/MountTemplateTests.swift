@@ -94,4 +94,29 @@ struct MountTemplateTests {
         #expect(isMountNamespace(path))
         #expect(try run(sandbox, ["/bin/true"]).verdict == .OK)
     }
+
+    /// Four makers at once (as four `gradebox run` processes would be): one
+    /// template is bound, and every maker gets a namespace of it to use.
+    @Test func makersAtOnceBindOneTemplate() async throws {
+        let sandbox = try await Fixture.shared.sandbox(state: "templates-race")
+        defer { _ = try? sandbox.gc(pool: true) }
+        let rootfs = try sandbox.images.rootfsPath("minimal")
+        let mountPoint = try Runtime.shared(sandbox.stateDirectory).host.rootMountPoint
+        let state = sandbox.stateDirectory
+        let kinds = await withTaskGroup(of: UInt64.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    let makers = MountTemplates(stateDirectory: state, mountPoint: mountPoint)
+                    guard let fd = makers.descriptor(for: rootfs) else { return 0 }
+                    return UInt64(truncatingIfNeeded: cs_namespace_type(fd))
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(kinds == Array(repeating: CloneFlags.newNS, count: 4))
+        #expect(templates(sandbox) == [try #require(MountTemplates.key(rootfs))])
+        let binds = (Kernel.readText("/proc/self/mountinfo") ?? "").split(separator: "\n")
+            .filter { $0.contains(state + "/templates/") }
+        #expect(binds.count == 1, "one bind, not one stacked per maker: \(binds)")
+    }
 }
