@@ -13,7 +13,7 @@ struct DriverIntegrationTests {
     static let representatives = [
         "docker/runc/overlay2/minimal", "docker/crun/overlay2/minimal", "podman/crun/overlay/minimal",
         "podman/crun/overlay/minimal/rootless", "docker/runc/overlay2/minimal/rootless",
-        "lxc/lxc/dir/minimal", "crun", "runc", "bwrap", "gradebox", "gradebox-pool",
+        "lxc/lxc/dir/minimal", "crun", "runc", "bwrap", "gradebox", "gradebox-pool", "gradebox-cli", "gradebox-cli-pool",
     ]
 
     static func status(_ name: String) async -> CandidateStatus? {
