@@ -418,10 +418,6 @@ final class Runtime: Sendable {
         }
     }
 
-    func plan(_ spec: SandboxSpec, rootfs: String, joinsNetwork: Bool) throws(SandboxError) -> LaunchPlan {
-        try plan(spec, rootfs: rootfs, joinsNetwork: joinsNetwork, pooled: false, mountTemplate: false).plan
-    }
-
     func plan(_ spec: SandboxSpec, rootfs: String, joinsNetwork: Bool, pooled: Bool,
               mountTemplate: Bool) throws(SandboxError) -> (plan: LaunchPlan, warm: WarmPlan?) {
         let known = plans.withLock { list -> (LaunchPlan, WarmPlan?)? in

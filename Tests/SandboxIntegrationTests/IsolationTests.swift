@@ -477,3 +477,10 @@ func namespaceLink(_ pid: pid_t, _ kind: String) -> String? {
     let n = readlink("/proc/\(pid)/ns/\(kind)", &buffer, buffer.count - 1)
     return n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
 }
+
+extension Runtime {
+    /// A cold, unpooled plan from the memo, without a mount template.
+    func plan(_ spec: SandboxSpec, rootfs: String, joinsNetwork: Bool) throws(SandboxError) -> LaunchPlan {
+        try plan(spec, rootfs: rootfs, joinsNetwork: joinsNetwork, pooled: false, mountTemplate: false).plan
+    }
+}

@@ -93,7 +93,7 @@ final class MountTemplates: Sendable {
     /// Removes the kept templates whose image directory is not in `keep`
     /// (device, inode), or all of them; returns how many went.
     @discardableResult
-    func remove(keeping keep: Set<String> = []) -> Int {
+    func remove(keeping keep: Set<String>) -> Int {
         var removed = 0
         for entry in (try? Kernel.directoryEntries(directory)) ?? [] where !entry.name.hasPrefix(".") && !keep.contains(entry.name) {
             let path = "\(directory)/\(entry.name)"

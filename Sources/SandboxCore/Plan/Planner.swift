@@ -58,7 +58,7 @@ package enum Planner {
         // as its root: its paths are the box's own, and there is no pivot.
         // Host binds need the host's mounts in sight, and a user namespace
         // cannot enter root's template: those boxes copy the caller's.
-        let templated = mountTemplate && !useUserNS && mayUseMountTemplate(spec, host: host)
+        let templated = mountTemplate && mayUseMountTemplate(spec, host: host)
         var flags = CloneFlags.newPID | CloneFlags.newIPC | CloneFlags.newUTS
         if !templated { flags |= CloneFlags.newNS }
         if useUserNS { flags |= CloneFlags.newUser }
