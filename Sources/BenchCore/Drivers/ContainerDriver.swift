@@ -4,7 +4,7 @@ import Foundation
 /// the five phases of the thesis's Appendix A, create / start / exec / stop / clean,
 /// plus a one-shot `run`.
 ///
-/// Contract for experiment authors (hello is in `Experiments/HelloExperiment.swift`;
+/// Contract for experiment authors (hello is `HelloExperiment` in `Experiments/Experiment.swift`;
 /// the I/O, database, network and ping experiments follow the same pattern):
 /// - Each phase method makes exactly the manager's own call(s) for that phase and
 ///   nothing else (no image import, no file preparation, no logging), so an

@@ -1,0 +1,27 @@
+import Foundation
+
+/// What `bench run` measures and how: the candidates, experiments, rounds and time budget.
+public struct BenchOptions: Sendable {
+    public var candidates: [Candidate]
+    public var experiments: [any Experiment]
+    public var runs: Int
+    public var warmup: Int
+    /// The raw records file (one TrialRecord per line), appended and flushed per trial.
+    public var rawPath: String
+    /// Set up candidates that are not ready (and tear down, at the end, what that started).
+    public var setupMissing: Bool
+    /// Seconds the whole run (set-up included) may take; nil: no limit. With a budget,
+    /// `runs` is the most a pair gets: after one timed trial of every pair the
+    /// counted runs are shared out by `RunBudget`, at least one per pair.
+    public var budgetSeconds: Double?
+    public init(candidates: [Candidate], experiments: [any Experiment], runs: Int = 10, warmup: Int = 2,
+                rawPath: String, setupMissing: Bool = true, budgetSeconds: Double? = nil) {
+        self.budgetSeconds = budgetSeconds
+        self.candidates = candidates
+        self.experiments = experiments
+        self.runs = runs
+        self.warmup = warmup
+        self.rawPath = rawPath
+        self.setupMissing = setupMissing
+    }
+}
