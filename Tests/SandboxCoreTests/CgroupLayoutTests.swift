@@ -85,26 +85,26 @@ struct CgroupLayoutTests {
     }
 
     @Test func thisHostGetsV1() throws {
-        let fs = RecordingCgroupFS()
+        let fs = RecordingSyscalls()
         let driver = try makeCgroupDriver(layout: .detect(mountinfo: thisHostMountinfo), fs: fs)
         #expect(driver.version == .v1)
     }
 
     @Test func hybridGetsV1EvenThoughV2IsMounted() throws {
-        let fs = RecordingCgroupFS(files: ["/sys/fs/cgroup/unified/cgroup.controllers": "\n"])
+        let fs = RecordingSyscalls(files: ["/sys/fs/cgroup/unified/cgroup.controllers": "\n"])
         let driver = try makeCgroupDriver(layout: .detect(mountinfo: hybridMountinfo), fs: fs)
         #expect(driver.version == .v1)
     }
 
     @Test func pureV2GetsV2() throws {
-        let fs = RecordingCgroupFS(files: ["/sys/fs/cgroup/cgroup.controllers": "cpuset cpu io memory hugetlb pids rdma misc\n"])
+        let fs = RecordingSyscalls(files: ["/sys/fs/cgroup/cgroup.controllers": "cpuset cpu io memory hugetlb pids rdma misc\n"])
         let driver = try makeCgroupDriver(layout: .detect(mountinfo: pureV2Mountinfo), fs: fs)
         #expect(driver.version == .v2)
     }
 
     @Test func v2WithoutControllersIsUnsupported() throws {
         // This host with its v1 hierarchies unmounted: the cgroup2 mount offers only hugetlb.
-        let fs = RecordingCgroupFS(files: ["/sys/fs/cgroup/unified/cgroup.controllers": "hugetlb\n"])
+        let fs = RecordingSyscalls(files: ["/sys/fs/cgroup/unified/cgroup.controllers": "hugetlb\n"])
         let layout = CgroupLayout(v1: [:], unified: "/sys/fs/cgroup/unified")
         #expect(throws: SandboxError.self) { try makeCgroupDriver(layout: layout, fs: fs) }
         #expect(throws: SandboxError.self) { try makeCgroupDriver(layout: CgroupLayout(), fs: fs) }

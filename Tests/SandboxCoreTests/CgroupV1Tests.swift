@@ -11,15 +11,15 @@ private let controllers = ["memory", "cpu", "cpuacct", "pids", "freezer"]
 
 /// A fake of this host's v1 hierarchies (with memsw, as here), gradebox's
 /// parent groups not made yet unless `withParents`.
-private func hostFS(withParents: Bool = false, memsw: Bool = true) -> RecordingCgroupFS {
+private func hostFS(withParents: Bool = false, memsw: Bool = true) -> RecordingSyscalls {
     var dirs = [root] + controllers.map { "\(root)/\($0)" }
     if withParents { dirs += controllers.map { "\(root)/\($0)/gradebox" } }
-    let fs = RecordingCgroupFS(directories: dirs)
+    let fs = RecordingSyscalls(directories: dirs)
     if memsw { fs.setFile("\(root)/memory/memory.memsw.limit_in_bytes", "9223372036854771712\n") }
     return fs
 }
 
-private func v1(_ fs: RecordingCgroupFS, without: Set<String> = []) -> CgroupV1 {
+private func v1(_ fs: RecordingSyscalls, without: Set<String> = []) -> CgroupV1 {
     var layout = CgroupLayout.detect(mountinfo: thisHostMountinfo)
     for c in without { layout.v1[c] = nil }
     return CgroupV1(layout: layout, fs: fs)
@@ -34,7 +34,7 @@ struct CgroupV1Tests {
     @Test func firstCreateMakesTheParentsThenTheGroup() throws {
         let fs = hostFS()
         let handle = try v1(fs).create(name: "box-1")
-        var expected: [CgroupFSOperation] = []
+        var expected: [KernelCall] = []
         for c in controllers {
             expected += [.mkdir("\(root)/\(c)/gradebox/box-1"), .mkdir("\(root)/\(c)/gradebox"), .mkdir("\(root)/\(c)/gradebox/box-1")]
         }

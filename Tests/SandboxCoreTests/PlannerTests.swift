@@ -164,8 +164,8 @@ struct PlannerTests {
         let plan = try Planner.plan(spec(), rootfs: "/img", host: root)
         #expect(plan.ops[0].description == "mount(tmpfs /run/gb/.mnt/scratch size=67108864,mode=0755)")
         #expect(plan.ops[1].description == "mount(bind /img -> /run/gb/.mnt/root)")
-        #expect(Launcher.stepName(-18, in: plan) == "execve(/bin/echo)")
-        #expect(Launcher.stepName(-7, in: plan) == "pivot_root(/run/gb/.mnt/root)")
+        #expect(StepNaming(plan).name(-18) == "execve(/bin/echo)")
+        #expect(StepNaming(plan).name(-7) == "pivot_root(/run/gb/.mnt/root)")
     }
 }
 

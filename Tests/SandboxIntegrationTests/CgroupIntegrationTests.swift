@@ -13,7 +13,7 @@ private enum CgroupHost {
     static let isV1 = layout.hasV1Controllers
     static let isPureV2: Bool = {
         guard !layout.hasV1Controllers, let unified = layout.unified,
-            let controllers = try? LiveCgroupFS().read("\(unified)/cgroup.controllers")
+            let controllers = try? Kernel.live.read("\(unified)/cgroup.controllers")
         else { return false }
         return ["memory", "cpu", "pids"].allSatisfy { controllers.contains($0) }
     }()
@@ -33,7 +33,7 @@ private func uniqueName(_ tag: String) -> String { "itest-\(getpid())-\(tag)" }
     .enabled(if: CgroupHost.isV1, "needs cgroup v1 (or hybrid) memory/cpu/pids hierarchies")
 )
 struct CgroupV1IntegrationTests {
-    let fs = LiveCgroupFS()
+    let fs = Kernel.live
     var driver: any CgroupDriver { get throws { try makeCgroupDriver(layout: CgroupHost.layout, fs: fs) } }
 
     @Test func limitsLandInTheRealFilesAndMemswOrderHolds() throws {
@@ -138,7 +138,7 @@ struct CgroupV1IntegrationTests {
     .enabled(if: CgroupHost.isPureV2, "cgroup v2 controllers: the host is hybrid v1 (memory, cpu, pids are on v1 hierarchies)")
 )
 struct CgroupV2IntegrationTests {
-    let fs = LiveCgroupFS()
+    let fs = Kernel.live
 
     @Test func createApplyKillRemove() throws {
         let driver = try makeCgroupDriver(layout: CgroupHost.layout, fs: fs)

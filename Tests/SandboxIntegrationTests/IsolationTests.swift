@@ -179,7 +179,7 @@ struct IsolationTests {
     /// a static C probe: only the seccomp filter can refuse them.
     @Test func theSeccompFilterRefusesPtraceNewNamespacesAndKeyrings() async throws {
         let dir = try temporaryDirectory("probe")
-        defer { removeTree(dir) }
+        defer { Kernel.removeTree(dir) }
         let source = """
             #define _GNU_SOURCE
             #include <errno.h>

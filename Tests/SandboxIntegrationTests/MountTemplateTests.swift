@@ -90,7 +90,7 @@ struct MountTemplateTests {
         // Another process's view: a fresh table of open templates.
         let fresh = MountTemplates(stateDirectory: sandbox.stateDirectory, mountPoint: try Runtime.shared(sandbox.stateDirectory).host.rootMountPoint)
         let template = try #require(fresh.descriptor(for: try sandbox.images.rootfsPath("minimal")))
-        #expect(UInt64(truncatingIfNeeded: cs_namespace_type(template)) == CloneFlags.newNS)
+        #expect(UInt64(truncatingIfNeeded: cs_namespace_type(template.rawValue)) == CloneFlags.newNS)
         #expect(isMountNamespace(path))
         #expect(try run(sandbox, ["/bin/true"]).verdict == .OK)
     }
@@ -108,7 +108,7 @@ struct MountTemplateTests {
                 group.addTask {
                     let makers = MountTemplates(stateDirectory: state, mountPoint: mountPoint)
                     guard let fd = makers.descriptor(for: rootfs) else { return 0 }
-                    return UInt64(truncatingIfNeeded: cs_namespace_type(fd))
+                    return UInt64(truncatingIfNeeded: cs_namespace_type(fd.rawValue))
                 }
             }
             return await group.reduce(into: []) { $0.append($1) }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// A cgroup made for one box (or one warm-pool slot), as the driver that made it knows it.
 package struct CgroupHandle: Sendable, Equatable, Codable {
     /// Relative name below gradebox's parent group, e.g. "box-1234" or "pool-3".
@@ -56,17 +62,15 @@ package protocol CgroupDriver: Sendable {
     var version: CgroupVersion { get }
     /// mkdir the group (in every hierarchy it needs). Fails if it exists.
     func create(name: String) throws(SandboxError) -> CgroupHandle
-    /// Write the limits (memory, memory+swap, cpu quota, pids). Unset limits are written as unlimited,
-    /// so a reused pool group carries nothing over from its last user.
-    func apply(_ limits: Limits, to group: CgroupHandle) throws(SandboxError)
+    /// What this host's hierarchy offers, for `CgroupPlanner`.
+    var features: CgroupFeatures { get }
+    /// Carries out the writes `CgroupPlanner` made for the group's limits, in order.
+    func apply(_ writes: [CgroupWrite], to group: CgroupHandle) throws(SandboxError)
     func stats(_ group: CgroupHandle) throws(SandboxError) -> CgroupStats
     /// Current CPU usage only: read on the hot loop that enforces CPU time.
     func cpuUsageNanoseconds(_ group: CgroupHandle) throws(SandboxError) -> UInt64
     /// SIGKILL every process in the group (v2: cgroup.kill; v1: freeze, kill each pid, thaw) and wait until it is empty.
     func killAll(_ group: CgroupHandle) throws(SandboxError)
-    /// Make a used, empty group fresh for reuse: peak counters and OOM counts start again.
-    /// Prefer `reset(&group)`: this form cannot move the handle's baselines.
-    func reset(_ group: CgroupHandle) throws(SandboxError)
     /// Make a used, empty group fresh for reuse: the memory peak is reset
     /// where the kernel allows it, and the handle's baselines move to the
     /// current OOM-kill count and CPU usage so `stats` counts from now.
@@ -82,8 +86,38 @@ package enum CgroupVersion: String, Sendable, Codable {
 }
 
 extension CgroupDriver {
-    package func reset(_ group: CgroupHandle) throws(SandboxError) {
-        var copy = group
-        try reset(&copy)
+    /// Plans `limits` for this host and writes them (memory, memory+swap, cpu quota, pids).
+    package func apply(_ limits: Limits, to group: CgroupHandle) throws(SandboxError) {
+        try apply(CgroupPlanner.writes(limits, for: features), to: group)
     }
+
+    /// Writes `writes` in order, each in the directory `directory(controller)`
+    /// gives (nil: that hierarchy is not there, and the planner wrote nothing for it).
+    func write(_ writes: [CgroupWrite], fs: any Syscalls, directory: (String) -> String?) throws(SandboxError) {
+        var i = 0
+        while i < writes.count {
+            let w = writes[i]
+            guard let dir = directory(w.controller) else { i += 1; continue }
+            if w.swapsWithNextOnEINVAL, i + 1 < writes.count, let nextDir = directory(writes[i + 1].controller) {
+                let next = writes[i + 1]
+                do {
+                    try fs.write("\(dir)/\(w.file)", w.value)
+                    try fs.write("\(nextDir)/\(next.file)", next.value)
+                } catch where cgroupErrno(error) == EINVAL {
+                    try fs.write("\(nextDir)/\(next.file)", next.value)
+                    try fs.write("\(dir)/\(w.file)", w.value)
+                }
+                i += 2
+                continue
+            }
+            do { try fs.write("\(dir)/\(w.file)", w.value) } catch where w.optional && cgroupErrno(error) == ENOENT {}
+            i += 1
+        }
+    }
+}
+
+/// The errno a cgroupfs operation failed with, nil for other errors.
+func cgroupErrno(_ error: SandboxError) -> Int32? {
+    if case .syscall(_, let e) = error { return e }
+    return nil
 }

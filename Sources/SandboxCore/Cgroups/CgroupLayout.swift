@@ -62,7 +62,7 @@ package struct CgroupLayout: Sendable, Equatable {
     }
 
     /// The layout of this process's mount namespace.
-    package static func current(fs: any CgroupFS = LiveCgroupFS()) throws(SandboxError) -> CgroupLayout {
+    package static func current(fs: any Syscalls = Kernel.live) throws(SandboxError) -> CgroupLayout {
         detect(mountinfo: try fs.read("/proc/self/mountinfo"))
     }
 
@@ -94,7 +94,7 @@ package let gradeboxCgroupParent = "gradebox"
 /// controllers are mounted as v1 hierarchies (hybrid hosts included: their
 /// cgroup2 mount cannot hold a controller v1 already holds); v2 when the
 /// cgroup2 hierarchy offers memory, cpu or pids in its `cgroup.controllers`.
-package func makeCgroupDriver(layout: CgroupLayout, fs: any CgroupFS = LiveCgroupFS()) throws(SandboxError)
+package func makeCgroupDriver(layout: CgroupLayout, fs: any Syscalls = Kernel.live) throws(SandboxError)
     -> any CgroupDriver
 {
     if layout.hasV1Controllers {

@@ -10,7 +10,7 @@ import Musl
 /// limit or a measurement needs it.
 package struct CgroupV1: CgroupDriver {
     package var version: CgroupVersion { .v1 }
-    let fs: any CgroupFS
+    let fs: any Syscalls
     /// Parent group ("<mount>/gradebox") of each controller gradebox uses.
     let memory: String?
     let cpu: String?
@@ -23,9 +23,7 @@ package struct CgroupV1: CgroupDriver {
     /// swapaccount); asked once here, not on every apply.
     let hasMemorySwapLimit: Bool
 
-    static let cfsPeriodMicroseconds = 100_000
-
-    package init(layout: CgroupLayout, fs: any CgroupFS) {
+    package init(layout: CgroupLayout, fs: any Syscalls) {
         self.fs = fs
         func parent(_ controller: String) -> String? {
             layout.v1[controller].map { "\($0)/\(gradeboxCgroupParent)" }
@@ -61,7 +59,7 @@ package struct CgroupV1: CgroupDriver {
             // The quota in `apply` is relative to this period; set once here
             // so `apply` on a reused group writes only the limits.
             if let cpu {
-                try fs.write("\(cpu)/\(name)/cpu.cfs_period_us", String(Self.cfsPeriodMicroseconds))
+                try fs.write("\(cpu)/\(name)/cpu.cfs_period_us", String(CgroupPlanner.v1CpuPeriodMicroseconds))
             }
         } catch {
             for group in made.reversed() { try? fs.rmdir(group) }
@@ -70,39 +68,24 @@ package struct CgroupV1: CgroupDriver {
         return CgroupHandle(name: name, procsFiles: parents.map { "\($0)/\(name)/cgroup.procs" }, directory: nil)
     }
 
-    package func apply(_ limits: Limits, to group: CgroupHandle) throws(SandboxError) {
-        try validateCgroupLimits(limits)
-        try require(memory, for: limits.memoryBytes != nil, "memory", "the memory limit")
-        try require(cpu, for: limits.cpus != nil, "cpu", "the CPU quota")
-        try require(pids, for: limits.pids != nil, "pids", "the process limit")
-        try require(cpuacct, for: limits.cpuTimeSeconds != nil, "cpuacct", "measuring CPU time")
+    package var features: CgroupFeatures {
+        var controllers: Set<String> = []
+        if memory != nil { controllers.insert("memory") }
+        if cpu != nil { controllers.insert("cpu") }
+        if cpuacct != nil { controllers.insert("cpuacct") }
+        if pids != nil { controllers.insert("pids") }
+        return CgroupFeatures(version: .v1, controllers: controllers, memorySwapLimit: hasMemorySwapLimit)
+    }
 
-        if let memory {
-            let dir = "\(memory)/\(group.name)"
-            let limit = limits.memoryBytes.map { String($0) } ?? "-1"
-            if hasMemorySwapLimit {
-                let total = limits.memoryBytes.map { String(limits.memorySwapBytes ?? $0) } ?? "-1"
-                // The kernel keeps memsw >= limit at every step: lowering, the
-                // limit goes first; raising past the current memsw it fails
-                // with EINVAL, and then memsw goes first. Trying is cheaper
-                // than reading the current values each time.
-                do {
-                    try fs.write("\(dir)/memory.limit_in_bytes", limit)
-                    try fs.write("\(dir)/memory.memsw.limit_in_bytes", total)
-                } catch where cgroupErrno(error) == EINVAL {
-                    try fs.write("\(dir)/memory.memsw.limit_in_bytes", total)
-                    try fs.write("\(dir)/memory.limit_in_bytes", limit)
-                }
-            } else {
-                try fs.write("\(dir)/memory.limit_in_bytes", limit)
+    package func apply(_ writes: [CgroupWrite], to group: CgroupHandle) throws(SandboxError) {
+        try write(writes, fs: fs) { controller in
+            switch controller {
+            case "memory": memory.map { "\($0)/\(group.name)" }
+            case "cpu": cpu.map { "\($0)/\(group.name)" }
+            case "cpuacct": cpuacct.map { "\($0)/\(group.name)" }
+            case "pids": pids.map { "\($0)/\(group.name)" }
+            default: nil
             }
-        }
-        if let cpu {
-            let quota = limits.cpus.map { cfsQuota($0, period: Self.cfsPeriodMicroseconds) } ?? "-1"
-            try fs.write("\(cpu)/\(group.name)/cpu.cfs_quota_us", quota)
-        }
-        if let pids {
-            try fs.write("\(pids)/\(group.name)/pids.max", limits.pids.map { String($0) } ?? "max")
         }
     }
 
@@ -215,86 +198,8 @@ package struct CgroupV1: CgroupDriver {
         parseKeyedValue(try fs.read("\(memoryGroup)/memory.oom_control"), key: "oom_kill") ?? 0
     }
 
-    private func require(_ hierarchy: String?, for needed: Bool, _ controller: String, _ purpose: String)
-        throws(SandboxError)
-    {
-        if needed && hierarchy == nil {
-            throw .hostUnsupported("the cgroup v1 \(controller) hierarchy is not mounted (needed for \(purpose))")
-        }
-    }
-
     private func waitUntilEmpty(_ what: String, _ isEmpty: () throws(SandboxError) -> Bool) throws(SandboxError) {
         try waitForEmptyCgroup(fs: fs, what: what, isEmpty)
     }
 }
 
-// Shared by both drivers.
-
-/// Poll `isEmpty` with growing pauses (0.5 ms up to 20 ms), about one second in all.
-func waitForEmptyCgroup(fs: any CgroupFS, what: String, _ isEmpty: () throws(SandboxError) -> Bool)
-    throws(SandboxError)
-{
-    var slept: UInt32 = 0
-    var pause: UInt32 = 500
-    while true {
-        if try isEmpty() { return }
-        if slept >= 1_000_000 {
-            throw .syscall("kill(SIGKILL) every process of \(what): still not empty after 1 s", errno: EBUSY)
-        }
-        fs.pause(microseconds: pause)
-        slept += pause
-        pause = min(pause * 2, 20_000)
-    }
-}
-
-func validateCgroupName(_ name: String) throws(SandboxError) {
-    if name.isEmpty || name == "." || name == ".." || name.contains("/") || name.contains("\0") {
-        throw .invalidRequest("cgroup name \"\(name)\": must be one path component")
-    }
-}
-
-func validateCgroupLimits(_ limits: Limits) throws(SandboxError) {
-    if let cpus = limits.cpus, !(cpus > 0 && cpus.isFinite) {
-        throw .invalidRequest("cpus must be a positive number, not \(cpus)")
-    }
-    if let pids = limits.pids, pids < 1 {
-        throw .invalidRequest("pids must be at least 1, not \(pids)")
-    }
-    if let swap = limits.memorySwapBytes {
-        guard let memory = limits.memoryBytes else {
-            throw .invalidRequest("a memory+swap limit needs a memory limit")
-        }
-        if swap < memory {
-            throw .invalidRequest("memory+swap limit \(swap) is below the memory limit \(memory)")
-        }
-    }
-}
-
-/// CFS quota in µs for `cpus` CPUs; the kernel refuses less than 1 ms.
-func cfsQuota(_ cpus: Double, period: Int) -> String {
-    String(max(1000, Int((cpus * Double(period)).rounded())))
-}
-
-/// A file holding one number ("12345\n"); nil when it does not.
-func parseCgroupNumber(_ text: String) -> UInt64? {
-    UInt64(trimmed(text[...]))
-}
-
-/// The value of `key` in a flat-keyed file ("oom_kill 3\n", "usage_usec 42\n").
-func parseKeyedValue(_ text: String, key: String) -> UInt64? {
-    for line in text.split(separator: "\n") {
-        let parts = line.split(separator: " ", maxSplits: 1)
-        if parts.count == 2, parts[0] == key { return UInt64(trimmed(parts[1])) }
-    }
-    return nil
-}
-
-func parsePids(_ text: String) -> [Int32] {
-    text.split(separator: "\n").compactMap { Int32(trimmed($0)) }
-}
-
-private func trimmed(_ s: Substring) -> Substring {
-    let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" }
-    guard let start = s.firstIndex(where: { !isSpace($0) }), let end = s.lastIndex(where: { !isSpace($0) }) else { return "" }
-    return s[start...end]
-}

@@ -8,16 +8,15 @@ import Musl
 /// cgroup.subtree_control hands memory, cpu and pids down to the boxes.
 package struct CgroupV2: CgroupDriver {
     package var version: CgroupVersion { .v2 }
-    let fs: any CgroupFS
+    let fs: any Syscalls
     let mount: String
     let parent: String
     /// The controllers gradebox uses that the host offers.
     let controllers: Set<String>
 
     static let usedControllers: Set<String> = ["memory", "cpu", "pids"]
-    static let cpuPeriodMicroseconds = 100_000
 
-    package init(mount: String, controllers: Set<String>, fs: any CgroupFS) {
+    package init(mount: String, controllers: Set<String>, fs: any Syscalls) {
         self.fs = fs
         self.mount = mount
         parent = "\(mount)/\(gradeboxCgroupParent)"
@@ -57,29 +56,13 @@ package struct CgroupV2: CgroupDriver {
         try fs.write("\(group)/cgroup.subtree_control", missing.map { "+\($0)" }.joined(separator: " "))
     }
 
-    package func apply(_ limits: Limits, to group: CgroupHandle) throws(SandboxError) {
-        try validateCgroupLimits(limits)
-        try require("memory", for: limits.memoryBytes != nil, "the memory limit")
-        try require("cpu", for: limits.cpus != nil, "the CPU quota")
-        try require("pids", for: limits.pids != nil, "the process limit")
+    package var features: CgroupFeatures {
+        CgroupFeatures(version: .v2, controllers: controllers, mount: mount)
+    }
+
+    package func apply(_ writes: [CgroupWrite], to group: CgroupHandle) throws(SandboxError) {
         let dir = "\(parent)/\(group.name)"
-        if controllers.contains("memory") {
-            try fs.write("\(dir)/memory.max", limits.memoryBytes.map { String($0) } ?? "max")
-            // v2 limits swap alone; `memorySwapBytes` is memory + swap as in v1.
-            let swap = limits.memoryBytes.map { String((limits.memorySwapBytes ?? $0) - $0) } ?? "max"
-            do {
-                try fs.write("\(dir)/memory.swap.max", swap)
-            } catch where cgroupErrno(error) == ENOENT {
-                // No swap accounting in this kernel: nothing to limit.
-            }
-        }
-        if controllers.contains("cpu") {
-            let quota = limits.cpus.map { cfsQuota($0, period: Self.cpuPeriodMicroseconds) } ?? "max"
-            try fs.write("\(dir)/cpu.max", "\(quota) \(Self.cpuPeriodMicroseconds)")
-        }
-        if controllers.contains("pids") {
-            try fs.write("\(dir)/pids.max", limits.pids.map { String($0) } ?? "max")
-        }
+        try write(writes, fs: fs) { controllers.contains($0) ? dir : nil }
     }
 
     package func stats(_ group: CgroupHandle) throws(SandboxError) -> CgroupStats {
@@ -172,13 +155,6 @@ package struct CgroupV2: CgroupDriver {
             return parseKeyedValue(try fs.read("\(dir)/memory.events"), key: "oom_kill") ?? 0
         } catch where cgroupErrno(error) == ENOENT {
             return 0
-        }
-    }
-
-    private func require(_ controller: String, for needed: Bool, _ purpose: String) throws(SandboxError) {
-        if needed && !controllers.contains(controller) {
-            throw .hostUnsupported(
-                "cgroup v2 controller \(controller) is not in \(mount)/cgroup.controllers (needed for \(purpose))")
         }
     }
 

@@ -4,138 +4,124 @@ import Glibc
 import Musl
 #endif
 import CSandbox
+import SystemPackage
 
-/// The descriptors of one supervised launch (a box's init, or a program
-/// exec'd into a box): the pipes the supervisor reads, the ends the child
-/// inherits, /dev/null for stdin, and the cgroup.procs files to join.
-/// The caller closes it (`closeAll`) on every path.
-///
-/// With `logs`, the child writes its output to those files (appended)
-/// instead of to pipes, and `stdout`/`stderr` are -1: a detached program
-/// outlives the launch, so nobody would read a pipe.
-struct LaunchIO {
+/// The descriptors of one launch (a box's init, or a program exec'd into a
+/// box): the ends the supervisor reads, the ends the child inherits
+/// (`descriptors`), /dev/null for stdin, the gate, and the cgroup.procs
+/// files to join. A class: the launch's roll-back closes whatever it has
+/// opened by then. `closeAll` on every path; it may be called again.
+final class LaunchIO: @unchecked Sendable {
+    let sys: any Syscalls
     var descriptors = LaunchDescriptors()
-    let events: Int32
-    let stdout: Int32
-    let stderr: Int32
-    private var owned: [Int32] = []
-    private var childEnds: [Int32] = []
+    /// Read ends: the init's events (nil when they go to a file), and the output (nil when it goes to files).
+    private(set) var events: FileDescriptor?
+    private(set) var stdout: FileDescriptor?
+    private(set) var stderr: FileDescriptor?
+    /// Write end of a warm box's gate: the program message goes here.
+    private(set) var gate: FileDescriptor?
+    private var owned: [FileDescriptor] = []
+    private var childEnds: [FileDescriptor] = []
 
-    init(_ what: String, joining group: CgroupHandle?, logs: (stdout: String, stderr: String)? = nil) throws(SandboxError) {
-        var io = LaunchIOParts()
-        do throws(SandboxError) {
-            let ev = try Kernel.pipe("\(what) events")
-            io.add(ev)
-            if let logs {
-                for (path, isErr) in [(logs.stdout, false), (logs.stderr, true)] {
-                    let fd = try Kernel.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
-                    io.owned.append(fd)
-                    if isErr { io.descriptors.stderr = fd } else { io.descriptors.stdout = fd }
-                }
-                (stdout, stderr) = (-1, -1)
-            } else {
-                let out = try Kernel.pipe("\(what) stdout")
-                io.add(out)
-                let err = try Kernel.pipe("\(what) stderr")
-                io.add(err)
-                io.descriptors.stdout = out.write
-                io.descriptors.stderr = err.write
-                (stdout, stderr) = (out.read, err.read)
-            }
-            let devNull = try Kernel.open("/dev/null", O_RDONLY)
-            io.owned.append(devNull)
-            io.descriptors.status = ev.write
-            io.descriptors.stdin = devNull
-            io.descriptors.cgroupProcs = try openProcsFiles(group, into: &io.owned)
+    init(sys: any Syscalls) { self.sys = sys }
+
+    /// Opens what `r` asks for; on failure, what was opened stays listed for `closeAll`.
+    func open(_ r: LaunchRequest, group: CgroupHandle?) throws(SandboxError) {
+        let what = r.into != nil ? "exec" : "box"
+        if let path = r.eventsFile {
+            let fd = try sys.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
+            owned.append(fd)
+            descriptors.status = fd
+        } else {
+            let ev = try pipe("\(what) events")
             events = ev.read
-        } catch {
-            io.owned.forEach(Kernel.close)
-            io.childEnds.forEach(Kernel.close)
-            throw error
+            descriptors.status = ev.write
         }
-        descriptors = io.descriptors
-        owned = io.owned
-        childEnds = io.childEnds
+        switch r.output {
+        case .pipes:
+            let out = try pipe("\(what) stdout")
+            let err = try pipe("\(what) stderr")
+            (stdout, stderr) = (out.read, err.read)
+            (descriptors.stdout, descriptors.stderr) = (out.write, err.write)
+        case .files(let outPath, let errPath):
+            let out = try sys.open(outPath, O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
+            owned.append(out)
+            let err = try sys.open(errPath, O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
+            owned.append(err)
+            (descriptors.stdout, descriptors.stderr) = (out, err)
+        }
+        let devNull = try sys.open("/dev/null", O_RDONLY)
+        owned.append(devNull)
+        descriptors.stdin = devNull
+        switch r.gate {
+        case .none: break
+        case .fifo(let path):
+            try sys.mkfifo(path, mode: 0o600)
+            // O_RDWR: a FIFO opened for reading alone would block until a writer appears.
+            let fd = try sys.open(path, O_RDWR)
+            owned.append(fd)
+            descriptors.gate = fd
+        case .program:
+            let p = try sys.pipe("gate")
+            owned.append(p.write)
+            childEnds.append(p.read)
+            gate = p.write
+            descriptors.gate = p.read
+            descriptors.gateCarriesProgram = true
+        }
+        for path in group?.procsFiles ?? [] {
+            let fd = try sys.open(path, O_WRONLY)
+            owned.append(fd)
+            descriptors.cgroupProcs.append(fd)
+        }
     }
 
-    /// The child joins the pool slot's network namespace, when the box has no network of its own to make.
-    mutating func joinNetwork(of slot: PoolSlot, _ network: NetworkMode) throws(SandboxError) {
-        guard network == .none else { return }
-        joinNetwork(try Kernel.open(slot.networkNamespace, O_RDONLY))
+    /// A pipe whose read end this launch keeps and whose write end the child inherits.
+    private func pipe(_ what: String) throws(SandboxError) -> (read: FileDescriptor, write: FileDescriptor) {
+        let p = try sys.pipe(what)
+        owned.append(p.read)
+        childEnds.append(p.write)
+        return p
     }
 
     /// The child joins this network namespace; the launch owns `fd` from here on.
-    mutating func joinNetwork(_ fd: Int32) {
+    func joinNetwork(_ fd: FileDescriptor) {
         owned.append(fd)
         descriptors.networkNamespace = fd
     }
 
     /// The child joins the namespace `job` is making, once it is made.
-    mutating func joinNetwork(madeBy job: NetworkNamespaceJob) {
+    func joinNetwork(madeBy job: NetworkNamespaceJob) {
         let pipe = job.takePipe()
         childEnds.append(pipe)
         descriptors.networkPipe = pipe
         descriptors.parentPidfd = NetworkNamespaceJob.selfPidfd
     }
 
-    /// A gate for the child's init: it reads the pipe's other end, this
-    /// launch keeps the returned write end (closed by `closeAll`).
-    mutating func gate(carryingProgram: Bool) throws(SandboxError) -> Int32 {
-        let p = try Kernel.pipe("gate")
-        childEnds.append(p.read)
-        owned.append(p.write)
-        descriptors.gate = p.read
-        descriptors.gateCarriesProgram = carryingProgram
-        return p.write
-    }
-
     /// After the launch: the parent's copies of the child's ends must go, or
     /// the supervisor never sees end-of-file.
-    mutating func closeChildEnds() {
-        childEnds.forEach(Kernel.close)
+    func closeChildEnds() {
+        childEnds.forEach(sys.close)
         childEnds = []
     }
 
-    mutating func closeAll() {
+    func closeAll() {
         closeChildEnds()
-        owned.forEach(Kernel.close)
+        owned.forEach(sys.close)
         owned = []
     }
 }
 
-private struct LaunchIOParts {
-    var descriptors = LaunchDescriptors()
-    var owned: [Int32] = []
-    var childEnds: [Int32] = []
-
-    mutating func add(_ pipe: (read: Int32, write: Int32)) {
-        owned.append(pipe.read)
-        childEnds.append(pipe.write)
-    }
-}
-
-/// Opens the group's cgroup.procs files for the child to write "0" to;
-/// each descriptor is appended to `owned` as soon as it is open.
-func openProcsFiles(_ group: CgroupHandle?, into owned: inout [Int32]) throws(SandboxError) -> [Int32] {
-    var fds: [Int32] = []
-    for path in group?.procsFiles ?? [] {
-        let fd = try Kernel.open(path, O_WRONLY)
-        owned.append(fd)
-        fds.append(fd)
-    }
-    return fds
-}
-
 /// One event from a launch's event pipe, waiting for it; nil at end-of-file.
-func readLaunchEvent(_ fd: Int32) -> cs_event? {
+func readLaunchEvent(_ fd: FileDescriptor?) -> cs_event? {
+    guard let fd else { return nil }
     var buffer = [UInt8](repeating: 0, count: MemoryLayout<cs_event>.size)
     var got = 0
     while got < buffer.count {
-        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, $0.count - got) }
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress! + got, $0.count - got) }
         if n < 0 && errno == EINTR { continue }
         if n <= 0 { return nil }
         got += n
     }
     return buffer.withUnsafeBytes { $0.loadUnaligned(as: cs_event.self) }
 }
-

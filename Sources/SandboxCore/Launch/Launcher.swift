@@ -4,41 +4,42 @@ import Glibc
 import Musl
 #endif
 import CSandbox
+import SystemPackage
 
-/// The descriptors a launch hands to the C core, owned by the caller.
+/// The descriptors a launch hands to the C core, owned by the caller (`LaunchIO`).
 package struct LaunchDescriptors {
-    package var stdin: Int32 = -1
-    package var stdout: Int32 = -1
-    package var stderr: Int32 = -1
+    package var stdin: FileDescriptor?
+    package var stdout: FileDescriptor?
+    package var stderr: FileDescriptor?
     /// Where the box's init reports its events.
-    package var status: Int32 = -1
-    /// Read end of the start gate (detached boxes), or -1 to start at once.
-    package var gate: Int32 = -1
+    package var status: FileDescriptor?
+    /// Read end of the start gate (detached boxes), or nil to start at once.
+    package var gate: FileDescriptor?
     /// The gate brings the program (a `ProgramMessage`), not a byte: a warm box.
     package var gateCarriesProgram = false
     /// Open cgroup.procs files the init writes "0" to (one per v1 hierarchy, one on v2).
-    package var cgroupProcs: [Int32] = []
+    package var cgroupProcs: [FileDescriptor] = []
     /// The program writes them instead, the init stays outside the group (a one-shot box).
     package var cgroupByProgram = false
     /// A prepared network namespace to join (warm pool).
-    package var networkNamespace: Int32 = -1
+    package var networkNamespace: FileDescriptor?
     /// Or one being made beside the box: its descriptor number arrives on this pipe...
-    package var networkPipe: Int32 = -1
+    package var networkPipe: FileDescriptor?
     /// ...and is taken from this pidfd (the caller's own).
-    package var parentPidfd: Int32 = -1
+    package var parentPidfd: FileDescriptor?
     package var dieWithParent = true
     /// The reaper's image (`Launcher.reaperImage`) for a box without a gate:
     /// its init then shares this process's memory until it execs the reaper.
-    package var reaper: Int32 = -1
+    package var reaper: FileDescriptor?
     /// The mount template (`MountTemplates`) of a plan with a `mountTemplate`.
-    package var mountTemplate: Int32 = -1
+    package var mountTemplate: FileDescriptor?
     package init() {}
 }
 
 /// A process the C core started: the box's init, or an exec'd program.
 package struct LaunchedProcess: Sendable {
     package var pid: pid_t
-    package var pidfd: Int32
+    package var pidfd: FileDescriptor
 }
 
 /// Marshals a `LaunchPlan` into the C core's `cs_plan` and calls it. All
@@ -47,72 +48,31 @@ package struct LaunchedProcess: Sendable {
 package enum Launcher {
     package static func spawn(_ plan: LaunchPlan, _ fds: LaunchDescriptors) throws(SandboxError) -> LaunchedProcess {
         // Without its template such a plan would run its ops on the caller's own mounts.
-        guard (plan.mountTemplate != nil) == (fds.mountTemplate >= 0) else {
+        guard (plan.mountTemplate != nil) == (fds.mountTemplate != nil) else {
             throw .invalidRequest("internal: a plan with a mount template needs its descriptor, and only it")
         }
         var child = cs_child()
         let rc = withCPlan(plan, fds) { cplan in cs_spawn(cplan, &child) }
         if rc < 0 { throw .syscall("clone3(\(namespaceNames(plan.cloneFlags)))", errno: -rc) }
-        return LaunchedProcess(pid: child.pid, pidfd: child.pidfd)
+        return LaunchedProcess(pid: child.pid, pidfd: FileDescriptor(rawValue: child.pidfd))
     }
 
     /// Starts `plan.argv` inside the box whose init is `initPidfd`; `plan.cloneFlags` names the namespaces to join.
     /// Returns nil when the program could not be forked: the FAILED event on `fds.status` says why.
-    package static func enter(initPidfd: Int32, _ plan: LaunchPlan, _ fds: LaunchDescriptors) throws(SandboxError) -> LaunchedProcess? {
+    package static func enter(initPidfd: FileDescriptor, _ plan: LaunchPlan, _ fds: LaunchDescriptors) throws(SandboxError) -> LaunchedProcess? {
         var child = cs_child()
-        let rc = withCPlan(plan, fds) { cplan in cs_enter(initPidfd, cplan, &child) }
+        let rc = withCPlan(plan, fds) { cplan in cs_enter(initPidfd.rawValue, cplan, &child) }
         if rc < 0 { throw .syscall("fork(exec into box)", errno: -rc) }
         if child.pid < 0 { return nil }
-        return LaunchedProcess(pid: child.pid, pidfd: child.pidfd)
+        return LaunchedProcess(pid: child.pid, pidfd: FileDescriptor(rawValue: child.pidfd))
     }
 
     /// The reaper's image (reaper.c), made once per process; nil where there
     /// is none (another architecture, no memfd): boxes then clone as before.
-    package static let reaperImage: Int32? = {
+    package static let reaperImage: FileDescriptor? = {
         let fd = cs_reaper_image_fd()
-        return fd >= 0 ? fd : nil
+        return fd >= 0 ? FileDescriptor(rawValue: fd) : nil
     }()
-
-    /// Names the step a FAILED event points at, using the plan it came from.
-    package static func stepName(_ step: Int32, in plan: LaunchPlan) -> String {
-        if step >= 0, Int(step) < plan.ops.count { return plan.ops[Int(step)].description }
-        switch step {
-        case CS_STEP_PIVOT.rawValue: return "pivot_root(\(plan.newRoot ?? ""))"
-        case CS_STEP_MOUNT_TEMPLATE.rawValue: return "setns(mount template of \(plan.mountTemplate ?? "?"))"
-        case CS_STEP_HOSTNAME.rawValue: return "sethostname(\(plan.hostname ?? ""))"
-        case CS_STEP_CHDIR.rawValue: return "chdir(\(plan.workdir))"
-        case CS_STEP_SETID.rawValue: return "setresuid(\(plan.ids.map { "\($0.uid):\($0.gid)" } ?? "0:0"))"
-        case CS_STEP_EXEC.rawValue: return "execve(\(plan.argv.first ?? ""))"
-        default: return stepName(step)
-        }
-    }
-
-    /// Names a step that needs no plan to be named.
-    package static func stepName(_ step: Int32) -> String {
-        switch step {
-        case CS_STEP_CLONE.rawValue: return "clone3"
-        case CS_STEP_USERMAP.rawValue: return "write(/proc/self/uid_map)"
-        case CS_STEP_SETNS_NET.rawValue: return "setns(pool network namespace)"
-        case CS_STEP_CGROUP_JOIN.rawValue: return "write(cgroup.procs)"
-        case CS_STEP_CGROUPNS.rawValue: return "unshare(CLONE_NEWCGROUP)"
-        case CS_STEP_LOOPBACK.rawValue: return "ioctl(SIOCSIFFLAGS lo up)"
-        case CS_STEP_GATE.rawValue: return "read(start gate)"
-        case CS_STEP_FORK.rawValue: return "fork(program)"
-        case CS_STEP_STDIO.rawValue: return "dup2(stdio)"
-        case CS_STEP_RLIMIT.rawValue: return "setrlimit"
-        case CS_STEP_CAPS.rawValue: return "capset(drop)"
-        case CS_STEP_NO_NEW_PRIVS.rawValue: return "prctl(PR_SET_NO_NEW_PRIVS)"
-        case CS_STEP_SECCOMP.rawValue: return "seccomp(SECCOMP_SET_MODE_FILTER)"
-        case CS_STEP_SETNS.rawValue: return "setns(box namespaces)"
-        case CS_STEP_PRIVATE_ROOT.rawValue: return "mount(make-rprivate /)"
-        case CS_STEP_PGID.rawValue: return "setpgid"
-        case CS_STEP_UNSHARE_NET.rawValue: return "unshare(CLONE_NEWNET)"
-        case CS_STEP_BIND_NETNS.rawValue: return "mount(bind network namespace)"
-        case CS_STEP_REAPER.rawValue: return "execveat(gradebox reaper)"
-        case CS_STEP_MOUNT_TEMPLATE.rawValue: return "setns(mount template)"
-        default: return "step \(step)"
-        }
-    }
 
     static func namespaceNames(_ flags: UInt64) -> String {
         let all: [(UInt64, String)] = [
@@ -123,7 +83,7 @@ package enum Launcher {
         return all.filter { flags & $0.0 != 0 }.map(\.1).joined(separator: ",")
     }
 
-    /// Builds an image's mount template (`Planner.mountTemplateOps`); returns its descriptor.
+    /// Builds an image's mount template (`Planner.mountTemplateOps`); returns its descriptor, or -errno and the failed op.
     static func makeMountTemplate(_ ops: [MountOp], mountPoint: String) -> (fd: Int32, failedStep: Int32) {
         var arena = CStringArena()
         defer { arena.free() }
@@ -157,7 +117,7 @@ package enum Launcher {
         }
         let procs = UnsafeMutablePointer<Int32>.allocate(capacity: max(fds.cgroupProcs.count, 1))
         defer { procs.deallocate() }
-        for (i, fd) in fds.cgroupProcs.enumerated() { procs[i] = fd }
+        for (i, fd) in fds.cgroupProcs.enumerated() { procs[i] = fd.rawValue }
         let filter = UnsafeMutablePointer<SockFilter>.allocate(capacity: max(plan.seccomp.count, 1))
         defer { filter.deallocate() }
         for (i, f) in plan.seccomp.enumerated() { filter[i] = f }
@@ -168,22 +128,22 @@ package enum Launcher {
         c.n_cgroup_procs_fds = Int32(fds.cgroupProcs.count)
         c.unshare_cgroupns = plan.unshareCgroupNamespace ? 1 : 0
         c.cgroup_by_program = fds.cgroupByProgram ? 1 : 0
-        c.netns_fd = fds.networkNamespace
-        c.netns_pipe_fd = fds.networkPipe
-        c.parent_pidfd = fds.parentPidfd
+        c.netns_fd = fds.networkNamespace?.rawValue ?? -1
+        c.netns_pipe_fd = fds.networkPipe?.rawValue ?? -1
+        c.parent_pidfd = fds.parentPidfd?.rawValue ?? -1
         c.loopback_up = plan.loopbackUp ? 1 : 0
         c.uid_map = arena.string(plan.uidMap)
         c.gid_map = arena.string(plan.gidMap)
-        c.mount_template_fd = fds.mountTemplate
+        c.mount_template_fd = fds.mountTemplate?.rawValue ?? -1
         c.ops = UnsafePointer(ops)
         c.n_ops = Int32(plan.ops.count)
         c.new_root = arena.string(plan.newRoot)
         c.hostname = arena.string(plan.hostname)
         c.workdir = arena.string(plan.workdir)
-        c.gate_fd = fds.gate
+        c.gate_fd = fds.gate?.rawValue ?? -1
         c.gate_program = fds.gateCarriesProgram ? 1 : 0
         c.die_with_parent = fds.dieWithParent ? 1 : 0
-        c.reaper_fd = fds.reaper
+        c.reaper_fd = fds.reaper?.rawValue ?? -1
         c.rlimits = UnsafePointer(rlimits)
         c.n_rlimits = Int32(plan.rlimits.count)
         c.set_ids = plan.ids == nil ? 0 : 1
@@ -195,10 +155,10 @@ package enum Launcher {
         c.argv = arena.array(plan.argv)
         c.envp = arena.array(plan.environment)
         c.path = arena.array(plan.searchPath)
-        c.stdin_fd = fds.stdin
-        c.stdout_fd = fds.stdout
-        c.stderr_fd = fds.stderr
-        c.status_fd = fds.status
+        c.stdin_fd = fds.stdin?.rawValue ?? -1
+        c.stdout_fd = fds.stdout?.rawValue ?? -1
+        c.stderr_fd = fds.stderr?.rawValue ?? -1
+        c.status_fd = fds.status?.rawValue ?? -1
         return withUnsafePointer(to: &c) { body($0) }
     }
 }

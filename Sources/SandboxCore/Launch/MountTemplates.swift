@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CSandbox
+import SystemPackage
 import Synchronization
 
 /// One mount namespace per image whose mounts are the image, bound
@@ -38,11 +39,11 @@ final class MountTemplates: Sendable {
     /// The template of the image at `rootfs` (a descriptor this object
     /// keeps), made if there is none; nil when it cannot be had here (the box
     /// then copies the caller's mounts).
-    func descriptor(for rootfs: String) -> Int32? {
+    func descriptor(for rootfs: String) -> FileDescriptor? {
         var st = stat()
         guard stat(rootfs, &st) == 0 else { return nil }
         let device = UInt64(st.st_dev), inode = UInt64(st.st_ino)
-        return open.withLock { table -> Int32? in
+        let fd = open.withLock { table -> Int32? in
             if let known = table[rootfs], known.device == device, known.inode == inode { return known.fd }
             let fd = try? load(rootfs, device: device, inode: inode)
             // The descriptor of a replaced image's template may be in a launch on
@@ -50,6 +51,7 @@ final class MountTemplates: Sendable {
             table[rootfs] = (device, inode, fd)
             return fd
         }
+        return fd.map { FileDescriptor(rawValue: $0) }
     }
 
     /// The template kept in the state directory, or a new one made and kept there.
@@ -68,7 +70,7 @@ final class MountTemplates: Sendable {
         let ops = Planner.mountTemplateOps(rootfs: rootfs, mountPoint: mountPoint)
         let (fd, step) = Launcher.makeMountTemplate(ops, mountPoint: mountPoint)
         guard fd >= 0 else {
-            let what = step >= 0 && Int(step) < ops.count ? ops[Int(step)].description : Launcher.stepName(step)
+            let what = step >= 0 && Int(step) < ops.count ? ops[Int(step)].description : StepNaming.name(step)
             throw .syscall("making the mount template of \(rootfs): \(what)", errno: -fd)
         }
         // Kept for later processes; where the bind is refused this process still uses it.

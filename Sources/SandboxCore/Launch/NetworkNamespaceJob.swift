@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CSandbox
+import SystemPackage
 
 /// A cold box's own empty network namespace (loopback up), made on a thread
 /// of its own (`cs_netns_begin`) while the box is planned, cloned and
@@ -23,7 +24,7 @@ final class NetworkNamespaceJob: @unchecked Sendable {
 
     /// Starts making one; nil when it cannot be (the clone then makes it).
     static func begin() -> NetworkNamespaceJob? {
-        guard selfPidfd >= 0, let p = try? Kernel.pipe("box network") else { return nil }
+        guard selfPidfd != nil, let p = try? Kernel.pipe("box network") else { return nil }
         guard let job = cs_netns_begin(p.write) else {
             Kernel.close(p.read)
             Kernel.close(p.write)
@@ -33,7 +34,10 @@ final class NetworkNamespaceJob: @unchecked Sendable {
     }
 
     /// This process as a pidfd, for the box's init to take descriptors from.
-    static let selfPidfd: Int32 = cs_pidfd_open(getpid())
+    static let selfPidfd: FileDescriptor? = {
+        let fd = cs_pidfd_open(getpid())
+        return fd >= 0 ? FileDescriptor(rawValue: fd) : nil
+    }()
 
     private init(_ job: OpaquePointer, pipe: Int32) {
         self.job = job
@@ -41,9 +45,9 @@ final class NetworkNamespaceJob: @unchecked Sendable {
     }
 
     /// The pipe's read end, for the box's init; the launch owns it from here on.
-    func takePipe() -> Int32 {
+    func takePipe() -> FileDescriptor {
         defer { pipe = -1 }
-        return pipe
+        return FileDescriptor(rawValue: pipe)
     }
 
     /// Waits for the thread and closes this process's descriptor of the

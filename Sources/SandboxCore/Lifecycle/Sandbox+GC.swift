@@ -25,17 +25,17 @@ extension Sandbox {
         var owned = Set<String>()
         for name in store.names() {
             guard let record = try? store.load(name) else {
-                removeTree(store.path(name))
+                Kernel.removeTree(store.path(name))
                 report.boxes.append(name)
                 continue
             }
             if let fd = openInit(record) {
-                Kernel.close(fd)
+                Kernel.live.close(fd)
                 if let g = record.cgroup { owned.insert(g.name) }
                 continue
             }
             if let g = record.cgroup { try? runtime.cgroups?.remove(g) }
-            removeTree(store.path(name))
+            Kernel.removeTree(store.path(name))
             report.boxes.append(name)
         }
         if let driver = runtime.cgroups {

@@ -9,6 +9,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import CSandbox
+import SystemPackage
 
 /// The thesis's Appendix A lifecycle. A created box is its init, set up and
 /// waiting at a start gate (a FIFO in the box's state folder); `start` opens
@@ -29,57 +30,37 @@ extension Sandbox {
         let store = BoxStore(stateDirectory: stateDirectory)
         let rootfs = try images.rootfsPath(spec.image)
         let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, seccomp: runtime.seccompProgram)
-        if mkdir(store.directory, 0o700) < 0 && errno != EEXIST { throw .syscall("mkdir(\(store.directory))", errno: errno) }
+        let sys = runtime.launcher.sys
+        try Kernel.makeDirectory(store.directory, mode: 0o700)
         let dir = store.path(name)
-        if mkdir(dir, 0o700) < 0 {
-            if errno == EEXIST { throw .containerExists(name) }
-            throw .syscall("mkdir(\(dir))", errno: errno)
-        }
+        do throws(SandboxError) { try sys.mkdir(dir) } catch where cgroupErrno(error) == EEXIST { throw .containerExists(name) }
         // Undone unless the box comes up: nothing of a failed create is left.
-        var group: CgroupHandle?
-        var child: LaunchedProcess?
-        var committed = false
-        defer {
-            if !committed {
-                if let child { Kernel.signal(pidfd: child.pidfd, SIGKILL); _ = try? Kernel.wait(child.pid); Kernel.close(child.pidfd) }
-                if let group { try? runtime.cgroups?.remove(group) }
-                removeTree(dir)
-            }
-        }
-        if spec.limits.needsCgroup {
-            let driver = try runtime.requireCgroups()
-            group = try driver.create(name: "\(runtime.groupPrefix)-n-\(name)")
-            try driver.apply(spec.limits, to: group!)
-        }
+        var rollback = Rollback()
+        defer { rollback.run() }
+        rollback.add { sys.removeTree(dir) }
 
-        var fds = LaunchDescriptors()
-        fds.dieWithParent = false
-        var toClose: [Int32] = []
-        defer { toClose.forEach(Kernel.close) }
-        let gatePath = dir + "/start"
-        if mkfifo(gatePath, 0o600) < 0 { throw .syscall("mkfifo(\(gatePath))", errno: errno) }
-        // O_RDWR: a FIFO opened for reading alone would block until a writer appears.
-        fds.gate = try Kernel.open(gatePath, O_RDWR)
-        fds.status = try Kernel.open(dir + "/events", O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
-        fds.stdout = try Kernel.open(dir + "/stdout", O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
-        fds.stderr = try Kernel.open(dir + "/stderr", O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
-        fds.stdin = try Kernel.open("/dev/null", O_RDONLY)
-        toClose += [fds.gate, fds.status, fds.stdout, fds.stderr, fds.stdin]
-        fds.cgroupProcs = try openProcsFiles(group, into: &toClose)
-        child = try Launcher.spawn(plan, fds)
-        toClose.append(child!.pidfd)
-
-        let events = try waitForEvent(dir: dir, pidfd: child!.pidfd, kinds: [CS_EV_READY, CS_EV_FAILED])
+        var request = LaunchRequest(plan)
+        if spec.limits.needsCgroup { request.group = .own("\(runtime.groupPrefix)-n-\(name)") }
+        request.output = .files(stdout: dir + "/stdout", stderr: dir + "/stderr")
+        request.eventsFile = dir + "/events"
+        request.gate = .fifo(dir + "/start")
+        request.dieWithParent = false
+        let launched = try runtime.launcher.launch(request, rollback: &rollback)
+        let child = launched.process!
+        let events = try waitForEvent(dir: dir, pidfd: child.pidfd, kinds: [CS_EV_READY, CS_EV_FAILED])
         if let failed = events.last(where: { $0.kind == Int32(CS_EV_FAILED.rawValue) }) {
-            if failed.step == CS_STEP_EXEC.rawValue && failed.err == ENOENT { throw .commandNotFound(spec.command[0], image: spec.image) }
-            throw .setupFailed(SandboxFailure(step: Launcher.stepName(failed.step, in: plan), errno: failed.err))
+            throw Judge.launchError(step: failed.step, errno: failed.err, naming: StepNaming(plan), command: spec.command[0],
+                                    image: spec.image, otherwise: "")
         }
         let record = BoxRecord(
-            name: name, spec: spec, initPid: child!.pid, initStartTime: processStartTime(child!.pid) ?? 0,
-            cgroup: group, namespaces: plan.cloneFlags | CloneFlags.newCgroup | (spec.network == .none ? CloneFlags.newNet : 0),
+            name: name, spec: spec, initPid: child.pid, initStartTime: processStartTime(child.pid) ?? 0,
+            cgroup: launched.group, namespaces: plan.cloneFlags | CloneFlags.newCgroup | (spec.network == .none ? CloneFlags.newNet : 0),
             createdAt: Date().timeIntervalSince1970, workdir: plan.workdir, environment: plan.environment)
         try store.save(record)
-        committed = true
+        rollback.commit()
+        // The box is on its own now: our descriptors go, the init keeps its copies.
+        launched.io.closeAll()
+        sys.close(child.pidfd)
     }
 
     /// Opens the start gate: the box's init forks the program. Returns once
@@ -98,17 +79,16 @@ extension Sandbox {
             throw .invalidRequest("box \(name) is already started")
         }
         guard let pidfd = openInit(record) else { throw .invalidRequest("box \(name) is not running (its init is gone); delete it") }
-        defer { Kernel.close(pidfd) }
+        defer { Kernel.live.close(pidfd) }
         let gate = try Kernel.open(dir + "/start", O_WRONLY | O_NONBLOCK)
         defer { Kernel.close(gate) }
         try Kernel.writeAll(gate, [1], "start gate of \(name)")
         let after = try waitForEvent(dir: dir, pidfd: pidfd, kinds: [CS_EV_STARTED, CS_EV_FAILED])
         if let failed = after.last(where: { $0.kind == Int32(CS_EV_FAILED.rawValue) }) {
-            if failed.step == CS_STEP_EXEC.rawValue && failed.err == ENOENT {
-                throw .commandNotFound(record.spec.command[0], image: record.spec.image)
-            }
-            let plan = try? Planner.plan(record.spec, rootfs: "", host: Runtime.shared(stateDirectory).host)
-            throw .setupFailed(SandboxFailure(step: plan.map { Launcher.stepName(failed.step, in: $0) } ?? "step \(failed.step)", errno: failed.err))
+            // Only the program's steps come after the gate: named from the record, not a new plan.
+            let naming = StepNaming(workdir: record.workdir, user: record.spec.user, program: record.spec.command[0])
+            throw Judge.launchError(step: failed.step, errno: failed.err, naming: naming, command: record.spec.command[0],
+                                    image: record.spec.image, otherwise: "")
         }
     }
 
@@ -125,29 +105,29 @@ extension Sandbox {
     public func execBlocking(name: String, command: [String], limits: Limits = Limits()) throws(SandboxError) -> RunResult {
         let t0 = Kernel.monotonicNs()
         let target = try ExecTarget(self, name: name, command: command, limits: limits)
-        defer { Kernel.close(target.initPidfd) }
-        var io = try LaunchIO("exec", joining: target.record.cgroup)
-        defer { io.closeAll() }
-        let launched = try Launcher.enter(initPidfd: target.initPidfd, target.plan, io.descriptors)
+        defer { Kernel.live.close(target.initPidfd) }
+        var rollback = Rollback()
+        defer { rollback.run() }
+        let launched = try target.launch(output: .pipes, rollback: &rollback)
         let tSpawned = Kernel.monotonicNs()
-        io.closeChildEnds()
-        guard let program = launched else {
-            let error = target.launchFailure(readLaunchEvent(io.events))
+        defer { _ = try? target.runtime.launcher.release(launched, reaped: true) }
+        guard let program = launched.process else {
+            let error = target.launchFailure(readLaunchEvent(launched.io.events))
             // A sandbox failure is a verdict here, as for `run`; a missing command stays an error.
             if case .setupFailed(let failure) = error { return RunResult(verdict: .XX, failure: failure) }
             throw error
         }
-        defer { Kernel.close(program.pidfd) }
+        rollback.commit()
         var supervisor = Supervisor(
-            pid: program.pid, pidfd: program.pidfd, events: io.events, stdout: io.stdout, stderr: io.stderr,
+            pid: program.pid, pidfd: program.pidfd, events: launched.io.events, stdout: launched.io.stdout, stderr: launched.io.stderr,
             limits: target.spec.limits, cpuUsage: nil,
-            kill: { _ = Glibc.kill(-program.pid, SIGKILL); Kernel.signal(pidfd: program.pidfd, SIGKILL) },
+            kill: { _ = Glibc.kill(-program.pid, SIGKILL); Kernel.signal(pidfd: program.pidfd.rawValue, SIGKILL) },
             startNs: tSpawned, statusFromEvent: false)
         let outcome = try supervisor.run()
         var phases = PhaseTimes()
         let started = outcome.startedNs ?? outcome.exitedNs
         phases.exec = ms(outcome.exitedNs - t0)
-        return try Sandbox.judge(outcome, plan: target.plan, spec: target.spec, stats: nil, phases: phases,
+        return try Judge.verdict(outcome, plan: target.plan, spec: target.spec, stats: nil, phases: phases,
                                  wallMs: ms(outcome.exitedNs - started))
     }
 
@@ -166,20 +146,18 @@ extension Sandbox {
 
     public func execDetachedBlocking(name: String, command: [String]) throws(SandboxError) -> Int32 {
         let target = try ExecTarget(self, name: name, command: command, limits: Limits())
-        defer { Kernel.close(target.initPidfd) }
+        defer { Kernel.live.close(target.initPidfd) }
         let dir = BoxStore(stateDirectory: stateDirectory).path(name)
-        var io = try LaunchIO("exec", joining: target.record.cgroup, logs: (dir + "/stdout", dir + "/stderr"))
-        defer { io.closeAll() }
-        let launched = try Launcher.enter(initPidfd: target.initPidfd, target.plan, io.descriptors)
-        io.closeChildEnds()
-        guard let program = launched else { throw target.launchFailure(readLaunchEvent(io.events)) }
-        let event = readLaunchEvent(io.events)
-        if event?.kind != Int32(CS_EV_STARTED.rawValue) {
-            // The program could not exec: it has exited, or is about to.
-            _ = try? Kernel.wait(program.pid)
-            Kernel.close(program.pidfd)
-            throw target.launchFailure(event)
-        }
+        var rollback = Rollback()
+        defer { rollback.run() }
+        let launched = try target.launch(output: .files(stdout: dir + "/stdout", stderr: dir + "/stderr"), rollback: &rollback)
+        guard let program = launched.process else { throw target.launchFailure(readLaunchEvent(launched.io.events)) }
+        let event = readLaunchEvent(launched.io.events)
+        // The program could not exec: it has exited, or is about to (the roll-back reaps it).
+        if event?.kind != Int32(CS_EV_STARTED.rawValue) { throw target.launchFailure(event) }
+        rollback.commit()
+        // Our ends closed; the program is reaped by a thread of its own.
+        launched.io.closeAll()
         reapInBackground(program)
         return program.pid
     }
@@ -194,14 +172,14 @@ extension Sandbox {
     public func stopBlocking(name: String, grace: Double = 0) throws(SandboxError) {
         let record = try BoxStore(stateDirectory: stateDirectory).load(name)
         guard let pidfd = openInit(record) else { return }
-        defer { Kernel.close(pidfd) }
+        defer { Kernel.live.close(pidfd) }
         if grace > 0 {
-            Kernel.signal(pidfd: pidfd, SIGTERM)
-            if try Kernel.poll([pidfd], timeoutMs: Int32(grace * 1000))[0] != 0 { return }
+            Kernel.signal(pidfd: pidfd.rawValue, SIGTERM)
+            if try Kernel.poll([pidfd.rawValue], timeoutMs: Int32(grace * 1000))[0] != 0 { return }
         }
-        Kernel.signal(pidfd: pidfd, SIGKILL)
+        Kernel.signal(pidfd: pidfd.rawValue, SIGKILL)
         // Readable once the init has exited, whoever its parent is.
-        while try Kernel.poll([pidfd], timeoutMs: 1000)[0] == 0 {}
+        while try Kernel.poll([pidfd.rawValue], timeoutMs: 1000)[0] == 0 {}
     }
 
     /// Stops the box if it still runs, removes its cgroup and its state.
@@ -217,7 +195,7 @@ extension Sandbox {
         if let group = record.cgroup {
             try Runtime.shared(stateDirectory).requireCgroups().remove(group)
         }
-        removeTree(store.path(name))
+        Kernel.removeTree(store.path(name))
     }
 
     /// Every box under the state directory, with its status.
@@ -244,7 +222,7 @@ extension Sandbox {
 
     private func info(_ record: BoxRecord, dir: String) -> BoxInfo {
         let events = readEvents(dir)
-        let alive = openInit(record).map { fd in Kernel.close(fd); return true } ?? false
+        let alive = openInit(record).map { fd in Kernel.live.close(fd); return true } ?? false
         var status: BoxInfo.Status = alive ? .created : .stopped
         if alive && events.contains(where: { $0.kind == Int32(CS_EV_STARTED.rawValue) }) { status = .running }
         var info = BoxInfo(name: record.name, image: record.spec.image, command: record.spec.command, status: status,
@@ -258,7 +236,7 @@ extension Sandbox {
 
     /// A pidfd for the box's init, or nil when that process is gone (or its
     /// pid now belongs to someone else). A zombie counts as gone.
-    func openInit(_ record: BoxRecord) -> Int32? {
+    func openInit(_ record: BoxRecord) -> FileDescriptor? {
         let fd = cs_pidfd_open(record.initPid)
         if fd < 0 { return nil }
         guard let start = processStartTime(record.initPid), start == record.initStartTime,
@@ -266,17 +244,17 @@ extension Sandbox {
             Kernel.close(fd)
             return nil
         }
-        return fd
+        return FileDescriptor(rawValue: fd)
     }
 
     /// Waits until the events file holds one of `kinds`, or the init is gone.
-    private func waitForEvent(dir: String, pidfd: Int32, kinds: [cs_event_kind]) throws(SandboxError) -> [cs_event] {
+    private func waitForEvent(dir: String, pidfd: FileDescriptor, kinds: [cs_event_kind]) throws(SandboxError) -> [cs_event] {
         let wanted = Set(kinds.map { Int32($0.rawValue) })
         let deadline = Kernel.monotonicNs() + 30_000_000_000
         while true {
             let events = readEvents(dir)
             if events.contains(where: { wanted.contains($0.kind) }) { return events }
-            if try Kernel.poll([pidfd], timeoutMs: 0)[0] != 0 {
+            if try Kernel.poll([pidfd.rawValue], timeoutMs: 0)[0] != 0 {
                 let late = readEvents(dir)
                 if late.contains(where: { wanted.contains($0.kind) }) { return late }
                 throw .setupFailed(SandboxFailure(step: "box init ended before reporting", errno: 0))
@@ -292,38 +270,41 @@ extension Sandbox {
 /// What `exec` needs of a box: its record, a pidfd for its init, and the
 /// plan of the program to run in it (the box's isolation, joined, not made).
 private struct ExecTarget {
+    let runtime: Runtime
     let record: BoxRecord
-    let initPidfd: Int32
+    let initPidfd: FileDescriptor
     let spec: SandboxSpec
     let plan: LaunchPlan
 
     init(_ sandbox: Sandbox, name: String, command: [String], limits: Limits) throws(SandboxError) {
         guard !command.isEmpty else { throw .invalidRequest("no command given") }
-        let runtime = try Runtime.shared(sandbox.stateDirectory)
+        runtime = try Runtime.shared(sandbox.stateDirectory)
         record = try BoxStore(stateDirectory: sandbox.stateDirectory).load(name)
         var spec = record.spec
         spec.command = command
         spec.limits.cpuTimeSeconds = limits.cpuTimeSeconds
         spec.limits.wallTimeSeconds = limits.wallTimeSeconds
         spec.limits.outputBytes = limits.outputBytes
-        var plan = try Planner.plan(spec, rootfs: "", host: runtime.host, seccomp: runtime.seccompProgram)
-        plan.cloneFlags = record.namespaces & ~(spec.network == .host ? CloneFlags.newNet : 0)
-        plan.ops = []
+        plan = try Planner.planExec(spec, namespaces: record.namespaces, host: runtime.host, seccomp: runtime.seccompProgram)
         self.spec = spec
-        self.plan = plan
         guard let fd = sandbox.openInit(record) else { throw .invalidRequest("box \(name) is not running (its init is gone)") }
         initPidfd = fd
     }
 
+    /// The program, forked into the box and joined to its group.
+    func launch(output: LaunchRequest.Output, rollback: inout Rollback) throws(SandboxError) -> LaunchedBox {
+        var request = LaunchRequest(plan)
+        request.into = initPidfd
+        request.group = .joined(record.cgroup)
+        request.output = output
+        return try runtime.launcher.launch(request, rollback: &rollback)
+    }
+
     /// The error for a launch that failed before the program ran, from the FAILED event (nil: none came).
     func launchFailure(_ event: cs_event?) -> SandboxError {
-        guard let ev = event, ev.kind == Int32(CS_EV_FAILED.rawValue) else {
-            return .setupFailed(SandboxFailure(step: "fork(exec into box)", errno: 0))
-        }
-        if ev.step == CS_STEP_EXEC.rawValue && (ev.err == ENOENT || ev.err == ENOTDIR) {
-            return .commandNotFound(spec.command[0], image: spec.image)
-        }
-        return .setupFailed(SandboxFailure(step: Launcher.stepName(ev.step, in: plan), errno: ev.err))
+        let failed = event.flatMap { $0.kind == Int32(CS_EV_FAILED.rawValue) ? $0 : nil }
+        return Judge.launchError(step: failed?.step, errno: failed?.err ?? 0, naming: StepNaming(plan), command: spec.command[0],
+                                 image: spec.image, otherwise: "fork(exec into box)")
     }
 }
 
@@ -333,9 +314,9 @@ private struct ExecTarget {
 private func reapInBackground(_ program: LaunchedProcess) {
     let started = startThread("reaper of \(program.pid)") {
         _ = try? Kernel.wait(program.pid)
-        Kernel.close(program.pidfd)
+        Kernel.live.close(program.pidfd)
     }
-    if case .failure = started { Kernel.close(program.pidfd) }
+    if case .failure = started { Kernel.live.close(program.pidfd) }
 }
 
 func readEvents(_ dir: String) -> [cs_event] {
@@ -360,13 +341,4 @@ func processStartTime(_ pid: Int32) -> UInt64? {
 
 func processState(_ pid: Int32) -> String? {
     statFields(pid)?.first.map(String.init)
-}
-
-/// rm -rf for a state folder we made (no symlinks followed).
-func removeTree(_ path: String) {
-    for entry in (try? Kernel.directoryEntries(path)) ?? [] {
-        let child = path + "/" + entry.name
-        if entry.isDirectory { removeTree(child) } else { unlink(child) }
-    }
-    rmdir(path)
 }

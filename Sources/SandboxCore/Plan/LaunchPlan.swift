@@ -22,6 +22,9 @@ package struct LaunchPlan: Sendable, Equatable {
     package var environment: [String]
     /// Directories searched for argv[0] when it has no slash (the box's PATH).
     package var searchPath: [String]
+    /// What the box's cgroup is written before the box joins it (`CgroupPlanner`);
+    /// empty where the host has no cgroup gradebox can write.
+    package var cgroupWrites: [CgroupWrite] = []
 }
 
 /// One entry of the mount table, in the order the kernel needs them.

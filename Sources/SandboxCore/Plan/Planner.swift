@@ -8,6 +8,8 @@ package struct HostFacts: Sendable, Equatable {
     package var rootMountPoint: String
     package var scratchMountPoint: String
     package var userNamespacesAvailable: Bool
+    /// What the host's cgroup hierarchy offers; nil: no hierarchy gradebox can write.
+    package var cgroups: CgroupFeatures? = nil
 
     package var isRoot: Bool { euid == 0 }
 }
@@ -167,6 +169,38 @@ package enum Planner {
                                flags: MountFlags.bind | MountFlags.remount | MountFlags.readOnly | nosuidNodev))
         }
 
+        var plan = try program(spec, host: host, seccomp: seccomp, rootless: useUserNS)
+        plan.cloneFlags = flags
+        plan.unshareCgroupNamespace = true
+        plan.loopbackUp = newNetwork
+        plan.uidMap = useUserNS ? "0 \(host.euid) 1\n" : nil
+        plan.gidMap = useUserNS ? "0 \(host.egid) 1\n" : nil
+        plan.mountTemplate = templated ? rootfs : nil
+        plan.ops = ops
+        plan.newRoot = templated ? nil : root
+        plan.hostname = spec.hostname
+        return plan
+    }
+
+    /// The plan of a program started in a running box (`gradebox exec`):
+    /// it joins the namespaces in `namespaces` (the box's, less the network
+    /// when the box shares the host's) and makes none, mounts nothing, and
+    /// runs with the box's identity, limits and filter.
+    package static func planExec(
+        _ spec: SandboxSpec, namespaces: UInt64, host: HostFacts, seccomp: [SockFilter] = []
+    ) throws(SandboxError) -> LaunchPlan {
+        try validate(spec)
+        // A box made without a user namespace was made by root; one with it maps only uid 0.
+        let rootless = namespaces & CloneFlags.newUser != 0
+        var plan = try program(spec, host: host, seccomp: seccomp, rootless: rootless)
+        plan.cloneFlags = namespaces & ~(spec.network == .host ? CloneFlags.newNet : 0)
+        return plan
+    }
+
+    /// The program's part of a plan: identity, rlimits, capabilities,
+    /// filter, argv, environment, and the box's cgroup writes. The box's
+    /// part (namespaces, mounts, root) is left empty for the caller to fill.
+    private static func program(_ spec: SandboxSpec, host: HostFacts, seccomp: [SockFilter], rootless: Bool) throws(SandboxError) -> LaunchPlan {
         var rlimits: [ResourceLimit] = [
             ResourceLimit(resource: RLimitResource.core, soft: 0, hard: 0),
             ResourceLimit(resource: RLimitResource.nofile, soft: spec.limits.openFiles, hard: spec.limits.openFiles),
@@ -190,28 +224,29 @@ package enum Planner {
         let searchPath = pathVariable.split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
 
         let ids: UserID? = (spec.user.uid == 0 && spec.user.gid == 0) ? nil : spec.user
-        if useUserNS, let ids, ids.uid != 0 || ids.gid != 0 {
+        if rootless, let ids, ids.uid != 0 || ids.gid != 0 {
             throw .invalidRequest("a rootless box maps only uid 0: --user \(ids.uid):\(ids.gid) needs root")
         }
 
         return LaunchPlan(
-            cloneFlags: flags,
-            unshareCgroupNamespace: true,
-            loopbackUp: newNetwork,
-            uidMap: useUserNS ? "0 \(host.euid) 1\n" : nil,
-            gidMap: useUserNS ? "0 \(host.egid) 1\n" : nil,
-            mountTemplate: templated ? rootfs : nil,
-            ops: ops,
-            newRoot: templated ? nil : root,
-            hostname: spec.hostname,
-            workdir: workdir,
+            cloneFlags: 0,
+            unshareCgroupNamespace: false,
+            loopbackUp: false,
+            uidMap: nil,
+            gidMap: nil,
+            mountTemplate: nil,
+            ops: [],
+            newRoot: nil,
+            hostname: nil,
+            workdir: spec.workingDirectory,
             rlimits: rlimits,
             ids: ids,
             capabilitiesKept: try Capabilities.mask(spec.capabilities),
             seccomp: spec.seccomp ? seccomp : [],
             argv: spec.command,
             environment: spec.environment,
-            searchPath: searchPath
+            searchPath: searchPath,
+            cgroupWrites: try host.cgroups.map { features throws(SandboxError) in try CgroupPlanner.writes(spec.limits, for: features) } ?? []
         )
     }
 
@@ -281,15 +316,13 @@ package enum Planner {
             }
         }
         let l = spec.limits
+        try CgroupPlanner.validate(l)
+        if let m = l.memoryBytes, m < 1 << 20 { throw .invalidRequest("--memory must be at least 1M, got \(m) bytes") }
         func positive(_ v: Double?, _ name: String) throws(SandboxError) {
             if let v, !(v > 0) || !v.isFinite { throw .invalidRequest("\(name) must be a positive number, got \(v)") }
         }
-        try positive(l.cpus, "--cpus")
         try positive(l.cpuTimeSeconds, "--time")
         try positive(l.wallTimeSeconds, "--wall-time")
-        if let m = l.memoryBytes, m < 1 << 20 { throw .invalidRequest("--memory must be at least 1M, got \(m) bytes") }
-        if let s = l.memorySwapBytes, let m = l.memoryBytes, s < m { throw .invalidRequest("--memory-swap must be at least --memory") }
-        if let p = l.pids, p <= 0 { throw .invalidRequest("--pids must be positive, got \(p)") }
         if let o = l.outputBytes, o <= 0 { throw .invalidRequest("--output must be positive, got \(o)") }
         if l.tmpfsBytes == 0 { throw .invalidRequest("--tmpfs-size must be positive") }
         if l.openFiles == 0 { throw .invalidRequest("--nofile must be positive") }

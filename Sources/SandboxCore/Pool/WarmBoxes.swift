@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CSandbox
+import SystemPackage
 import Synchronization
 
 /// Whole boxes made ahead of time, for `Sandbox.run(_:pool: true)` in a
@@ -21,16 +22,18 @@ import Synchronization
 /// slot pool. Boxes are children of the worker thread with
 /// PR_SET_PDEATHSIG: they die with this process, and `drain` ends them sooner.
 final class WarmBoxes: Sendable {
-    /// One box waiting at its gate, and our ends of its descriptors.
+    /// One box waiting at its gate, and what its launch holds (a slot, our ends of its descriptors).
     struct Box: @unchecked Sendable {
         let shape: Shape
-        var slot: PoolSlot
-        let child: LaunchedProcess
-        /// Write end of the gate: the program message goes here (closed with `io`).
-        let gate: Int32
-        var io: LaunchIO
+        var launched: LaunchedBox
         /// Its init was reaped by whoever ran it: nothing to wait for.
         var reaped = false
+
+        var child: LaunchedProcess { launched.process! }
+        var io: LaunchIO { launched.io }
+        var slot: PoolSlot { launched.slot! }
+        /// Write end of the gate: the program message goes here (closed with `io`).
+        var gate: FileDescriptor { launched.io.gate! }
     }
 
     private enum Job {
@@ -46,13 +49,11 @@ final class WarmBoxes: Sendable {
     /// Jobs queued or running: zero when the worker is idle.
     private let pending = Atomic<Int>(0)
     private let worker = Mutex<(read: Int32, write: Int32)?>(nil)
-    private let pool: WarmPool
-    private let cgroups: (any CgroupDriver)?
+    private let launcher: BoxLauncher
     private let templates: MountTemplates?
 
-    init(pool: WarmPool, cgroups: (any CgroupDriver)?, templates: MountTemplates?) {
-        self.pool = pool
-        self.cgroups = cgroups
+    init(launcher: BoxLauncher, templates: MountTemplates?) {
+        self.launcher = launcher
         self.templates = templates
     }
 
@@ -173,51 +174,35 @@ final class WarmBoxes: Sendable {
         }
     }
 
-    /// Makes a box of `plan` and leaves it at its gate; nothing is left on failure.
+    /// Makes a box of `plan` in a pool slot and leaves it at its gate; nothing is left on failure.
     private func make(shape: Shape, plan: LaunchPlan, spec: SandboxSpec) throws(SandboxError) -> Box {
-        guard let cgroups else { throw .hostUnsupported("warm boxes live in pool cgroups; no cgroup hierarchy is writable") }
-        var slot = try pool.acquire()
-        var made = false
-        defer { if !made { pool.release(slot) } }
-        try cgroups.apply(spec.limits, to: slot.cgroup)
-        var io = try LaunchIO("warm box", joining: slot.cgroup)
-        var child: LaunchedProcess?
-        defer {
-            if !made {
-                if let child { Kernel.signal(pidfd: child.pidfd, SIGKILL); _ = try? Kernel.wait(child.pid); Kernel.close(child.pidfd) }
-                io.closeAll()
-            }
-        }
-        let gate = try io.gate(carryingProgram: true)
-        try io.joinNetwork(of: slot, spec.network)
+        guard let cgroups = launcher.cgroups else { throw .hostUnsupported("warm boxes live in pool cgroups; no cgroup hierarchy is writable") }
+        var request = LaunchRequest(plan)
+        request.group = .slot
+        request.gate = .program
+        request.network = spec.network == .none ? .slot : .plan
         if let image = plan.mountTemplate {
             guard let template = templates?.descriptor(for: image) else {
                 throw .setupFailed(SandboxFailure(step: "mount template of \(image)", errno: ENOENT))
             }
-            io.descriptors.mountTemplate = template
+            request.mountTemplate = template
         }
-        child = try Launcher.spawn(plan, io.descriptors)
-        io.closeChildEnds()
-        let event = readLaunchEvent(io.events)
+        var rollback = Rollback()
+        defer { rollback.run() }
+        var launched = try launcher.launch(request, rollback: &rollback)
+        let event = readLaunchEvent(launched.io.events)
         guard event?.kind == Int32(CS_EV_READY.rawValue) else {
-            throw .setupFailed(SandboxFailure(step: event.map { Launcher.stepName($0.step, in: plan) } ?? "warm box init ended", errno: event?.err ?? 0))
+            throw .setupFailed(SandboxFailure(step: event.map { StepNaming(plan).name($0.step) } ?? "warm box init ended", errno: event?.err ?? 0))
         }
         // The making used CPU and memory in the slot's group: the program's count starts now.
-        try? cgroups.reset(&slot.cgroup)
-        made = true
-        return Box(shape: shape, slot: slot, child: child!, gate: gate, io: io)
+        try? cgroups.reset(&launched.slot!.cgroup)
+        rollback.commit()
+        return Box(shape: shape, launched: launched)
     }
 
     /// Ends a box (its init exits by itself after its program; this makes
     /// sure), waits for it, closes our ends and returns its slot to the pool.
     private func retire(_ box: Box) {
-        if !box.reaped {
-            Kernel.signal(pidfd: box.child.pidfd, SIGKILL)
-            _ = try? Kernel.wait(box.child.pid)
-        }
-        Kernel.close(box.child.pidfd)
-        var io = box.io
-        io.closeAll()
-        pool.release(box.slot)
+        _ = try? launcher.release(box.launched, kill: true, reaped: box.reaped)
     }
 }

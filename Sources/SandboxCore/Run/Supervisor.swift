@@ -4,17 +4,18 @@ import Glibc
 import Musl
 #endif
 import CSandbox
+import SystemPackage
 
 /// Watches one started box (or one program exec'd into a box) until it is
 /// done: collects its output under the output cap, reads the init's events,
 /// enforces the CPU and wall-time limits, and reaps it. Parent side only.
 package struct Supervisor {
     package var pid: pid_t
-    package var pidfd: Int32
+    var pidfd: Int32
     /// Read end of the events pipe (non-blocking).
-    package var events: Int32
-    package var stdout: Int32
-    package var stderr: Int32
+    var events: Int32
+    var stdout: Int32
+    var stderr: Int32
     package var limits: Limits
     /// Reads the box's CPU usage in ns (its cgroup), when there is one.
     package var cpuUsage: (() -> UInt64?)?
@@ -31,13 +32,15 @@ package struct Supervisor {
     /// box's caller removes the cgroup while the init still tears down.
     package var doneAtExitEvent = false
 
-    package init(pid: pid_t, pidfd: Int32, events: Int32, stdout: Int32, stderr: Int32, limits: Limits,
-                 cpuUsage: (() -> UInt64?)?, kill: @escaping () -> Void, startNs: Int64, statusFromEvent: Bool) {
+    /// Descriptors the launch owns (`LaunchIO`); nil: that stream goes elsewhere (a file).
+    package init(pid: pid_t, pidfd: FileDescriptor, events: FileDescriptor?, stdout: FileDescriptor?, stderr: FileDescriptor?,
+                 limits: Limits, cpuUsage: (() -> UInt64?)?, kill: @escaping () -> Void, startNs: Int64, statusFromEvent: Bool) {
         self.pid = pid
-        self.pidfd = pidfd
-        self.events = events
-        self.stdout = stdout
-        self.stderr = stderr
+        // Raw numbers below: this loop is the one place that polls and reads a box's pipes.
+        self.pidfd = pidfd.rawValue
+        self.events = events?.rawValue ?? -1
+        self.stdout = stdout?.rawValue ?? -1
+        self.stderr = stderr?.rawValue ?? -1
         self.limits = limits
         self.cpuUsage = cpuUsage
         self.kill = kill

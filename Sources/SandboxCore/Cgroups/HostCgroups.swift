@@ -9,7 +9,7 @@ import Musl
 enum HostCgroups {
     static func driver(stateDirectory: String) throws(SandboxError) -> any CgroupDriver {
         let layout = try CgroupLayoutCache.layout(in: stateDirectory) { () throws(SandboxError) in try learn() }
-        return try makeCgroupDriver(layout: layout, fs: LiveCgroupFS())
+        return try makeCgroupDriver(layout: layout, fs: Kernel.live)
     }
 
     static func learn() throws(SandboxError) -> CgroupLayout {

@@ -4,10 +4,18 @@ import Glibc
 import Musl
 #endif
 import CSandbox
+import SystemPackage
 
-/// The parent side's syscalls: each captures errno at once, retries EINTR
-/// here and nowhere else, and names what it acted on in its error.
-package enum Kernel {
+/// The live door to the kernel (`Syscalls`): each call captures errno at
+/// once, retries EINTR here and nowhere else, and names what it acted on in
+/// its error. The static functions are the calls themselves, on raw
+/// descriptors, for the code that only a real kernel can exercise (the
+/// supervisor's loop, the image store's reads); the logic that has a fake
+/// takes a `Syscalls` and reaches them through `Kernel.live`.
+package struct Kernel: Syscalls {
+    package static let live = Kernel()
+    package init() {}
+
     /// pipe2(O_CLOEXEC): (read end, write end).
     package static func pipe(_ what: String) throws(SandboxError) -> (read: Int32, write: Int32) {
         var fds: [Int32] = [-1, -1]
@@ -148,6 +156,119 @@ package enum Kernel {
     }
 
     package static func monotonicNs() -> Int64 { cs_monotonic_ns() }
+
+    /// mkdir(2); EEXIST is not an error.
+    package static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(SandboxError) {
+        let rc = retrying { Int(Glibc.mkdir(path, mode)) }
+        if rc.result < 0 && rc.errno != EEXIST { throw .syscall("mkdir(\(path))", errno: rc.errno) }
+    }
+
+    /// rm -rf for a directory gradebox made (no symlinks followed).
+    package static func removeTree(_ path: String) {
+        for entry in (try? directoryEntries(path)) ?? [] {
+            let child = path + "/" + entry.name
+            if entry.isDirectory { removeTree(child) } else { _ = Glibc.unlink(child) }
+        }
+        _ = Glibc.rmdir(path)
+    }
+
+    // MARK: Syscalls
+
+    package func open(_ path: String, _ flags: Int32, mode: mode_t) throws(SandboxError) -> FileDescriptor {
+        FileDescriptor(rawValue: try Kernel.open(path, flags, mode: mode))
+    }
+
+    package func close(_ fd: FileDescriptor) { Kernel.close(fd.rawValue) }
+
+    package func pipe(_ what: String) throws(SandboxError) -> (read: FileDescriptor, write: FileDescriptor) {
+        let p = try Kernel.pipe(what)
+        return (FileDescriptor(rawValue: p.read), FileDescriptor(rawValue: p.write))
+    }
+
+    package func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8], _ what: String) throws(SandboxError) {
+        try Kernel.writeAll(fd.rawValue, bytes, what)
+    }
+
+    package func write(_ path: String, _ value: String) throws(SandboxError) {
+        let fd = try Kernel.open(path, O_WRONLY)
+        defer { Kernel.close(fd) }
+        try Kernel.writeAll(fd, Array(value.utf8), "\(path), \"\(value)\"")
+    }
+
+    package func read(_ path: String) throws(SandboxError) -> String {
+        String(decoding: try Kernel.readFile(path), as: UTF8.self)
+    }
+
+    package func mkdir(_ path: String) throws(SandboxError) {
+        let rc = Kernel.retrying { Int(Glibc.mkdir(path, 0o755)) }
+        if rc.result < 0 { throw .syscall("mkdir(\(path))", errno: rc.errno) }
+    }
+
+    package func mkfifo(_ path: String, mode: mode_t) throws(SandboxError) {
+        let rc = Kernel.retrying { Int(Glibc.mkfifo(path, mode)) }
+        if rc.result < 0 { throw .syscall("mkfifo(\(path))", errno: rc.errno) }
+    }
+
+    package func rmdir(_ path: String) throws(SandboxError) {
+        let rc = Kernel.retrying { Int(Glibc.rmdir(path)) }
+        if rc.result < 0 { throw .syscall("rmdir(\(path))", errno: rc.errno) }
+    }
+
+    package func unlink(_ path: String) { _ = Glibc.unlink(path) }
+
+    package func removeTree(_ path: String) { Kernel.removeTree(path) }
+
+    package func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    package func list(_ path: String) throws(SandboxError) -> [String] {
+        try Kernel.directoryEntries(path).filter(\.isDirectory).map(\.name).sorted()
+    }
+
+    package func tryLock(_ fd: FileDescriptor) -> Bool {
+        Kernel.retrying { Int(flock(fd.rawValue, LOCK_EX | LOCK_NB)) }.result == 0
+    }
+
+    package func spawn(_ plan: LaunchPlan, _ fds: LaunchDescriptors) throws(SandboxError) -> LaunchedProcess {
+        try Launcher.spawn(plan, fds)
+    }
+
+    package func enter(initPidfd: FileDescriptor, _ plan: LaunchPlan, _ fds: LaunchDescriptors) throws(SandboxError) -> LaunchedProcess? {
+        try Launcher.enter(initPidfd: initPidfd, plan, fds)
+    }
+
+    package func signal(_ pidfd: FileDescriptor, _ sig: Int32) { Kernel.signal(pidfd: pidfd.rawValue, sig) }
+
+    package func kill(_ pid: Int32, signal: Int32) throws(SandboxError) {
+        let rc = Kernel.retrying { Int(Glibc.kill(pid, signal)) }
+        if rc.result < 0 { throw .syscall("kill(\(pid), \(signal))", errno: rc.errno) }
+    }
+
+    package func wait(_ pid: pid_t) throws(SandboxError) -> (status: Int32, usage: rusage) { try Kernel.wait(pid) }
+
+    package func pause(microseconds: UInt32) { usleep(microseconds) }
+
+    package func makeNetworkNamespace(boundAt path: String) throws(SandboxError) {
+        var step: Int32 = 0
+        let rc = cs_unshare_netns_holder(path, &step)
+        if rc < 0 {
+            // CS_STEP_CLONE here: no thread could be started to make it.
+            let what = step == CS_STEP_CLONE.rawValue ? "pthread_create(network namespace maker)" : StepNaming.name(step)
+            throw .syscall("\(what) for \(path)", errno: -rc)
+        }
+    }
+
+    package func isNamespaceFile(_ path: String) -> Bool { cs_is_nsfs(path) == 1 }
+
+    @discardableResult
+    package func detach(_ path: String) -> Bool { umount2(path, Int32(MNT_DETACH)) == 0 }
+
+    package func rewrite(_ path: String, _ bytes: [UInt8]) throws(SandboxError) {
+        let fd = try Kernel.open(path, O_WRONLY | O_CREAT, mode: 0o600)
+        defer { Kernel.close(fd) }
+        let written = Kernel.retrying { bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
+        guard written.result == bytes.count else { throw .syscall("pwrite(\(path))", errno: written.result < 0 ? written.errno : EIO) }
+        if ftruncate(fd, off_t(bytes.count)) != 0 { throw .syscall("ftruncate(\(path))", errno: errno) }
+    }
 }
 
 extension rusage {

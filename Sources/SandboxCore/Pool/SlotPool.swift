@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSandbox
+import SystemPackage
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -17,43 +17,44 @@ package struct PoolSlot: Sendable {
     package var cgroup: CgroupHandle
     /// A bind mount of the namespace (`/proc/<pid>/ns/net`), so it outlives its maker.
     package var networkNamespace: String
-    fileprivate var lockFd: Int32
+    fileprivate var lock: FileDescriptor
 }
 
-/// The warm pool that SOCK (USENIX ATC'18) recommends: cgroups and network
-/// namespaces are the slow parts of making a box, so they are made ahead of
-/// time and reused after a reset; the critical path creates neither.
+/// The warm pool's slots, as SOCK (USENIX ATC'18) recommends: cgroups and
+/// network namespaces are the slow parts of making a box, so they are made
+/// ahead of time and reused after a reset; the critical path creates
+/// neither. (Whole boxes made ahead of time from these slots are `WarmBoxes`.)
 ///
 /// Slots live under `directory` as files, so separate `gradebox run --pool`
 /// processes share them: a slot is taken by an exclusive flock on its lock
 /// file, which the kernel releases even when its holder is killed.
-package final class WarmPool: Sendable {
+package final class SlotPool: Sendable {
     package let directory: String
     let cgroups: (any CgroupDriver)?
+    let sys: any Syscalls
     /// Slots beyond this are not made: a box then waits for nothing, it gets a cold start instead.
     package static let maximumSlots = 64
 
-    init(directory: String, cgroups: (any CgroupDriver)?) {
+    init(directory: String, cgroups: (any CgroupDriver)?, sys: any Syscalls = Kernel.live) {
         self.directory = directory
         self.cgroups = cgroups
+        self.sys = sys
     }
 
     /// Takes a free slot, making one when every existing slot is busy.
     package func acquire() throws(SandboxError) -> PoolSlot {
-        guard let cgroups else { throw .hostUnsupported("the warm pool holds cgroups, and no writable cgroup hierarchy was found") }
+        let cgroups = try requireCgroups()
         try ensureDirectory()
         for index in 0..<Self.maximumSlots {
-            let lockPath = "\(directory)/slot-\(index).lock"
-            let fd = try Kernel.open(lockPath, O_RDWR | O_CREAT, mode: 0o600)
-            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                Kernel.close(fd)
+            let lock = try sys.open("\(directory)/slot-\(index).lock", O_RDWR | O_CREAT, mode: 0o600)
+            guard sys.tryLock(lock) else {
+                sys.close(lock)
                 continue
             }
             do throws(SandboxError) {
-                let slot = try prepare(index: index, lockFd: fd, cgroups: cgroups)
-                return slot
+                return try prepare(index: index, lock: lock, cgroups: cgroups)
             } catch {
-                Kernel.close(fd)
+                sys.close(lock)
                 throw error
             }
         }
@@ -70,19 +71,19 @@ package final class WarmPool: Sendable {
             // another process, reads them from the saved handle.
             if (try? cgroups.reset(&group)) != nil, group != slot.cgroup { try? saveGroup(slot.index, group) }
         }
-        Kernel.close(slot.lockFd)
+        sys.close(slot.lock)
     }
 
     /// Makes sure slots 0..<count exist, so the next `count` boxes start warm.
     package func fill(_ count: Int) throws(SandboxError) -> Int {
-        guard let cgroups else { throw .hostUnsupported("the warm pool holds cgroups, and no writable cgroup hierarchy was found") }
+        let cgroups = try requireCgroups()
         try ensureDirectory()
         var ready = 0
         for index in 0..<min(count, Self.maximumSlots) {
-            let fd = try Kernel.open("\(directory)/slot-\(index).lock", O_RDWR | O_CREAT, mode: 0o600)
-            defer { Kernel.close(fd) }
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { ready += 1; continue }
-            _ = try prepare(index: index, lockFd: fd, cgroups: cgroups)
+            let lock = try sys.open("\(directory)/slot-\(index).lock", O_RDWR | O_CREAT, mode: 0o600)
+            defer { sys.close(lock) }
+            guard sys.tryLock(lock) else { ready += 1; continue }
+            _ = try prepare(index: index, lock: lock, cgroups: cgroups)
             ready += 1
         }
         return ready
@@ -94,44 +95,46 @@ package final class WarmPool: Sendable {
         var removed = 0
         for index in 0..<Self.maximumSlots {
             let lockPath = "\(directory)/slot-\(index).lock"
-            let fd = Glibc.open(lockPath, O_RDWR | O_CLOEXEC)
-            if fd < 0 { continue }
-            defer { Kernel.close(fd) }
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { continue }
+            guard let lock = try? sys.open(lockPath, O_RDWR) else { continue }
+            defer { sys.close(lock) }
+            guard sys.tryLock(lock) else { continue }
             let net = "\(directory)/net-\(index)"
-            _ = umount2(net, Int32(MNT_DETACH))
-            unlink(net)
-            unlink("\(directory)/slot-\(index).ready")
+            sys.detach(net)
+            sys.unlink(net)
+            sys.unlink("\(directory)/slot-\(index).ready")
             if let cgroups { try? cgroups.remove(CgroupHandle(name: groupName(index), procsFiles: [], directory: nil)) }
-            removeGroup(index)
-            unlink(lockPath)
+            sys.unlink("\(directory)/slot-\(index).cgroup")
+            sys.unlink(lockPath)
             removed += 1
         }
         return removed
     }
 
+    private func requireCgroups() throws(SandboxError) -> any CgroupDriver {
+        guard let cgroups else { throw .hostUnsupported("the warm pool holds cgroups, and no writable cgroup hierarchy was found") }
+        return cgroups
+    }
+
     /// A slot is ready once its marker exists; the marker is written last, so
     /// a maker killed halfway leaves a slot that is simply made again.
-    private func prepare(index: Int, lockFd: Int32, cgroups: any CgroupDriver) throws(SandboxError) -> PoolSlot {
+    private func prepare(index: Int, lock: FileDescriptor, cgroups: any CgroupDriver) throws(SandboxError) -> PoolSlot {
         let net = "\(directory)/net-\(index)"
         let marker = "\(directory)/slot-\(index).ready"
         let name = groupName(index)
         // Trust a ready slot only while its parts are still there: a gc, a
         // reboot of /run or another tool may have taken them away.
-        if access(marker, F_OK) == 0, let handle = groupHandle(index), isNetworkNamespace(net),
-           handle.procsFiles.allSatisfy({ access($0, F_OK) == 0 }) {
-            return PoolSlot(index: index, cgroup: handle, networkNamespace: net, lockFd: lockFd)
+        if sys.exists(marker), let handle = groupHandle(index), sys.isNamespaceFile(net),
+           handle.procsFiles.allSatisfy({ sys.exists($0) }) {
+            return PoolSlot(index: index, cgroup: handle, networkNamespace: net, lock: lock)
         }
-        unlink(marker)
-        _ = umount2(net, Int32(MNT_DETACH))
-        let fd = try Kernel.open(net, O_WRONLY | O_CREAT, mode: 0o600)
-        Kernel.close(fd)
-        var step: Int32 = 0
-        let rc = cs_unshare_netns_holder(net, &step)
-        if rc < 0 {
-            // CS_STEP_CLONE here: no thread could be started to make it.
-            let what = step == CS_STEP_CLONE.rawValue ? "pthread_create(network namespace maker)" : Launcher.stepName(step)
-            throw .syscall("\(what) for pool slot \(index) (\(net))", errno: -rc)
+        sys.unlink(marker)
+        sys.detach(net)
+        sys.close(try sys.open(net, O_WRONLY | O_CREAT, mode: 0o600))
+        do throws(SandboxError) {
+            try sys.makeNetworkNamespace(boundAt: net)
+        } catch {
+            if case .syscall(let what, let e) = error { throw .syscall("\(what) (pool slot \(index))", errno: e) }
+            throw error
         }
         let handle: CgroupHandle
         do throws(SandboxError) {
@@ -142,9 +145,8 @@ package final class WarmPool: Sendable {
             handle = try cgroups.create(name: name)
         }
         try saveGroup(index, handle)
-        let m = try Kernel.open(marker, O_WRONLY | O_CREAT, mode: 0o600)
-        Kernel.close(m)
-        return PoolSlot(index: index, cgroup: handle, networkNamespace: net, lockFd: lockFd)
+        sys.close(try sys.open(marker, O_WRONLY | O_CREAT, mode: 0o600))
+        return PoolSlot(index: index, cgroup: handle, networkNamespace: net, lock: lock)
     }
 
     /// Group names carry a hash of the pool's directory: two pools (two state
@@ -153,39 +155,24 @@ package final class WarmPool: Sendable {
         "pool-\(stableHash(directory))-\(index)"
     }
 
-    /// True when `path` is a bind mount of a network namespace (nsfs), not the empty file under it.
-    private func isNetworkNamespace(_ path: String) -> Bool {
-        cs_is_nsfs(path) == 1
-    }
-
     private func ensureDirectory() throws(SandboxError) {
-        if mkdir(directory, 0o700) < 0 && errno != EEXIST { throw .syscall("mkdir(\(directory))", errno: errno) }
+        do throws(SandboxError) { try sys.mkdir(directory) } catch where cgroupErrno(error) == EEXIST {}
     }
 
     // The handle (with its baselines) is stored beside the slot, so later
     // processes need not ask the driver again. A line per field, written and
     // read by hand: JSONEncoder took half a millisecond of a 3 ms run for it.
-    // Rewritten when a release changed it, in place, then cut to length:
-    // truncating to zero first frees the file's block, and where the state
-    // directory is on a disk mounted with `discard` (this host's /run), that
-    // waits for the disk, 0.3-4 ms of a pooled run's end here. The slot's
-    // lock keeps readers out meanwhile.
+    // Rewritten when a release changed it, in place, then cut to length
+    // (`Syscalls.rewrite`): truncating to zero first frees the file's block,
+    // and where the state directory is on a disk mounted with `discard` (this
+    // host's /run), that waits for the disk, 0.3-4 ms of a pooled run's end
+    // here. The slot's lock keeps readers out meanwhile.
     private func saveGroup(_ index: Int, _ handle: CgroupHandle) throws(SandboxError) {
-        let path = "\(directory)/slot-\(index).cgroup"
-        let bytes = Array(SlotFile.encode(handle).utf8)
-        let fd = try Kernel.open(path, O_WRONLY | O_CREAT, mode: 0o600)
-        defer { Kernel.close(fd) }
-        let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        guard written == bytes.count else { throw .syscall("pwrite(\(path))", errno: written < 0 ? errno : EIO) }
-        if ftruncate(fd, off_t(bytes.count)) != 0 { throw .syscall("ftruncate(\(path))", errno: errno) }
+        try sys.rewrite("\(directory)/slot-\(index).cgroup", Array(SlotFile.encode(handle).utf8))
     }
 
     private func groupHandle(_ index: Int) -> CgroupHandle? {
-        Kernel.readText("\(directory)/slot-\(index).cgroup").flatMap(SlotFile.decode)
-    }
-
-    private func removeGroup(_ index: Int) {
-        unlink("\(directory)/slot-\(index).cgroup")
+        (try? sys.read("\(directory)/slot-\(index).cgroup")).flatMap(SlotFile.decode)
     }
 }
 

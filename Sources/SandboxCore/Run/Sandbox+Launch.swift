@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSandbox
+
+extension Sandbox {
+    /// Plans the box and starts it: in a warm box when the run is pooled and
+    /// one of its shape is ready, else cold (from a pool slot when pooled).
+    func launch(_ spec: SandboxSpec, pool usePool: Bool) throws(SandboxError) -> RunningBox {
+        let t0 = Kernel.monotonicNs()
+        var steps: [StepTime] = []
+        func step(_ name: String) { steps.append(StepTime(step: name, ms: ms(Kernel.monotonicNs() - t0))) }
+        // First of all, so that it is made while everything up to the clone is.
+        let network = !usePool && spec.network == .none && geteuid() == 0 && spec.userNamespace != .always
+            ? NetworkNamespaceJob.begin() : nil
+        let runtime = try Runtime.shared(stateDirectory)
+        step("runtime")
+        let rootfs = try images.rootfsPath(spec.image)
+        let template = Planner.mayUseMountTemplate(spec, host: runtime.host) ? runtime.templates?.descriptor(for: rootfs) : nil
+        // Planned (and so validated) before anything is made: a bad spec leaves nothing.
+        let (plan, warmPlan) = try runtime.plan(spec, rootfs: rootfs, joinsNetwork: spec.network == .none && (usePool || network != nil),
+                                                pooled: usePool && makesWarmBoxes, mountTemplate: template != nil)
+        step("planned")
+        // A pooled run takes a warm box of its shape when one is ready, and
+        // leaves one made for the next run; a program too large for the gate runs cold.
+        let warmShape = warmPlan?.message == nil ? nil : warmPlan?.shape
+        if let warmShape, let message = warmPlan?.message,
+           let running = try launchWarm(spec, plan, message: message, shape: warmShape, runtime: runtime, since: t0, steps: steps) {
+            return running
+        }
+
+        var request = LaunchRequest(plan)
+        if usePool {
+            request.group = .slot
+            request.network = spec.network == .none ? .slot : .plan
+        } else if spec.limits.needsCgroup {
+            request.group = .own("\(runtime.groupPrefix)-\(getpid())-\(Runtime.nextSerial())")
+        }
+        if let network { request.network = .madeBeside(network) }
+        // Only the program in the group: it can go as soon as the program is done (see `finish`).
+        request.cgroupByProgram = true
+        // Its init shares our memory until the program runs (see reaper.c).
+        request.reaper = Launcher.reaperImage
+        if plan.mountTemplate != nil { request.mountTemplate = template }
+
+        var rollback = Rollback()
+        defer { rollback.run() }
+        // The box's clock starts at the clone. Not when the spawn returns: an
+        // init sharing our memory returns only once its program runs.
+        var tSpawned: Int64 = 0
+        let launched = try runtime.launcher.launch(request, rollback: &rollback) { name in
+            step(name)
+            if name == "descriptors" { tSpawned = Kernel.monotonicNs() }
+        }
+        let child = launched.process!
+        let group = launched.group
+        let driver = runtime.cgroups
+        var supervisor = Supervisor(
+            pid: child.pid, pidfd: child.pidfd, events: launched.io.events, stdout: launched.io.stdout, stderr: launched.io.stderr,
+            limits: spec.limits,
+            cpuUsage: group.flatMap { g in driver.map { d in { try? d.cpuUsageNanoseconds(g) } } },
+            kill: { Kernel.signal(pidfd: child.pidfd.rawValue, SIGKILL) },
+            startNs: tSpawned, statusFromEvent: true)
+        supervisor.doneAtExitEvent = true
+        rollback.commit()
+        return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSpawned,
+                          supervisor: supervisor, resources: .cold(launched, network: network, warmShape: warmShape))
+    }
+
+    /// A pooled run in a warm box, when one of this shape is ready: the
+    /// program is sent through the box's gate. nil: no box was ready (or it
+    /// had died), run cold.
+    private func launchWarm(_ spec: SandboxSpec, _ plan: LaunchPlan, message: [UInt8], shape: WarmBoxes.Shape, runtime: Runtime,
+                            since t0: Int64, steps: [StepTime]) throws(SandboxError) -> RunningBox? {
+        guard let box = runtime.warm.take(shape) else { return nil }
+        var steps = steps
+        steps.append(StepTime(step: "claimed", ms: ms(Kernel.monotonicNs() - t0)))
+        let tSent = Kernel.monotonicNs()
+        do throws(SandboxError) {
+            try Kernel.writeAll(box.gate.rawValue, message, "warm box gate")
+        } catch {
+            // Its init is gone (killed from outside): replace it and run cold.
+            runtime.warm.replace(box, shape: shape, plan: plan, spec: spec)
+            return nil
+        }
+        let driver = runtime.cgroups
+        let group = box.slot.cgroup
+        let pidfd = box.child.pidfd
+        var supervisor = Supervisor(
+            pid: box.child.pid, pidfd: pidfd, events: box.io.events, stdout: box.io.stdout, stderr: box.io.stderr,
+            limits: spec.limits,
+            cpuUsage: driver.map { d in { try? d.cpuUsageNanoseconds(group) } },
+            kill: { Kernel.signal(pidfd: pidfd.rawValue, SIGKILL) },
+            startNs: tSent, statusFromEvent: true)
+        supervisor.doneAtExitEvent = true
+        return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSent,
+                          supervisor: supervisor, resources: .warm(box, shape: shape))
+    }
+}
