@@ -1,16 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import CSandbox
-import Synchronization
-
 /// gradebox's container manager: one-shot runs and the create / start /
 /// exec / stop / delete lifecycle, with state under `stateDirectory`.
 public struct Sandbox: Sendable {

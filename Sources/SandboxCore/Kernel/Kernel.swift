@@ -229,11 +229,11 @@ package struct Kernel: Syscalls {
     }
 
     package func spawn(_ plan: LaunchPlan, _ fds: LaunchDescriptors) throws(SandboxError) -> LaunchedProcess {
-        try Launcher.spawn(plan, fds)
+        try CCore.spawn(plan, fds)
     }
 
     package func enter(initPidfd: FileDescriptor, _ plan: LaunchPlan, _ fds: LaunchDescriptors) throws(SandboxError) -> LaunchedProcess? {
-        try Launcher.enter(initPidfd: initPidfd, plan, fds)
+        try CCore.enter(initPidfd: initPidfd, plan, fds)
     }
 
     package func signal(_ pidfd: FileDescriptor, _ sig: Int32) { Kernel.signal(pidfd: pidfd.rawValue, sig) }

@@ -233,7 +233,7 @@ package final class RecordingSyscalls: Syscalls {
     package func spawn(_ plan: LaunchPlan, _ fds: LaunchDescriptors) throws(SandboxError) -> LaunchedProcess {
         let argv0 = plan.argv.first ?? ""
         let (made, e) = process(KernelCall.spawn(argv0: argv0), key: argv0)
-        guard let made else { throw .syscall("clone3(\(Launcher.namespaceNames(plan.cloneFlags)))", errno: e) }
+        guard let made else { throw .syscall("clone3(\(CCore.namespaceNames(plan.cloneFlags)))", errno: e) }
         return made
     }
 

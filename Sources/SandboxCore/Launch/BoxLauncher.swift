@@ -57,7 +57,7 @@ struct LaunchRequest {
     var mountTemplate: FileDescriptor?
     /// Only the program joins the group, and the init stays outside (a one-shot box: see `finish`).
     var cgroupByProgram = false
-    /// The init's image to exec once the program runs (`Launcher.reaperImage`): it shares our memory until then.
+    /// The init's image to exec once the program runs (`CCore.reaperImage`): it shares our memory until then.
     var reaper: FileDescriptor?
     var dieWithParent = true
 

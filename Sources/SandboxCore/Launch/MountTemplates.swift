@@ -68,7 +68,7 @@ final class MountTemplates: Sendable {
         if let fd = Self.openTemplate(path) { return fd }
 
         let ops = Planner.mountTemplateOps(rootfs: rootfs, mountPoint: mountPoint)
-        let (fd, step) = Launcher.makeMountTemplate(ops, mountPoint: mountPoint)
+        let (fd, step) = CCore.makeMountTemplate(ops, mountPoint: mountPoint)
         guard fd >= 0 else {
             let what = step >= 0 && Int(step) < ops.count ? ops[Int(step)].description : StepNaming.name(step)
             throw .syscall("making the mount template of \(rootfs): \(what)", errno: -fd)

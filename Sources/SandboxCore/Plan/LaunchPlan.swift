@@ -1,5 +1,5 @@
 /// The flat values the C core carries out for one box: every path, flag and
-/// number decided, nothing left to look up. Built by `Planner`, applied by `Launcher`.
+/// number decided, nothing left to look up. Built by `Planner`, carried out by `BoxLauncher` through the C core (`CCore`).
 package struct LaunchPlan: Sendable, Equatable {
     package var cloneFlags: UInt64
     package var unshareCgroupNamespace: Bool

@@ -42,7 +42,7 @@ extension Sandbox {
         // Only the program in the group: it can go as soon as the program is done (see `finish`).
         request.cgroupByProgram = true
         // Its init shares our memory until the program runs (see reaper.c).
-        request.reaper = Launcher.reaperImage
+        request.reaper = CCore.reaperImage
         if plan.mountTemplate != nil { request.mountTemplate = template }
 
         var rollback = Rollback()
@@ -54,16 +54,7 @@ extension Sandbox {
             step(name)
             if name == "descriptors" { tSpawned = Kernel.monotonicNs() }
         }
-        let child = launched.process!
-        let group = launched.group
-        let driver = runtime.cgroups
-        var supervisor = Supervisor(
-            pid: child.pid, pidfd: child.pidfd, events: launched.io.events, stdout: launched.io.stdout, stderr: launched.io.stderr,
-            limits: spec.limits,
-            cpuUsage: group.flatMap { g in driver.map { d in { try? d.cpuUsageNanoseconds(g) } } },
-            kill: { Kernel.signal(pidfd: child.pidfd.rawValue, SIGKILL) },
-            startNs: tSpawned, statusFromEvent: true)
-        supervisor.doneAtExitEvent = true
+        let supervisor = Self.supervisor(launched.process!, launched.io, group: launched.group, spec, runtime, since: tSpawned)
         rollback.commit()
         return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSpawned,
                           supervisor: supervisor, resources: .cold(launched, network: network, warmShape: warmShape))
@@ -85,17 +76,24 @@ extension Sandbox {
             runtime.warm.replace(box, shape: shape, plan: plan, spec: spec)
             return nil
         }
-        let driver = runtime.cgroups
-        let group = box.slot.cgroup
-        let pidfd = box.child.pidfd
-        var supervisor = Supervisor(
-            pid: box.child.pid, pidfd: pidfd, events: box.io.events, stdout: box.io.stdout, stderr: box.io.stderr,
-            limits: spec.limits,
-            cpuUsage: driver.map { d in { try? d.cpuUsageNanoseconds(group) } },
-            kill: { Kernel.signal(pidfd: pidfd.rawValue, SIGKILL) },
-            startNs: tSent, statusFromEvent: true)
-        supervisor.doneAtExitEvent = true
+        let supervisor = Self.supervisor(box.child, box.io, group: box.slot.cgroup, spec, runtime, since: tSent)
         return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSent,
                           supervisor: supervisor, resources: .warm(box, shape: shape))
+    }
+
+    /// The watch over a box's init, for a run: done once the init reports the
+    /// program's end (the init's own teardown is not the run's to wait for).
+    private static func supervisor(_ child: LaunchedProcess, _ io: LaunchIO, group: CgroupHandle?, _ spec: SandboxSpec,
+                                   _ runtime: Runtime, since startNs: Int64) -> Supervisor {
+        let driver = runtime.cgroups
+        let pidfd = child.pidfd
+        var supervisor = Supervisor(
+            pid: child.pid, pidfd: pidfd, events: io.events, stdout: io.stdout, stderr: io.stderr,
+            limits: spec.limits,
+            cpuUsage: group.flatMap { g in driver.map { d in { try? d.cpuUsageNanoseconds(g) } } },
+            kill: { Kernel.signal(pidfd: pidfd.rawValue, SIGKILL) },
+            startNs: startNs, statusFromEvent: true)
+        supervisor.doneAtExitEvent = true
+        return supervisor
     }
 }

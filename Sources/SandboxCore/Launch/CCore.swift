@@ -28,7 +28,7 @@ package struct LaunchDescriptors {
     /// ...and is taken from this pidfd (the caller's own).
     package var parentPidfd: FileDescriptor?
     package var dieWithParent = true
-    /// The reaper's image (`Launcher.reaperImage`) for a box without a gate:
+    /// The reaper's image (`CCore.reaperImage`) for a box without a gate:
     /// its init then shares this process's memory until it execs the reaper.
     package var reaper: FileDescriptor?
     /// The mount template (`MountTemplates`) of a plan with a `mountTemplate`.
@@ -45,7 +45,7 @@ package struct LaunchedProcess: Sendable {
 /// Marshals a `LaunchPlan` into the C core's `cs_plan` and calls it. All
 /// memory the C side reads is allocated before the clone and freed after it
 /// returns in the parent: the child never allocates.
-package enum Launcher {
+package enum CCore {
     package static func spawn(_ plan: LaunchPlan, _ fds: LaunchDescriptors) throws(SandboxError) -> LaunchedProcess {
         // Without its template such a plan would run its ops on the caller's own mounts.
         guard (plan.mountTemplate != nil) == (fds.mountTemplate != nil) else {
