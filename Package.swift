@@ -24,8 +24,10 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
-        // Everything between clone() and execve(): async-signal-safe C that
-        // carries out a flat plan. No policy lives here.
+        // The C core (include/csandbox.h says what each file holds): everything
+        // between clone() and execve(), async-signal-safe C that carries out a
+        // flat plan; the reaper; namespaces made on a thread of their own; thin
+        // wrappers for Swift. No policy lives here.
         .target(name: "CSandbox"),
         .target(
             name: "SandboxCore",

@@ -1,60 +1,32 @@
-// The box's init and the program's last steps before execve.
+// The box: cs_spawn clones its init, which sets the box up from the plan and
+// starts the program; cs_enter starts a program in a running box. Here are
+// the init's steps, the program's steps up to execve, and the pool of stacks
+// an init that shares the caller's memory runs on.
 //
-// Runs in the child of a clone() made by a possibly multi-threaded process:
-// only async-signal-safe calls, no malloc, no stdio, no locks. Every failure
-// is reported as an event naming the step and errno, then the child exits.
+// C because it runs in the child of a clone() made by a possibly
+// multi-threaded process: only async-signal-safe calls, no malloc, no stdio,
+// no locks. Every failure is reported as an event naming the step and errno,
+// then the child exits.
 #define _GNU_SOURCE
-#include "csandbox.h"
+#include "internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/close_range.h>
 #include <linux/filter.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
-#include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdint.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-#include <grp.h>
-#include <pthread.h>
-#include <stdlib.h>
-#include <linux/close_range.h>
-#include <linux/nsfs.h>
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
-
-int64_t cs_monotonic_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void cs_write_all(int fd, const void *buf, size_t len) {
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        p += n;
-        len -= (size_t)n;
-    }
-}
 
 static void cs_emit(int fd, int32_t kind, int32_t step, int32_t err, int32_t status) {
     struct cs_event ev = { kind, step, err, status, cs_monotonic_ns() };
@@ -77,49 +49,6 @@ static int cs_write_file(const char *path, const char *text) {
     close(fd);
     if (n != (ssize_t)len) { errno = n < 0 ? saved : EIO; return -1; }
     return 0;
-}
-
-static int cs_loopback_up(void) {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) return -1;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    memcpy(ifr.ifr_name, "lo", 3);
-    int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
-    if (rc == 0) {
-        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-        rc = ioctl(s, SIOCSIFFLAGS, &ifr);
-    }
-    int saved = errno;
-    close(s);
-    errno = saved;
-    return rc;
-}
-
-static int cs_do_op(const struct cs_op *op) {
-    switch (op->kind) {
-    case CS_OP_MOUNT:
-        return mount(op->source, op->target, op->fstype, op->flags, op->data);
-    case CS_OP_MKDIR:
-        if (mkdir(op->target, op->flags ? (mode_t)op->flags : 0755) < 0 && errno != EEXIST) return -1;
-        // An explicit mode is the mode: not what the caller's umask left of it.
-        return op->flags ? chmod(op->target, (mode_t)op->flags) : 0;
-    case CS_OP_TOUCH: {
-        int fd = open(op->target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0) return -1;
-        close(fd);
-        return 0;
-    }
-    case CS_OP_SYMLINK:
-        if (symlink(op->source, op->target) < 0 && errno != EEXIST) return -1;
-        return 0;
-    case CS_OP_MKNOD:
-        if (mknod(op->target, S_IFCHR | 0666, makedev((unsigned)(op->flags >> 8), (unsigned)(op->flags & 0xff))) < 0) return -1;
-        // The caller's umask applied to mknod; the box's programs write these.
-        return chmod(op->target, 0666);
-    }
-    errno = EINVAL;
-    return -1;
 }
 
 // Capabilities, in two halves around the id change: the bounding set and
@@ -270,14 +199,6 @@ static void cs_emit_started(int evfd, const int64_t *marks) {
     cs_write_all(evfd, evs, (size_t)n * sizeof evs[0]);
 }
 
-static void cs_decimal(long v, char *out) {
-    char tmp[24];
-    int n = 0;
-    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v > 0 && n < 23);
-    while (n > 0) *out++ = tmp[--n];
-    *out = 0;
-}
-
 // An init that shares the caller's memory hands its waiting over to the
 // reaper (reaper.c) by exec: the caller, asleep since the clone, wakes up.
 static void cs_become_reaper(const struct cs_plan *plan, int evfd, pid_t prog) {
@@ -387,73 +308,6 @@ static void cs_close_others(const struct cs_plan *plan) {
     syscall(SYS_close_range, from, ~0U, 0);
 }
 
-// The program's part of the plan, as a warm box receives it at its gate:
-// copied into the init's own static memory (it never allocates), the rest
-// of the plan kept. Returns 0, or -1 with errno set.
-static char cs_msg[CS_PROGRAM_MAX] __attribute__((aligned(8)));
-static const char *cs_msg_strings[4096];
-static struct cs_plan cs_msg_plan;
-
-static int cs_read_program(int fd, const struct cs_plan *base, const struct cs_plan **out) {
-    size_t got = 0, want = sizeof(struct cs_program_msg);
-    while (got < want) {
-        ssize_t n = read(fd, cs_msg + got, want - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) { errno = n < 0 ? errno : EPIPE; return -1; }
-        got += (size_t)n;
-        if (got == sizeof(struct cs_program_msg)) {
-            const struct cs_program_msg *h = (const void *)cs_msg;
-            if (h->magic != CS_PROGRAM_MAGIC || h->length > CS_PROGRAM_MAX - sizeof *h) { errno = EPROTO; return -1; }
-            want = sizeof *h + h->length;
-        }
-    }
-    const struct cs_program_msg *h = (const void *)cs_msg;
-    size_t rl = (size_t)h->n_rlimits * sizeof(struct cs_rlimit), bpf = (size_t)h->seccomp_len * 8;
-    int nstr = h->argc + h->envc + h->pathc;
-    if (h->n_rlimits < 0 || h->seccomp_len < 0 || h->seccomp_len > 0xffff || h->argc < 1 || h->envc < 0 || h->pathc < 0
-        || nstr + 3 > (int)(sizeof cs_msg_strings / sizeof cs_msg_strings[0]) || rl + bpf > h->length) {
-        errno = EPROTO;
-        return -1;
-    }
-    const char *p = cs_msg + sizeof *h + rl + bpf, *end = cs_msg + sizeof *h + h->length;
-    // argv, NULL, envp, NULL, path, NULL: each string checked to end inside the message.
-    int slot = 0;
-    int counts[3] = { h->argc, h->envc, h->pathc };
-    const char **lists[3];
-    for (int l = 0; l < 3; l++) {
-        lists[l] = &cs_msg_strings[slot];
-        for (int i = 0; i < counts[l]; i++) {
-            const char *z = memchr(p, 0, (size_t)(end - p));
-            if (!z) { errno = EPROTO; return -1; }
-            cs_msg_strings[slot++] = p;
-            p = z + 1;
-        }
-        cs_msg_strings[slot++] = NULL;
-    }
-    cs_msg_plan = *base;
-    cs_msg_plan.rlimits = (const struct cs_rlimit *)(cs_msg + sizeof *h);
-    cs_msg_plan.n_rlimits = h->n_rlimits;
-    cs_msg_plan.set_ids = h->set_ids;
-    cs_msg_plan.uid = h->uid;
-    cs_msg_plan.gid = h->gid;
-    cs_msg_plan.caps_keep = h->caps_keep;
-    cs_msg_plan.seccomp_filter = h->seccomp_len ? cs_msg + sizeof *h + rl : NULL;
-    cs_msg_plan.seccomp_len = (uint16_t)h->seccomp_len;
-    // The init loaded this very filter before its gate, and the program
-    // inherits it: not again. Any other filter is loaded on top (stacked
-    // filters only ever refuse more).
-    if (base->seccomp_filter && base->seccomp_len == cs_msg_plan.seccomp_len
-        && memcmp(base->seccomp_filter, cs_msg_plan.seccomp_filter, (size_t)base->seccomp_len * 8) == 0) {
-        cs_msg_plan.seccomp_filter = NULL;
-        cs_msg_plan.seccomp_len = 0;
-    }
-    cs_msg_plan.argv = lists[0];
-    cs_msg_plan.envp = lists[1];
-    cs_msg_plan.path = lists[2];
-    *out = &cs_msg_plan;
-    return 0;
-}
-
 static void cs_init_main(const struct cs_plan *plan, char *shared_stack_top) {
     int64_t marks[CS_MARK_COUNT] = { cs_monotonic_ns() };
     int evfd = plan->status_fd;
@@ -540,9 +394,7 @@ static void cs_init_main(const struct cs_plan *plan, char *shared_stack_top) {
         // microseconds each here. The memory the run writes (the program
         // message, the program's stack) is copied now, ahead of the gate.
         if (plan->gate_program) {
-            memset(cs_msg, 0, sizeof cs_msg);
-            memset(cs_msg_strings, 0, sizeof cs_msg_strings);
-            memset(&cs_msg_plan, 0, sizeof cs_msg_plan);
+            cs_program_touch();
             memset(cs_prog_stack + sizeof cs_prog_stack - CS_PROG_STACK_TOUCHED, 0, CS_PROG_STACK_TOUCHED);
         }
         cs_emit(evfd, CS_EV_READY, 0, 0, 0);
@@ -712,163 +564,3 @@ int cs_enter(int target_pidfd, const struct cs_plan *plan, struct cs_child *out)
     out->pidfd = (int32_t)syscall(SYS_pidfd_open, prog, 0);
     return 0;
 }
-
-int cs_is_nsfs(const char *path) {
-    struct statfs fs;
-    return statfs(path, &fs) == 0 && fs.f_type == 0x6e736673;
-}
-
-int cs_is_cgroupfs(const char *path) {
-    struct statfs fs;
-    // CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC (linux/magic.h)
-    return statfs(path, &fs) == 0 && (fs.f_type == 0x27e0eb || fs.f_type == 0x63677270);
-}
-
-int cs_pipe_cloexec(int fds[2]) {
-    return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0;
-}
-
-int cs_pidfd_open(pid_t pid) {
-    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-    return fd < 0 ? -errno : fd;
-}
-
-int cs_pidfd_send_signal(int pidfd, int sig) {
-    return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
-}
-
-struct cs_netns_job {
-    pthread_t thread;
-    int fd;
-    int err, step;              // when fd < 0: what failed
-    int notify_fd;              // or -1: the caller joins the thread instead
-};
-
-// Runs on its own thread: only this thread's network namespace changes, and
-// the thread ends right after (a new thread is a new task: nothing else ever
-// lives in that namespace through it, so it need not go back).
-static void *cs_netns_main(void *p) {
-    struct cs_netns_job *job = p;
-    // A box that died before reading its pipe must not SIGPIPE the caller:
-    // the write then fails with EPIPE, on this thread only.
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-    int err = 0, step = CS_STEP_SETNS_NET;
-    job->fd = -1;
-    if (unshare(CLONE_NEWNET) < 0) {
-        err = errno; step = CS_STEP_UNSHARE_NET;
-    } else if (cs_loopback_up() < 0) {
-        err = errno; step = CS_STEP_LOOPBACK;
-    } else if ((job->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0) {
-        err = errno;
-    }
-    job->err = err ? err : EIO;
-    job->step = step;
-    if (job->notify_fd >= 0) {
-        int32_t msg[2] = { job->fd >= 0 ? job->fd : -job->err, step };
-        cs_write_all(job->notify_fd, msg, sizeof msg);
-        close(job->notify_fd);
-    }
-    return NULL;
-}
-
-struct cs_netns_job *cs_netns_begin(int notify_fd) {
-    struct cs_netns_job *job = calloc(1, sizeof *job);
-    if (!job) return NULL;
-    job->notify_fd = notify_fd;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    // On another CPU than the caller's, when it may use one: left to the
-    // scheduler, the thread was queued behind its busy caller on the same
-    // CPU (seen on this kind of VM) and ran only once the caller waited for it.
-    cpu_set_t allowed;
-    int here = sched_getcpu();
-    if (here >= 0 && sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_ISSET(here, &allowed)
-        && CPU_COUNT(&allowed) > 1) {
-        CPU_CLR(here, &allowed);
-        pthread_attr_setaffinity_np(&attr, sizeof allowed, &allowed);
-    }
-    int rc = pthread_create(&job->thread, &attr, cs_netns_main, job);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) { free(job); errno = rc; return NULL; }
-    return job;
-}
-
-int cs_netns_finish(struct cs_netns_job *job) {
-    pthread_join(job->thread, NULL);
-    int fd = job->fd;
-    free(job);
-    return fd;
-}
-
-// A pool slot's namespace: made by the same thread as a box's, then bound
-// on bind_target so that it outlives us. A thread, not a forked child: a
-// child would hold a copy of every descriptor of this process while the
-// kernel makes the namespace, other slots' lock files among them, and a slot
-// freed meanwhile would look busy to anyone taking its flock.
-int cs_unshare_netns_holder(const char *bind_target, int *err_step) {
-    struct cs_netns_job *job = cs_netns_begin(-1);
-    if (!job) { *err_step = CS_STEP_CLONE; return -errno; }
-    pthread_join(job->thread, NULL);
-    int fd = job->fd, err = job->err, step = job->step;
-    free(job);
-    if (fd < 0) { *err_step = step; return -err; }
-    char path[32] = "/proc/self/fd/";
-    cs_decimal(fd, path + strlen(path));
-    int rc = mount(path, bind_target, NULL, MS_BIND, NULL);
-    err = errno;
-    close(fd);
-    if (rc < 0) { *err_step = CS_STEP_BIND_NETNS; return -err; }
-    return 0;
-}
-
-struct cs_template_job {
-    const struct cs_op *ops;
-    int n_ops;
-    const char *mount_point;
-    int fd, err, step;
-};
-
-// Runs on its own thread, alone in the namespace it makes (a new thread is a
-// new task: nothing else lives there through it, and it ends right after).
-static void *cs_template_main(void *p) {
-    struct cs_template_job *job = p;
-    job->fd = -1;
-    job->step = CS_STEP_MOUNT_TEMPLATE;
-    if (unshare(CLONE_NEWNS) < 0) { job->err = errno; return NULL; }
-    job->step = CS_STEP_PRIVATE_ROOT;
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) { job->err = errno; return NULL; }
-    for (int i = 0; i < job->n_ops; i++) {
-        if (cs_do_op(&job->ops[i]) < 0) { job->step = i; job->err = errno; return NULL; }
-    }
-    // Opened before the pivot takes /proc away; it names the namespace, not a path.
-    job->step = CS_STEP_MOUNT_TEMPLATE;
-    int fd = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) { job->err = errno; return NULL; }
-    job->step = CS_STEP_PIVOT;
-    if (chdir(job->mount_point) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0) {
-        job->err = errno;
-        close(fd);
-        return NULL;
-    }
-    job->fd = fd;
-    return NULL;
-}
-
-int cs_mount_template(const struct cs_op *ops, int n_ops, const char *mount_point, int *err_step) {
-    struct cs_template_job job = { ops, n_ops, mount_point, -1, EIO, CS_STEP_CLONE };
-    pthread_t thread;
-    int rc = pthread_create(&thread, NULL, cs_template_main, &job);
-    if (rc != 0) { *err_step = CS_STEP_CLONE; return -rc; }
-    pthread_join(thread, NULL);
-    if (job.fd < 0) { *err_step = job.step; return -job.err; }
-    return job.fd;
-}
-
-int cs_namespace_type(int fd) {
-    int type = ioctl(fd, NS_GET_NSTYPE);
-    return type < 0 ? -errno : type;
-}
-

@@ -1,10 +1,25 @@
-// CSandbox: everything between clone() and execve(), and nothing else.
+// CSandbox: gradebox's C core. It holds what cannot be Swift, and no policy:
+// every path, flag and number comes from a plan or argument that Swift
+// computed beforehand.
 //
-// The child side of a fork in a multi-threaded Swift process may only run
-// async-signal-safe code, so it lives here, in C, and carries out a flat plan
-// that Swift computed beforehand. No policy is decided in this file: every
-// path, flag and number comes from the plan. Failures travel back to the
-// parent as fixed-size events naming the step and errno.
+// - The box (spawn.c): the child side of a clone() in a multi-threaded Swift
+//   process may only run async-signal-safe code (no malloc, no stdio, no
+//   locks), so everything between clone() and execve() lives here: the box's
+//   init carries out a flat plan (cs_plan), forks the program and confines it.
+//   Failures travel back to the parent as fixed-size events (cs_event) naming
+//   the step and errno. A warm box's init also parses the program message its
+//   gate carries (program_message.c).
+// - The reaper (reaper.c): the libc-free image a one-shot box's init execs
+//   once its program runs.
+// - Namespaces made on a short-lived thread of their own (netns.c: network;
+//   mount_template.c: a mount namespace whose root is an image): unshare()
+//   moves only the calling thread, so that thread is a raw pthread that ends
+//   right after, never one of Swift's pooled threads.
+// - Thin wrappers for Swift (syscalls.c): calls Glibc does not export to it,
+//   file-system checks, the events' clock.
+//
+// This header is the whole interface Swift sees; the files share their
+// helpers through internal.h, which Swift does not see.
 #ifndef CSANDBOX_H
 #define CSANDBOX_H
 
@@ -164,15 +179,12 @@ struct cs_child {
     int32_t pidfd;
 };
 
+// spawn.c: the box.
+
 // Clone the box's init with the plan's namespaces; the init sets the box up,
 // forks the program and reports events on plan->status_fd. Returns 0, or
 // -errno when the clone itself failed.
 int cs_spawn(const struct cs_plan *plan, struct cs_child *out);
-
-// The reaper a one-shot box's init execs once its program runs (reaper.c):
-// a descriptor of its image, made once per process. -errno where it cannot
-// be had (an architecture without one: -ENOSYS); boxes then use a plain clone.
-int cs_reaper_image_fd(void);
 
 // Start a program inside the running box whose init is `target_pidfd`: an
 // intermediate child joins its namespaces (setns on the pidfd) and forks the
@@ -180,6 +192,35 @@ int cs_reaper_image_fd(void);
 // FAILED) go to plan->status_fd; the caller waits for the program itself.
 // The plan's clone_flags name the namespaces to join.
 int cs_enter(int target_pidfd, const struct cs_plan *plan, struct cs_child *out);
+
+// reaper.c: the reaper.
+
+// The reaper a one-shot box's init execs once its program runs (reaper.c):
+// a descriptor of its image, made once per process. -errno where it cannot
+// be had (an architecture without one: -ENOSYS); boxes then use a plain clone.
+int cs_reaper_image_fd(void);
+
+// netns.c: network namespaces.
+
+// A new, empty network namespace (loopback up), made on a thread of its own
+// while the caller sets the rest of the box up: the thread unshares, opens
+// /proc/thread-self/ns/net and ends. When done it writes two int32 to
+// notify_fd (the descriptor, or -errno, then the CS_STEP_* that failed) and
+// closes it: the box's init picks it up from there (cs_plan.netns_pipe_fd).
+// cs_netns_begin returns a handle, or NULL when no thread could be started
+// (errno set; notify_fd is then the caller's to close). cs_netns_finish waits
+// for the thread and returns the namespace's descriptor (close-on-exec) or
+// -1. Every handle is finished exactly once. With notify_fd -1 nothing is
+// written: the caller only finishes the job.
+struct cs_netns_job;
+struct cs_netns_job *cs_netns_begin(int notify_fd);
+int cs_netns_finish(struct cs_netns_job *job);
+
+// A new, empty network namespace (loopback up) bind-mounted on bind_target,
+// made on a short-lived thread. Returns 0, or -errno with *err_step set.
+int cs_unshare_netns_holder(const char *bind_target, int *err_step);
+
+// mount_template.c: mount-namespace templates.
 
 // A mount namespace made by carrying out `ops` (they mount an image on
 // mount_point, see Planner.mountTemplateOps) and pivoting into mount_point:
@@ -191,29 +232,14 @@ int cs_mount_template(const struct cs_op *ops, int n_ops, const char *mount_poin
 // CLONE_NEW* of the namespace `fd` refers to, or -errno (not a namespace: -EINVAL or -ENOTTY).
 int cs_namespace_type(int fd);
 
-// Thin wrappers Glibc does not export to Swift.
+// syscalls.c: thin wrappers for Swift.
+
+// Calls Glibc does not export to Swift; -errno where they fail.
 int cs_pidfd_open(pid_t pid);
 int cs_pidfd_send_signal(int pidfd, int sig);
-
-// A new, empty network namespace (loopback up) bind-mounted on bind_target,
-// made on a short-lived thread. Returns 0, or -errno with *err_step set.
-int cs_unshare_netns_holder(const char *bind_target, int *err_step);
-
-// A new, empty network namespace (loopback up), made on a thread of its own
-// while the caller sets the rest of the box up: the thread unshares, opens
-// /proc/thread-self/ns/net and ends. When
-// done it writes two int32 to notify_fd (the descriptor, or -errno, then the
-// CS_STEP_* that failed) and closes it: the box's init picks it up from there
-// (cs_plan.netns_pipe_fd). cs_netns_begin returns a handle, or NULL when no
-// thread could be started (errno set; notify_fd is then the caller's to
-// close). cs_netns_finish waits for the thread and returns the namespace's
-// descriptor (close-on-exec) or -1. Every handle is finished exactly once.
-// With notify_fd -1 nothing is written: the caller only finishes the job.
-struct cs_netns_job;
-struct cs_netns_job *cs_netns_begin(int notify_fd);
-int cs_netns_finish(struct cs_netns_job *job);
-int64_t cs_monotonic_ns(void);
 int cs_pipe_cloexec(int fds[2]);
+// CLOCK_MONOTONIC in nanoseconds: the clock of cs_event.mono_ns.
+int64_t cs_monotonic_ns(void);
 // 1 when path is a network namespace (an nsfs bind mount), else 0.
 int cs_is_nsfs(const char *path);
 // 1 when path is the root or a directory of a cgroup (v1 or v2) file system, else 0.
