@@ -32,9 +32,8 @@ enum CgroupLayoutCache {
 
     /// The format and this process's mount namespace (device and inode of /proc/self/ns/mnt).
     static func namespaceKey() -> String? {
-        var st = stat()
-        guard stat("/proc/self/ns/mnt", &st) == 0 else { return nil }
-        return "gradebox-cgroups 1 \(st.st_dev):\(st.st_ino)"
+        guard let st = Kernel.live.status("/proc/self/ns/mnt") else { return nil }
+        return "gradebox-cgroups 1 \(st.device):\(st.inode)"
     }
 
     static func read(_ path: String, key: String) -> CgroupLayout? {

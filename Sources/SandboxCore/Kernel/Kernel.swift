@@ -276,3 +276,43 @@ extension rusage {
         Double(ru_utime.tv_sec + ru_stime.tv_sec) * 1000 + Double(ru_utime.tv_usec + ru_stime.tv_usec) / 1000
     }
 }
+
+extension Kernel {
+
+    package func lock(_ fd: FileDescriptor, _ what: String) throws(SandboxError) {
+        let rc = Kernel.retrying { Int(flock(fd.rawValue, LOCK_EX)) }
+        if rc.result != 0 { throw .syscall("flock(\(what))", errno: rc.errno) }
+    }
+
+    package func readBytes(_ path: String) throws(SandboxError) -> [UInt8] { try Kernel.readFile(path) }
+
+    package func entries(_ path: String) throws(SandboxError) -> [(name: String, isDirectory: Bool)] {
+        try Kernel.directoryEntries(path)
+    }
+
+    package func status(_ path: String) -> FileStatus? {
+        var st = stat()
+        guard Kernel.retrying({ Int(stat(path, &st)) }).result == 0 else { return nil }
+        return FileStatus(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), owner: st.st_uid, mode: st.st_mode,
+                          size: Int64(st.st_size), modifiedSeconds: Int64(st.st_mtim.tv_sec), modifiedNanoseconds: Int64(st.st_mtim.tv_nsec))
+    }
+
+    package func rename(_ from: String, to: String) throws(SandboxError) {
+        let rc = Kernel.retrying { Int(Glibc.rename(from, to)) }
+        if rc.result != 0 { throw .syscall("rename(\(from) -> \(to))", errno: rc.errno) }
+    }
+
+    package func makeMountTemplate(_ ops: [MountOp], mountPoint: String) -> Result<FileDescriptor, MountTemplateFailure> {
+        let (fd, step) = CCore.makeMountTemplate(ops, mountPoint: mountPoint)
+        return fd >= 0 ? .success(FileDescriptor(rawValue: fd)) : .failure(MountTemplateFailure(step: step, errno: -fd))
+    }
+
+    package func bind(_ source: String, onto target: String) throws(SandboxError) {
+        let rc = Kernel.retrying { Int(mount(source, target, nil, UInt(MS_BIND), nil)) }
+        if rc.result != 0 { throw .syscall("mount(bind \(source) -> \(target))", errno: rc.errno) }
+    }
+
+    package func namespaceType(_ fd: FileDescriptor) -> UInt64 {
+        UInt64(truncatingIfNeeded: cs_namespace_type(fd.rawValue))
+    }
+}

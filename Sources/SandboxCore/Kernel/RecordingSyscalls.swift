@@ -289,4 +289,60 @@ package final class RecordingSyscalls: Syscalls {
             return nil
         }) { throw .syscall("pwrite(\(path))", errno: e) }
     }
+
+    // MARK: the rest
+
+    package func lock(_ fd: FileDescriptor, _ what: String) throws(SandboxError) {
+        if !tryLock(fd) { throw .syscall("flock(\(what))", errno: EDEADLK) }
+    }
+
+    package func readBytes(_ path: String) throws(SandboxError) -> [UInt8] { Array(try read(path).utf8) }
+
+    package func entries(_ path: String) throws(SandboxError) -> [(name: String, isDirectory: Bool)] {
+        let result: [(name: String, isDirectory: Bool)]? = state.withLock { s in
+            guard s.directories.contains(path) else { return nil }
+            let dirs = s.directories.filter { Self.parent(of: $0) == path }.map { (name: String($0.dropFirst(path.count + 1)), isDirectory: true) }
+            let files = s.files.keys.filter { Self.parent(of: $0) == path }.map { (name: String($0.dropFirst(path.count + 1)), isDirectory: false) }
+            return (dirs + files).sorted { $0.name < $1.name }
+        }
+        guard let result else { throw .syscall("opendir(\(path))", errno: ENOENT) }
+        return result
+    }
+
+    /// Every file looks made by the caller, writable by it alone, with its path's hash as inode.
+    package func status(_ path: String) -> FileStatus? {
+        guard exists(path) else { return nil }
+        return FileStatus(device: 1, inode: UInt64(truncatingIfNeeded: path.hashValue), owner: geteuid(), mode: 0o100600,
+                          size: Int64(file(path)?.utf8.count ?? 0), modifiedSeconds: 0, modifiedNanoseconds: 0)
+    }
+
+    package func rename(_ from: String, to: String) throws(SandboxError) {
+        if let e = record(.rename(from, to), key: from, { s in
+            guard let contents = s.files.removeValue(forKey: from) else { return ENOENT }
+            s.files[to] = contents
+            return nil
+        }) { throw .syscall("rename(\(from) -> \(to))", errno: e) }
+    }
+
+    package func makeMountTemplate(_ ops: [MountOp], mountPoint: String) -> Result<FileDescriptor, MountTemplateFailure> {
+        var fd: Int32 = -1
+        if let e = record(.mountTemplate(mountPoint), key: mountPoint, { s in
+            fd = descriptor(for: "mnt-namespace", in: &s)
+            return nil
+        }) { return .failure(MountTemplateFailure(step: 0, errno: e)) }
+        return .success(FileDescriptor(rawValue: fd))
+    }
+
+    package func bind(_ source: String, onto target: String) throws(SandboxError) {
+        if let e = record(.bind(source, target), key: target, { s in
+            guard s.files[target] != nil else { return ENOENT }
+            s.files[target] = ["mnt-namespace"]
+            return nil
+        }) { throw .syscall("mount(bind \(source) -> \(target))", errno: e) }
+    }
+
+    package func namespaceType(_ fd: FileDescriptor) -> UInt64 {
+        state.withLock { s in s.descriptorPaths[fd.rawValue].map { path in
+            path == "mnt-namespace" || s.files[path]?.last == "mnt-namespace" ? CloneFlags.newNS : 0 } ?? 0 }
+    }
 }

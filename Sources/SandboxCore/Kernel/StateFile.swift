@@ -10,17 +10,16 @@ import Musl
 /// then renamed over, so a reader sees the old file or the whole new one;
 /// writing is best effort (without the cache, the next process learns again).
 enum StateFile {
-    static func readTrusted(_ path: String) -> [UInt8]? {
-        var st = stat()
-        guard stat(path, &st) == 0, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else { return nil }
-        return try? Kernel.readFile(path)
+    static func readTrusted(_ path: String, sys: any Syscalls = Kernel.live) -> [UInt8]? {
+        guard let st = sys.status(path), st.owner == geteuid(), st.mode & 0o022 == 0 else { return nil }
+        return try? sys.readBytes(path)
     }
 
-    static func replace(_ path: String, with bytes: [UInt8]) {
+    static func replace(_ path: String, with bytes: [UInt8], sys: any Syscalls = Kernel.live) {
         let temporary = "\(path).\(getpid())"
-        guard let fd = try? Kernel.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600) else { return }
-        let written = (try? Kernel.writeAll(fd, bytes, temporary)) != nil
-        Kernel.close(fd)
-        if !written || rename(temporary, path) != 0 { unlink(temporary) }
+        guard let fd = try? sys.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600) else { return }
+        let written = (try? sys.writeAll(fd, bytes, temporary)) != nil
+        sys.close(fd)
+        if !written || (try? sys.rename(temporary, to: path)) == nil { sys.unlink(temporary) }
     }
 }

@@ -47,6 +47,16 @@ package protocol Syscalls: Sendable {
     func list(_ path: String) throws(SandboxError) -> [String]
     /// flock(LOCK_EX|LOCK_NB): true when this descriptor now holds the lock.
     func tryLock(_ fd: FileDescriptor) -> Bool
+    /// flock(LOCK_EX): waits for the lock.
+    func lock(_ fd: FileDescriptor, _ what: String) throws(SandboxError)
+    /// open(2) + read(2) to the end + close(2), as bytes.
+    func readBytes(_ path: String) throws(SandboxError) -> [UInt8]
+    /// opendir(3)/readdir(3): the names in `path` (without . and ..), and whether each is a directory.
+    func entries(_ path: String) throws(SandboxError) -> [(name: String, isDirectory: Bool)]
+    /// stat(2); nil when there is nothing there.
+    func status(_ path: String) -> FileStatus?
+    /// rename(2).
+    func rename(_ from: String, to: String) throws(SandboxError)
 
     // MARK: processes
 
@@ -74,6 +84,33 @@ package protocol Syscalls: Sendable {
     @discardableResult func detach(_ path: String) -> Bool
     /// pwrite(2) at 0, then ftruncate(2) to length: rewrites a small file in place (see `SlotPool`).
     func rewrite(_ path: String, _ bytes: [UInt8]) throws(SandboxError)
+
+    // MARK: mount templates
+
+    /// The C core's making of a mount namespace from `ops` (`cs_mount_template`):
+    /// its descriptor, or the index of the failed op (or step) and the errno.
+    func makeMountTemplate(_ ops: [MountOp], mountPoint: String) -> Result<FileDescriptor, MountTemplateFailure>
+    /// mount(MS_BIND) of `source` onto the existing file or directory `target`.
+    func bind(_ source: String, onto target: String) throws(SandboxError)
+    /// The CLONE_NEW* type of the namespace `fd` refers to (NS_GET_NSTYPE), 0 when it is none.
+    func namespaceType(_ fd: FileDescriptor) -> UInt64
+}
+
+/// What stat(2) says of a file, as far as gradebox asks.
+package struct FileStatus: Sendable, Equatable {
+    package var device: UInt64
+    package var inode: UInt64
+    package var owner: UInt32
+    package var mode: UInt32
+    package var size: Int64
+    package var modifiedSeconds: Int64
+    package var modifiedNanoseconds: Int64
+}
+
+/// Where `cs_mount_template` failed: an op of its list by index, or a step of its own, and the errno.
+package struct MountTemplateFailure: Error, Sendable {
+    package var step: Int32
+    package var errno: Int32
 }
 
 extension Syscalls {
@@ -110,6 +147,9 @@ package enum KernelCall: Sendable, Equatable, CustomStringConvertible {
     case makeNetworkNamespace(String)
     case detach(String)
     case rewrite(String)
+    case rename(String, String)
+    case bind(String, String)
+    case mountTemplate(String)
 
     package var description: String {
         switch self {
@@ -132,6 +172,9 @@ package enum KernelCall: Sendable, Equatable, CustomStringConvertible {
         case .makeNetworkNamespace(let p): "netns \(p)"
         case .detach(let p): "detach \(p)"
         case .rewrite(let p): "rewrite \(p)"
+        case .rename(let a, let b): "rename \(a) \(b)"
+        case .bind(let a, let b): "bind \(a) \(b)"
+        case .mountTemplate(let p): "mountTemplate \(p)"
         }
     }
 

@@ -29,21 +29,22 @@ final class MountTemplates: Sendable {
     /// Where a template's making binds the image before pivoting into it (its own namespace only).
     private let mountPoint: String
     /// Open templates of this process by image root; nil: it cannot be had here (do not try again).
-    private let open = Mutex<[String: (device: UInt64, inode: UInt64, fd: Int32?)]>([:])
+    private let open = Mutex<[String: (device: UInt64, inode: UInt64, fd: FileDescriptor?)]>([:])
+    private let sys: any Syscalls
 
-    init(stateDirectory: String, mountPoint: String) {
+    init(stateDirectory: String, mountPoint: String, sys: any Syscalls = Kernel.live) {
         directory = stateDirectory + "/templates"
         self.mountPoint = mountPoint
+        self.sys = sys
     }
 
     /// The template of the image at `rootfs` (a descriptor this object
     /// keeps), made if there is none; nil when it cannot be had here (the box
     /// then copies the caller's mounts).
     func descriptor(for rootfs: String) -> FileDescriptor? {
-        var st = stat()
-        guard stat(rootfs, &st) == 0 else { return nil }
-        let device = UInt64(st.st_dev), inode = UInt64(st.st_ino)
-        let fd = open.withLock { table -> Int32? in
+        guard let st = sys.status(rootfs) else { return nil }
+        let device = st.device, inode = st.inode
+        return open.withLock { table -> FileDescriptor? in
             if let known = table[rootfs], known.device == device, known.inode == inode { return known.fd }
             let fd = try? load(rootfs, device: device, inode: inode)
             // The descriptor of a replaced image's template may be in a launch on
@@ -51,44 +52,42 @@ final class MountTemplates: Sendable {
             table[rootfs] = (device, inode, fd)
             return fd
         }
-        return fd.map { FileDescriptor(rawValue: $0) }
     }
 
     /// The template kept in the state directory, or a new one made and kept there.
-    private func load(_ rootfs: String, device: UInt64, inode: UInt64) throws(SandboxError) -> Int32 {
+    private func load(_ rootfs: String, device: UInt64, inode: UInt64) throws(SandboxError) -> FileDescriptor {
         let path = "\(directory)/\(Self.key(device: device, inode: inode))"
-        if let fd = Self.openTemplate(path) { return fd }
-        if mkdir(directory, 0o755) < 0 && errno != EEXIST { throw .syscall("mkdir(\(directory))", errno: errno) }
+        if let fd = openTemplate(path) { return fd }
+        do throws(SandboxError) { try sys.mkdir(directory) } catch where cgroupErrno(error) == EEXIST {}
         // One maker at a time: two binds on one file would stack, and the lower one leak.
-        let lock = try Kernel.open(directory + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, mode: 0o600)
-        defer { Kernel.close(lock) }
-        while flock(lock, LOCK_EX) != 0 {
-            if errno != EINTR { throw .syscall("flock(\(directory)/.lock)", errno: errno) }
-        }
-        if let fd = Self.openTemplate(path) { return fd }
+        let lock = try sys.open(directory + "/.lock", O_RDWR | O_CREAT, mode: 0o600)
+        defer { sys.close(lock) }
+        try sys.lock(lock, directory + "/.lock")
+        if let fd = openTemplate(path) { return fd }
 
         let ops = Planner.mountTemplateOps(rootfs: rootfs, mountPoint: mountPoint)
-        let (fd, step) = CCore.makeMountTemplate(ops, mountPoint: mountPoint)
-        guard fd >= 0 else {
-            let what = step >= 0 && Int(step) < ops.count ? ops[Int(step)].description : StepNaming.name(step)
-            throw .syscall("making the mount template of \(rootfs): \(what)", errno: -fd)
+        let fd: FileDescriptor
+        switch sys.makeMountTemplate(ops, mountPoint: mountPoint) {
+        case .success(let made): fd = made
+        case .failure(let f):
+            let what = f.step >= 0 && Int(f.step) < ops.count ? ops[Int(f.step)].description : StepNaming.name(f.step)
+            throw .syscall("making the mount template of \(rootfs): \(what)", errno: f.errno)
         }
         // Kept for later processes; where the bind is refused this process still uses it.
-        unlink(path)
-        if let file = try? Kernel.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o600) {
-            Kernel.close(file)
-            if mount("/proc/self/fd/\(fd)", path, nil, UInt(MS_BIND), nil) != 0 { unlink(path) }
+        sys.unlink(path)
+        if let file = try? sys.open(path, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600) {
+            sys.close(file)
+            if (try? sys.bind("/proc/self/fd/\(fd.rawValue)", onto: path)) == nil { sys.unlink(path) }
         }
         return fd
     }
 
     /// A template file's namespace, when it is one: a file left without its
     /// bind (a crash between the two, or a `gc` right now) is an empty file.
-    private static func openTemplate(_ path: String) -> Int32? {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        if UInt64(truncatingIfNeeded: cs_namespace_type(fd)) == CloneFlags.newNS { return fd }
-        Kernel.close(fd)
+    private func openTemplate(_ path: String) -> FileDescriptor? {
+        guard let fd = try? sys.open(path, O_RDONLY) else { return nil }
+        if sys.namespaceType(fd) == CloneFlags.newNS { return fd }
+        sys.close(fd)
         return nil
     }
 
@@ -97,20 +96,21 @@ final class MountTemplates: Sendable {
     @discardableResult
     func remove(keeping keep: Set<String>) -> Int {
         var removed = 0
-        for entry in (try? Kernel.directoryEntries(directory)) ?? [] where !entry.name.hasPrefix(".") && !keep.contains(entry.name) {
+        for entry in (try? sys.entries(directory)) ?? [] where !entry.name.hasPrefix(".") && !keep.contains(entry.name) {
             let path = "\(directory)/\(entry.name)"
             // MNT_DETACH: a box being made from it right now keeps its own copy.
-            while umount2(path, Int32(MNT_DETACH)) == 0 {}
-            if unlink(path) == 0 { removed += 1 }
+            while sys.detach(path) {}
+            if sys.exists(path) {
+                sys.unlink(path)
+                removed += 1
+            }
         }
         return removed
     }
 
     /// The name the template of the image directory at `rootfs` is kept under.
-    static func key(_ rootfs: String) -> String? {
-        var st = stat()
-        guard stat(rootfs, &st) == 0 else { return nil }
-        return key(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    static func key(_ rootfs: String, sys: any Syscalls = Kernel.live) -> String? {
+        sys.status(rootfs).map { key(device: $0.device, inode: $0.inode) }
     }
 
     /// What a template holds is this binary's choice (`Planner.mountTemplateOps`):

@@ -5,6 +5,7 @@ import Musl
 #endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
+import SystemPackage
 #else
 import Foundation
 #endif
@@ -50,8 +51,12 @@ struct BoxRecord: Codable, Sendable {
 /// checked here so no path outside `boxes/` is ever formed from one.
 struct BoxStore {
     let directory: String
+    let sys: any Syscalls
 
-    init(stateDirectory: String) { directory = stateDirectory + "/boxes" }
+    init(stateDirectory: String, sys: any Syscalls = Kernel.live) {
+        directory = stateDirectory + "/boxes"
+        self.sys = sys
+    }
 
     static func validate(name: String) throws(SandboxError) {
         let ok = !name.isEmpty && name.utf8.count <= 64 && name.utf8.allSatisfy { c in
@@ -67,21 +72,21 @@ struct BoxStore {
         do { data = try JSONEncoder().encode(record) } catch { throw .invalidRequest("cannot encode box state: \(error)") }
         let target = path(record.name) + "/state.json"
         let tmp = target + ".tmp"
-        let fd = try Kernel.open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
-        defer { Kernel.close(fd) }
-        try Kernel.writeAll(fd, [UInt8](data), tmp)
-        if rename(tmp, target) < 0 { throw .syscall("rename(\(tmp) -> \(target))", errno: errno) }
+        let fd = try sys.open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
+        defer { sys.close(fd) }
+        try sys.writeAll(fd, [UInt8](data), tmp)
+        try sys.rename(tmp, to: target)
     }
 
     func load(_ name: String) throws(SandboxError) -> BoxRecord {
         try Self.validate(name: name)
-        guard let text = Kernel.readText(path(name) + "/state.json") else { throw .containerNotFound(name) }
+        guard let text = try? sys.read(path(name) + "/state.json") else { throw .containerNotFound(name) }
         do { return try JSONDecoder().decode(BoxRecord.self, from: Data(text.utf8)) } catch {
             throw .invalidRequest("box \(name): unreadable state (\(path(name))/state.json): \(error)")
         }
     }
 
     func names() -> [String] {
-        ((try? Kernel.directoryEntries(directory)) ?? []).map(\.name).sorted()
+        ((try? sys.entries(directory)) ?? []).map(\.name).sorted()
     }
 }

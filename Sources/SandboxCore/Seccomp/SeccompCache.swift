@@ -29,8 +29,7 @@ enum SeccompCache {
     /// One line naming the format, the ABI and this binary. Built on bytes:
     /// string interpolation's first use in a process cost ~0.03 ms here.
     static func binaryKey(_ arch: SeccompArch) -> [UInt8]? {
-        var st = stat()
-        guard stat("/proc/self/exe", &st) == 0 else { return nil }
+        guard let st = Kernel.live.status("/proc/self/exe") else { return nil }
         var line: [UInt8] = []
         line.reserveCapacity(96)
         func append(_ text: StaticString) {
@@ -44,12 +43,12 @@ enum SeccompCache {
         }
         append("gradebox-seccomp 1 ")
         line.append(contentsOf: arch.rawValue.utf8)
-        for n in [UInt64(st.st_dev), UInt64(st.st_ino), UInt64(st.st_size), UInt64(st.st_mtim.tv_sec)] {
+        for n in [st.device, st.inode, UInt64(st.size), UInt64(st.modifiedSeconds)] {
             append(" ")
             append(n)
         }
         append(".")
-        append(UInt64(st.st_mtim.tv_nsec))
+        append(UInt64(st.modifiedNanoseconds))
         append("\n")
         return line
     }
