@@ -37,7 +37,7 @@ struct IsolationTests {
             var buf = [CChar](repeating: 0, count: 64)
             let n = readlink("/proc/\(name)/ns/pid", &buf, 63)
             if n > 0, String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == ns,
-               processState(Int32(name)!) != "Z" { count += 1 }
+               Kernel.processState(Int32(name)!) != "Z" { count += 1 }
         }
         return count
     }
@@ -422,7 +422,7 @@ struct LifecycleTests {
         let pid = try #require(try sandbox.info(name: name).pid)
         try sandbox.stopBlocking(name: name)
         #expect(try sandbox.info(name: name).status == .stopped)
-        #expect(processState(pid) == nil || processState(pid) == "Z")
+        #expect(Kernel.processState(pid) == nil || Kernel.processState(pid) == "Z")
         try sandbox.deleteBlocking(name: name)
         #expect(throws: SandboxError.containerNotFound(name)) { try sandbox.info(name: name) }
         #expect(access(group, F_OK) != 0, "the cgroup is gone")
@@ -436,7 +436,7 @@ struct LifecycleTests {
         try sandbox.startBlocking(name: name)
         let pid = try await sandbox.execDetached(name: name, command: ["/bin/sh", "-c", "echo serving; exec tail -f /dev/null"])
         // It returned once the program ran: the program is alive, in the box's pid namespace.
-        #expect(processState(pid) != nil && processState(pid) != "Z")
+        #expect(Kernel.processState(pid) != nil && Kernel.processState(pid) != "Z")
         let initPid = try #require(try sandbox.info(name: name).pid)
         #expect(namespaceLink(pid, "pid") == namespaceLink(initPid, "pid") && namespaceLink(pid, "pid") != namespaceLink(getpid(), "pid"))
         let seen = try sandbox.execBlocking(name: name, command: ["/bin/sh", "-c", "cat /proc/[0-9]*/comm | grep -c '^tail$'"])
@@ -452,7 +452,7 @@ struct LifecycleTests {
         // Stopping the box ends it; our reaper thread collects it.
         var gone = false
         for _ in 0..<400 where !gone {
-            gone = processState(pid) == nil
+            gone = Kernel.processState(pid) == nil
             usleep(5_000)
         }
         #expect(gone, "the detached program ends with the box and is reaped")

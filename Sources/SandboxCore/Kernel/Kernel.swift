@@ -199,8 +199,8 @@ package struct Kernel: Syscalls {
         String(decoding: try Kernel.readFile(path), as: UTF8.self)
     }
 
-    package func mkdir(_ path: String) throws(SandboxError) {
-        let rc = Kernel.retrying { Int(Glibc.mkdir(path, 0o755)) }
+    package func mkdir(_ path: String, mode: mode_t) throws(SandboxError) {
+        let rc = Kernel.retrying { Int(Glibc.mkdir(path, mode)) }
         if rc.result < 0 { throw .syscall("mkdir(\(path))", errno: rc.errno) }
     }
 
@@ -314,5 +314,37 @@ extension Kernel {
 
     package func namespaceType(_ fd: FileDescriptor) -> UInt64 {
         UInt64(truncatingIfNeeded: cs_namespace_type(fd.rawValue))
+    }
+
+    package func openProcess(_ pid: Int32, startedAt start: UInt64) -> FileDescriptor? {
+        let fd = cs_pidfd_open(pid)
+        if fd < 0 { return nil }
+        guard let fields = Kernel.statFields(pid), fields.count > 19, UInt64(fields[19]) == start,
+              let state = fields.first, state != "Z", state != "X" else {
+            Kernel.close(fd)
+            return nil
+        }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    package func processStartTime(_ pid: Int32) -> UInt64? {
+        // Field 22 overall; after "pid (comm)" it is the 20th.
+        guard let f = Kernel.statFields(pid), f.count > 19 else { return nil }
+        return UInt64(f[19])
+    }
+
+    /// Field 3 of /proc/<pid>/stat: R, S, D, Z (zombie), X (dead)...
+    package static func processState(_ pid: Int32) -> String? {
+        statFields(pid)?.first.map(String.init)
+    }
+
+    /// Fields of /proc/<pid>/stat after the command name (which may hold spaces).
+    private static func statFields(_ pid: Int32) -> [Substring]? {
+        guard let text = readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        return text[text.index(after: close)...].split(separator: " ")
+    }
+
+    package func poll(_ fds: [FileDescriptor], timeoutMs: Int32) throws(SandboxError) -> [Int16] {
+        try Kernel.poll(fds.map(\.rawValue), timeoutMs: timeoutMs)
     }
 }

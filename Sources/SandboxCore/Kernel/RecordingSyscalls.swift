@@ -19,7 +19,10 @@ package final class RecordingSyscalls: Syscalls {
     private struct State {
         var operations: [KernelCall] = []
         var directories: Set<String> = []
-        var files: [String: [String]] = [:]
+        var files: [String: [[UInt8]]] = [:]
+        /// Live processes by pid: their start time; gone once SIGKILLed.
+        var alive: [Int32: UInt64] = [:]
+        var pidfds: [Int32: Int32] = [:]
         var failures: [String: [Int32]] = [:]
         var nextDescriptor: Int32 = 100
         var nextPid: Int32 = 5000
@@ -33,7 +36,7 @@ package final class RecordingSyscalls: Syscalls {
     package init(directories: [String] = [], files: [String: String] = [:]) {
         state.withLock {
             $0.directories = Set(directories)
-            $0.files = files.mapValues { [$0] }
+            $0.files = files.mapValues { [Array($0.utf8)] }
         }
     }
 
@@ -50,9 +53,13 @@ package final class RecordingSyscalls: Syscalls {
     package var unreapedProcesses: Set<Int32> { state.withLock { $0.unreaped } }
 
     package func setFile(_ path: String, _ contents: String...) {
-        state.withLock { $0.files[path] = contents }
+        state.withLock { $0.files[path] = contents.map { Array($0.utf8) } }
     }
-    package func file(_ path: String) -> String? { state.withLock { $0.files[path]?.last } }
+    /// Binary contents (the init's events, say).
+    package func setBytes(_ path: String, _ bytes: [UInt8]) {
+        state.withLock { $0.files[path] = [bytes] }
+    }
+    package func file(_ path: String) -> String? { state.withLock { $0.files[path]?.last.map { String(decoding: $0, as: UTF8.self) } } }
     package func addDirectory(_ path: String) { _ = state.withLock { $0.directories.insert(path) } }
     package func hasDirectory(_ path: String) -> Bool { state.withLock { $0.directories.contains(path) } }
 
@@ -99,7 +106,7 @@ package final class RecordingSyscalls: Syscalls {
         var fd: Int32 = -1
         if let e = record(.open(path), key: path, { s in
             if flags & O_CREAT == 0 && !Self.exists(path, in: s) { return ENOENT }
-            if flags & O_CREAT != 0 && s.files[path] == nil { s.files[path] = [""] }
+            if flags & O_CREAT != 0 && s.files[path] == nil { s.files[path] = [[]] }
             fd = descriptor(for: path, in: &s)
             return nil
         }) { throw .syscall("open(\(path))", errno: e) }
@@ -123,8 +130,12 @@ package final class RecordingSyscalls: Syscalls {
         return (FileDescriptor(rawValue: ends.0), FileDescriptor(rawValue: ends.1))
     }
 
+    /// Appends to the file the descriptor was opened on (a pipe's bytes go nowhere).
     package func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8], _ what: String) throws(SandboxError) {
-        if let e = record(.write(what, String(decoding: bytes, as: UTF8.self)), key: what) { throw .syscall("write(\(what))", errno: e) }
+        if let e = record(.write(what, String(decoding: bytes, as: UTF8.self)), key: what, { s in
+            if let path = s.descriptorPaths[fd.rawValue], s.files[path] != nil { s.files[path] = [(s.files[path]?.last ?? []) + bytes] }
+            return nil
+        }) { throw .syscall("write(\(what))", errno: e) }
     }
 
     package func write(_ path: String, _ value: String) throws(SandboxError) {
@@ -142,12 +153,12 @@ package final class RecordingSyscalls: Syscalls {
                 contents.removeFirst()
                 s.files[path] = contents
             }
-            return .success(first)
+            return .success(String(decoding: first, as: UTF8.self))
         }
         return try result.get()
     }
 
-    package func mkdir(_ path: String) throws(SandboxError) {
+    package func mkdir(_ path: String, mode: mode_t) throws(SandboxError) {
         if let e = record(.mkdir(path), key: path, { s in
             if s.directories.contains(path) { return EEXIST }
             if !s.directories.contains(Self.parent(of: path)) { return ENOENT }
@@ -159,7 +170,7 @@ package final class RecordingSyscalls: Syscalls {
     package func mkfifo(_ path: String, mode: mode_t) throws(SandboxError) {
         if let e = record(.mkfifo(path), key: path, { s in
             if s.files[path] != nil { return EEXIST }
-            s.files[path] = [""]
+            s.files[path] = [[]]
             return nil
         }) { throw .syscall("mkfifo(\(path))", errno: e) }
     }
@@ -224,7 +235,10 @@ package final class RecordingSyscalls: Syscalls {
             let pid = s.nextPid
             s.nextPid += 1
             s.unreaped.insert(pid)
-            made = LaunchedProcess(pid: pid, pidfd: FileDescriptor(rawValue: descriptor(for: "pidfd:\(pid)", in: &s)))
+            s.alive[pid] = 1
+            let fd = descriptor(for: "pidfd:\(pid)", in: &s)
+            s.pidfds[fd] = pid
+            made = LaunchedProcess(pid: pid, pidfd: FileDescriptor(rawValue: fd))
             return nil
         }
         return (made, e ?? 0)
@@ -244,8 +258,12 @@ package final class RecordingSyscalls: Syscalls {
         return made
     }
 
+    /// SIGKILL ends the process (its pidfd polls readable from then on).
     package func signal(_ pidfd: FileDescriptor, _ sig: Int32) {
-        _ = record(.signal(pidfd: pidfd.rawValue, sig), key: String(pidfd.rawValue))
+        _ = record(.signal(pidfd: pidfd.rawValue, sig), key: String(pidfd.rawValue)) { s in
+            if sig == SIGKILL, let pid = s.pidfds[pidfd.rawValue] { s.alive[pid] = nil }
+            return nil
+        }
     }
 
     package func kill(_ pid: Int32, signal: Int32) throws(SandboxError) {
@@ -265,27 +283,27 @@ package final class RecordingSyscalls: Syscalls {
 
     package func makeNetworkNamespace(boundAt path: String) throws(SandboxError) {
         if let e = record(.makeNetworkNamespace(path), key: path, { s in
-            s.files[path] = ["netns"]
+            s.files[path] = [Array("netns".utf8)]
             return nil
         }) { throw .syscall("unshare(CLONE_NEWNET) for \(path)", errno: e) }
     }
 
     package func isNamespaceFile(_ path: String) -> Bool {
-        state.withLock { $0.files[path]?.last == "netns" }
+        state.withLock { $0.files[path]?.last == Array("netns".utf8) }
     }
 
     @discardableResult
     package func detach(_ path: String) -> Bool {
         record(.detach(path), key: path) { s in
-            guard s.files[path]?.last == "netns" else { return EINVAL }
-            s.files[path] = [""]
+            guard s.files[path]?.last == Array("netns".utf8) else { return EINVAL }
+            s.files[path] = [[]]
             return nil
         } == nil
     }
 
     package func rewrite(_ path: String, _ bytes: [UInt8]) throws(SandboxError) {
         if let e = record(.rewrite(path), key: path, { s in
-            s.files[path] = [String(decoding: bytes, as: UTF8.self)]
+            s.files[path] = [bytes]
             return nil
         }) { throw .syscall("pwrite(\(path))", errno: e) }
     }
@@ -296,7 +314,14 @@ package final class RecordingSyscalls: Syscalls {
         if !tryLock(fd) { throw .syscall("flock(\(what))", errno: EDEADLK) }
     }
 
-    package func readBytes(_ path: String) throws(SandboxError) -> [UInt8] { Array(try read(path).utf8) }
+    package func readBytes(_ path: String) throws(SandboxError) -> [UInt8] {
+        let bytes: [UInt8]? = state.withLock { s in
+            s.operations.append(.read(path))
+            return s.files[path]?.last
+        }
+        guard let bytes else { throw .syscall("open(\(path))", errno: ENOENT) }
+        return bytes
+    }
 
     package func entries(_ path: String) throws(SandboxError) -> [(name: String, isDirectory: Bool)] {
         let result: [(name: String, isDirectory: Bool)]? = state.withLock { s in
@@ -336,13 +361,31 @@ package final class RecordingSyscalls: Syscalls {
     package func bind(_ source: String, onto target: String) throws(SandboxError) {
         if let e = record(.bind(source, target), key: target, { s in
             guard s.files[target] != nil else { return ENOENT }
-            s.files[target] = ["mnt-namespace"]
+            s.files[target] = [Array("mnt-namespace".utf8)]
             return nil
         }) { throw .syscall("mount(bind \(source) -> \(target))", errno: e) }
     }
 
     package func namespaceType(_ fd: FileDescriptor) -> UInt64 {
         state.withLock { s in s.descriptorPaths[fd.rawValue].map { path in
-            path == "mnt-namespace" || s.files[path]?.last == "mnt-namespace" ? CloneFlags.newNS : 0 } ?? 0 }
+            path == "mnt-namespace" || s.files[path]?.last == Array("mnt-namespace".utf8) ? CloneFlags.newNS : 0 } ?? 0 }
+    }
+
+    package func openProcess(_ pid: Int32, startedAt start: UInt64) -> FileDescriptor? {
+        state.withLock { s in
+            guard s.alive[pid] == start else { return nil }
+            let fd = descriptor(for: "pidfd:\(pid)", in: &s)
+            s.pidfds[fd] = pid
+            return FileDescriptor(rawValue: fd)
+        }
+    }
+
+    package func processStartTime(_ pid: Int32) -> UInt64? { state.withLock { $0.alive[pid] } }
+
+    /// A pidfd is readable once its process has ended; other descriptors never are.
+    package func poll(_ fds: [FileDescriptor], timeoutMs: Int32) throws(SandboxError) -> [Int16] {
+        state.withLock { s in
+            fds.map { fd in s.pidfds[fd.rawValue].map { s.alive[$0] == nil ? Int16(POLLIN) : 0 } ?? 0 }
+        }
     }
 }

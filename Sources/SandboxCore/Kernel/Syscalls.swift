@@ -31,8 +31,8 @@ package protocol Syscalls: Sendable {
     func write(_ path: String, _ value: String) throws(SandboxError)
     /// open(2) + read(2) to the end + close(2).
     func read(_ path: String) throws(SandboxError) -> String
-    /// mkdir(2) with mode 0755 (EEXIST is an error: callers decide).
-    func mkdir(_ path: String) throws(SandboxError)
+    /// mkdir(2) (EEXIST is an error: callers decide).
+    func mkdir(_ path: String, mode: mode_t) throws(SandboxError)
     /// mkfifo(3).
     func mkfifo(_ path: String, mode: mode_t) throws(SandboxError)
     /// rmdir(2).
@@ -73,6 +73,14 @@ package protocol Syscalls: Sendable {
     func wait(_ pid: pid_t) throws(SandboxError) -> (status: Int32, usage: rusage)
     /// usleep(3), while waiting for a group to empty.
     func pause(microseconds: UInt32)
+    /// pidfd_open(2) of `pid`, when it is still the process that started at
+    /// `start` (field 22 of /proc/<pid>/stat) and not a zombie: a box's init,
+    /// not a later process that got its pid.
+    func openProcess(_ pid: Int32, startedAt start: UInt64) -> FileDescriptor?
+    /// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot.
+    func processStartTime(_ pid: Int32) -> UInt64?
+    /// poll(2) for input on `fds`: the revents of each. EINTR counts as a timeout.
+    func poll(_ fds: [FileDescriptor], timeoutMs: Int32) throws(SandboxError) -> [Int16]
 
     // MARK: network namespaces of the pool
 
@@ -114,6 +122,9 @@ package struct MountTemplateFailure: Error, Sendable {
 }
 
 extension Syscalls {
+    /// mkdir(2) with mode 0755.
+    package func mkdir(_ path: String) throws(SandboxError) { try mkdir(path, mode: 0o755) }
+
     package func open(_ path: String, _ flags: Int32) throws(SandboxError) -> FileDescriptor {
         try open(path, flags, mode: 0o644)
     }

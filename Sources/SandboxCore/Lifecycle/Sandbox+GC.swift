@@ -21,21 +21,22 @@ extension Sandbox {
     public func gc(pool drainPool: Bool = false) throws(SandboxError) -> GarbageReport {
         var report = GarbageReport()
         let runtime = try Runtime.shared(stateDirectory)
-        let store = BoxStore(stateDirectory: stateDirectory)
+        let sys = runtime.sys
+        let store = BoxStore(stateDirectory: stateDirectory, sys: sys)
         var owned = Set<String>()
         for name in store.names() {
             guard let record = try? store.load(name) else {
-                Kernel.removeTree(store.path(name))
+                sys.removeTree(store.path(name))
                 report.boxes.append(name)
                 continue
             }
-            if let fd = openInit(record) {
-                Kernel.live.close(fd)
+            if let fd = sys.openProcess(record.initPid, startedAt: record.initStartTime) {
+                sys.close(fd)
                 if let g = record.cgroup { owned.insert(g.name) }
                 continue
             }
             if let g = record.cgroup { try? runtime.cgroups?.remove(g) }
-            Kernel.removeTree(store.path(name))
+            sys.removeTree(store.path(name))
             report.boxes.append(name)
         }
         if let driver = runtime.cgroups {
@@ -43,7 +44,7 @@ extension Sandbox {
             for name in try driver.leftovers() where name.hasPrefix(prefix) && !owned.contains(name) {
                 // One-shot runs name their group <prefix>-<pid>-<n>: spare a run still going.
                 let parts = name.dropFirst(prefix.count).split(separator: "-")
-                if parts.count == 2, let pid = Int32(parts[0]), kill(pid, 0) == 0 { continue }
+                if parts.count == 2, let pid = Int32(parts[0]), (try? sys.kill(pid, signal: 0)) != nil { continue }
                 try? driver.remove(CgroupHandle(name: name, procsFiles: [], directory: nil))
                 report.cgroups.append(name)
             }

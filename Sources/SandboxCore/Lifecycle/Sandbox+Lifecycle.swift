@@ -27,13 +27,13 @@ extension Sandbox {
     public func createBlocking(name: String, spec: SandboxSpec) throws(SandboxError) {
         try BoxStore.validate(name: name)
         let runtime = try Runtime.shared(stateDirectory)
-        let store = BoxStore(stateDirectory: stateDirectory)
+        let sys = runtime.sys
+        let store = BoxStore(stateDirectory: stateDirectory, sys: sys)
         let rootfs = try images.rootfsPath(spec.image)
         let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, seccomp: runtime.seccompProgram)
-        let sys = runtime.launcher.sys
-        try Kernel.makeDirectory(store.directory, mode: 0o700)
+        do throws(SandboxError) { try sys.mkdir(store.directory, mode: 0o700) } catch where cgroupErrno(error) == EEXIST {}
         let dir = store.path(name)
-        do throws(SandboxError) { try sys.mkdir(dir) } catch where cgroupErrno(error) == EEXIST { throw .containerExists(name) }
+        do throws(SandboxError) { try sys.mkdir(dir, mode: 0o700) } catch where cgroupErrno(error) == EEXIST { throw .containerExists(name) }
         // Undone unless the box comes up: nothing of a failed create is left.
         var rollback = Rollback()
         defer { rollback.run() }
@@ -47,13 +47,13 @@ extension Sandbox {
         request.dieWithParent = false
         let launched = try runtime.launcher.launch(request, rollback: &rollback)
         let child = launched.process!
-        let events = try waitForEvent(dir: dir, pidfd: child.pidfd, kinds: [CS_EV_READY, CS_EV_FAILED])
+        let events = try waitForEvent(dir: dir, pidfd: child.pidfd, kinds: [CS_EV_READY, CS_EV_FAILED], sys: sys)
         if let failed = events.last(where: { $0.kind == Int32(CS_EV_FAILED.rawValue) }) {
             throw Judge.launchError(step: failed.step, errno: failed.err, naming: StepNaming(plan), command: spec.command[0],
                                     image: spec.image, otherwise: "")
         }
         let record = BoxRecord(
-            name: name, spec: spec, initPid: child.pid, initStartTime: processStartTime(child.pid) ?? 0,
+            name: name, spec: spec, initPid: child.pid, initStartTime: sys.processStartTime(child.pid) ?? 0,
             cgroup: launched.group, namespaces: plan.cloneFlags | CloneFlags.newCgroup | (spec.network == .none ? CloneFlags.newNet : 0),
             createdAt: Date().timeIntervalSince1970, workdir: plan.workdir, environment: plan.environment)
         try store.save(record)
@@ -71,19 +71,22 @@ extension Sandbox {
     }
 
     public func startBlocking(name: String) throws(SandboxError) {
-        let store = BoxStore(stateDirectory: stateDirectory)
+        let sys = try Runtime.shared(stateDirectory).sys
+        let store = BoxStore(stateDirectory: stateDirectory, sys: sys)
         let record = try store.load(name)
         let dir = store.path(name)
-        let events = readEvents(dir)
+        let events = readEvents(dir, sys)
         if events.contains(where: { $0.kind == Int32(CS_EV_STARTED.rawValue) }) {
             throw .invalidRequest("box \(name) is already started")
         }
-        guard let pidfd = openInit(record) else { throw .invalidRequest("box \(name) is not running (its init is gone); delete it") }
-        defer { Kernel.live.close(pidfd) }
-        let gate = try Kernel.open(dir + "/start", O_WRONLY | O_NONBLOCK)
-        defer { Kernel.close(gate) }
-        try Kernel.writeAll(gate, [1], "start gate of \(name)")
-        let after = try waitForEvent(dir: dir, pidfd: pidfd, kinds: [CS_EV_STARTED, CS_EV_FAILED])
+        guard let pidfd = sys.openProcess(record.initPid, startedAt: record.initStartTime) else {
+            throw .invalidRequest("box \(name) is not running (its init is gone); delete it")
+        }
+        defer { sys.close(pidfd) }
+        let gate = try sys.open(dir + "/start", O_WRONLY | O_NONBLOCK)
+        defer { sys.close(gate) }
+        try sys.writeAll(gate, [1], "start gate of \(name)")
+        let after = try waitForEvent(dir: dir, pidfd: pidfd, kinds: [CS_EV_STARTED, CS_EV_FAILED], sys: sys)
         if let failed = after.last(where: { $0.kind == Int32(CS_EV_FAILED.rawValue) }) {
             // Only the program's steps come after the gate: named from the record, not a new plan.
             let naming = StepNaming(workdir: record.workdir, user: record.spec.user, program: record.spec.command[0])
@@ -105,7 +108,7 @@ extension Sandbox {
     public func execBlocking(name: String, command: [String], limits: Limits = Limits()) throws(SandboxError) -> RunResult {
         let t0 = Kernel.monotonicNs()
         let target = try ExecTarget(self, name: name, command: command, limits: limits)
-        defer { Kernel.live.close(target.initPidfd) }
+        defer { target.runtime.sys.close(target.initPidfd) }
         var rollback = Rollback()
         defer { rollback.run() }
         let launched = try target.launch(output: .pipes, rollback: &rollback)
@@ -146,7 +149,7 @@ extension Sandbox {
 
     public func execDetachedBlocking(name: String, command: [String]) throws(SandboxError) -> Int32 {
         let target = try ExecTarget(self, name: name, command: command, limits: Limits())
-        defer { Kernel.live.close(target.initPidfd) }
+        defer { target.runtime.sys.close(target.initPidfd) }
         let dir = BoxStore(stateDirectory: stateDirectory).path(name)
         var rollback = Rollback()
         defer { rollback.run() }
@@ -170,16 +173,17 @@ extension Sandbox {
     }
 
     public func stopBlocking(name: String, grace: Double = 0) throws(SandboxError) {
-        let record = try BoxStore(stateDirectory: stateDirectory).load(name)
-        guard let pidfd = openInit(record) else { return }
-        defer { Kernel.live.close(pidfd) }
+        let sys = try Runtime.shared(stateDirectory).sys
+        let record = try BoxStore(stateDirectory: stateDirectory, sys: sys).load(name)
+        guard let pidfd = sys.openProcess(record.initPid, startedAt: record.initStartTime) else { return }
+        defer { sys.close(pidfd) }
         if grace > 0 {
-            Kernel.signal(pidfd: pidfd.rawValue, SIGTERM)
-            if try Kernel.poll([pidfd.rawValue], timeoutMs: Int32(grace * 1000))[0] != 0 { return }
+            sys.signal(pidfd, SIGTERM)
+            if try sys.poll([pidfd], timeoutMs: Int32(grace * 1000))[0] != 0 { return }
         }
-        Kernel.signal(pidfd: pidfd.rawValue, SIGKILL)
+        sys.signal(pidfd, SIGKILL)
         // Readable once the init has exited, whoever its parent is.
-        while try Kernel.poll([pidfd.rawValue], timeoutMs: 1000)[0] == 0 {}
+        while try sys.poll([pidfd], timeoutMs: 1000)[0] == 0 {}
     }
 
     /// Stops the box if it still runs, removes its cgroup and its state.
@@ -189,40 +193,44 @@ extension Sandbox {
     }
 
     public func deleteBlocking(name: String) throws(SandboxError) {
-        let store = BoxStore(stateDirectory: stateDirectory)
+        let runtime = try Runtime.shared(stateDirectory)
+        let store = BoxStore(stateDirectory: stateDirectory, sys: runtime.sys)
         let record = try store.load(name)
         try stopBlocking(name: name)
         if let group = record.cgroup {
-            try Runtime.shared(stateDirectory).requireCgroups().remove(group)
+            try runtime.requireCgroups().remove(group)
         }
-        Kernel.removeTree(store.path(name))
+        runtime.sys.removeTree(store.path(name))
     }
 
     /// Every box under the state directory, with its status.
     public func list() throws(SandboxError) -> [BoxInfo] {
-        let store = BoxStore(stateDirectory: stateDirectory)
+        let sys = try Runtime.shared(stateDirectory).sys
+        let store = BoxStore(stateDirectory: stateDirectory, sys: sys)
         return store.names().compactMap { name in
             guard let record = try? store.load(name) else { return nil }
-            return info(record, dir: store.path(name))
+            return info(record, dir: store.path(name), sys)
         }
     }
 
     public func info(name: String) throws(SandboxError) -> BoxInfo {
-        let store = BoxStore(stateDirectory: stateDirectory)
-        return info(try store.load(name), dir: store.path(name))
+        let sys = try Runtime.shared(stateDirectory).sys
+        let store = BoxStore(stateDirectory: stateDirectory, sys: sys)
+        return info(try store.load(name), dir: store.path(name), sys)
     }
 
     /// The output the box's own program wrote so far (detached boxes log to files).
     public func logs(name: String) throws(SandboxError) -> (stdout: [UInt8], stderr: [UInt8]) {
-        let store = BoxStore(stateDirectory: stateDirectory)
+        let sys = try Runtime.shared(stateDirectory).sys
+        let store = BoxStore(stateDirectory: stateDirectory, sys: sys)
         _ = try store.load(name)
         let dir = store.path(name)
-        return ((try? Kernel.readFile(dir + "/stdout")) ?? [], (try? Kernel.readFile(dir + "/stderr")) ?? [])
+        return ((try? sys.readBytes(dir + "/stdout")) ?? [], (try? sys.readBytes(dir + "/stderr")) ?? [])
     }
 
-    private func info(_ record: BoxRecord, dir: String) -> BoxInfo {
-        let events = readEvents(dir)
-        let alive = openInit(record).map { fd in Kernel.live.close(fd); return true } ?? false
+    private func info(_ record: BoxRecord, dir: String, _ sys: any Syscalls) -> BoxInfo {
+        let events = readEvents(dir, sys)
+        let alive = sys.openProcess(record.initPid, startedAt: record.initStartTime).map { fd in sys.close(fd); return true } ?? false
         var status: BoxInfo.Status = alive ? .created : .stopped
         if alive && events.contains(where: { $0.kind == Int32(CS_EV_STARTED.rawValue) }) { status = .running }
         var info = BoxInfo(name: record.name, image: record.spec.image, command: record.spec.command, status: status,
@@ -234,35 +242,22 @@ extension Sandbox {
         return info
     }
 
-    /// A pidfd for the box's init, or nil when that process is gone (or its
-    /// pid now belongs to someone else). A zombie counts as gone.
-    func openInit(_ record: BoxRecord) -> FileDescriptor? {
-        let fd = cs_pidfd_open(record.initPid)
-        if fd < 0 { return nil }
-        guard let start = processStartTime(record.initPid), start == record.initStartTime,
-              let state = processState(record.initPid), state != "Z", state != "X" else {
-            Kernel.close(fd)
-            return nil
-        }
-        return FileDescriptor(rawValue: fd)
-    }
-
     /// Waits until the events file holds one of `kinds`, or the init is gone.
-    private func waitForEvent(dir: String, pidfd: FileDescriptor, kinds: [cs_event_kind]) throws(SandboxError) -> [cs_event] {
+    private func waitForEvent(dir: String, pidfd: FileDescriptor, kinds: [cs_event_kind], sys: any Syscalls) throws(SandboxError) -> [cs_event] {
         let wanted = Set(kinds.map { Int32($0.rawValue) })
         let deadline = Kernel.monotonicNs() + 30_000_000_000
         while true {
-            let events = readEvents(dir)
+            let events = readEvents(dir, sys)
             if events.contains(where: { wanted.contains($0.kind) }) { return events }
-            if try Kernel.poll([pidfd.rawValue], timeoutMs: 0)[0] != 0 {
-                let late = readEvents(dir)
+            if try sys.poll([pidfd], timeoutMs: 0)[0] != 0 {
+                let late = readEvents(dir, sys)
                 if late.contains(where: { wanted.contains($0.kind) }) { return late }
                 throw .setupFailed(SandboxFailure(step: "box init ended before reporting", errno: 0))
             }
             if Kernel.monotonicNs() > deadline {
                 throw .setupFailed(SandboxFailure(step: "box init did not report within 30 s", errno: ETIMEDOUT))
             }
-            usleep(100)
+            sys.pause(microseconds: 100)
         }
     }
 }
@@ -279,7 +274,7 @@ private struct ExecTarget {
     init(_ sandbox: Sandbox, name: String, command: [String], limits: Limits) throws(SandboxError) {
         guard !command.isEmpty else { throw .invalidRequest("no command given") }
         runtime = try Runtime.shared(sandbox.stateDirectory)
-        record = try BoxStore(stateDirectory: sandbox.stateDirectory).load(name)
+        record = try BoxStore(stateDirectory: sandbox.stateDirectory, sys: runtime.sys).load(name)
         var spec = record.spec
         spec.command = command
         spec.limits.cpuTimeSeconds = limits.cpuTimeSeconds
@@ -287,7 +282,9 @@ private struct ExecTarget {
         spec.limits.outputBytes = limits.outputBytes
         plan = try Planner.planExec(spec, namespaces: record.namespaces, host: runtime.host, seccomp: runtime.seccompProgram)
         self.spec = spec
-        guard let fd = sandbox.openInit(record) else { throw .invalidRequest("box \(name) is not running (its init is gone)") }
+        guard let fd = runtime.sys.openProcess(record.initPid, startedAt: record.initStartTime) else {
+            throw .invalidRequest("box \(name) is not running (its init is gone)")
+        }
         initPidfd = fd
     }
 
@@ -319,26 +316,10 @@ private func reapInBackground(_ program: LaunchedProcess) {
     if case .failure = started { Kernel.live.close(program.pidfd) }
 }
 
-func readEvents(_ dir: String) -> [cs_event] {
-    let bytes = (try? Kernel.readFile(dir + "/events")) ?? []
+func readEvents(_ dir: String, _ sys: any Syscalls) -> [cs_event] {
+    let bytes = (try? sys.readBytes(dir + "/events")) ?? []
     let size = MemoryLayout<cs_event>.size
     return stride(from: 0, to: bytes.count - size + 1, by: size).map { offset in
         bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: cs_event.self) }
     }
-}
-
-/// Fields of /proc/<pid>/stat after the command name (which may hold spaces).
-private func statFields(_ pid: Int32) -> [Substring]? {
-    guard let text = Kernel.readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
-    return text[text.index(after: close)...].split(separator: " ")
-}
-
-func processStartTime(_ pid: Int32) -> UInt64? {
-    // Field 22 overall; after "pid (comm)" it is the 20th.
-    guard let f = statFields(pid), f.count > 19 else { return nil }
-    return UInt64(f[19])
-}
-
-func processState(_ pid: Int32) -> String? {
-    statFields(pid)?.first.map(String.init)
 }

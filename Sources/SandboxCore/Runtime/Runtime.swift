@@ -24,6 +24,8 @@ final class Runtime: Sendable {
     /// so two state directories never take (or gc) each other's groups.
     let groupPrefix: String
     let launcher: BoxLauncher
+    /// The door everything this runtime does goes through.
+    var sys: any Syscalls { launcher.sys }
     let plans = PlanMemo()
 
     private static let instances = Mutex<[String: Runtime]>([:])
@@ -40,6 +42,25 @@ final class Runtime: Sendable {
 
     static func nextSerial() -> UInt64 {
         serial.add(1, ordering: .relaxed).newValue
+    }
+
+    /// Puts `runtime` in place of the live one for its state directory (tests: a runtime over a recording door).
+    static func install(_ runtime: Runtime) {
+        instances.withLock { $0[runtime.stateDirectory] = runtime }
+    }
+
+    /// A runtime over the door `sys`, with the facts given rather than learned (tests).
+    init(stateDirectory: String, sys: any Syscalls, host: HostFacts, cgroups: (any CgroupDriver)?) {
+        self.stateDirectory = stateDirectory
+        groupPrefix = "box-" + stableHash(stateDirectory)
+        self.host = host
+        seccompProgram = []
+        self.cgroups = cgroups
+        cgroupProblem = cgroups == nil ? "none in this test" : nil
+        pool = SlotPool(directory: stateDirectory + "/pool", cgroups: cgroups, sys: sys)
+        launcher = BoxLauncher(sys: sys, cgroups: cgroups, cgroupProblem: cgroupProblem, slots: pool)
+        templates = nil
+        warm = WarmBoxes(launcher: launcher, templates: nil)
     }
 
     private init(stateDirectory: String) throws(SandboxError) {
