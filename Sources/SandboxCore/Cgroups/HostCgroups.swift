@@ -31,7 +31,7 @@ enum HostCgroups {
     static func favorDynamicModifications(_ entries: [MountInfoEntry]) {
         for entry in entries where entry.fsType == "cgroup2" {
             guard !entry.superOptions.split(separator: ",").contains("favordynmods") else { continue }
-            _ = mount(nil, CgroupLayout.unescape(entry.mountPoint), nil, UInt(MS_REMOUNT), "favordynmods")
+            try? Kernel.remount(CgroupLayout.unescape(entry.mountPoint), options: "favordynmods")
         }
     }
 }

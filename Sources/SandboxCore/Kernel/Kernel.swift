@@ -163,6 +163,12 @@ package struct Kernel: Syscalls {
         if rc.result < 0 && rc.errno != EEXIST { throw .syscall("mkdir(\(path))", errno: rc.errno) }
     }
 
+    /// mount(MS_REMOUNT) of the file system at `path` with `options`.
+    package static func remount(_ path: String, options: String) throws(SandboxError) {
+        let rc = retrying { Int(mount(nil, path, nil, UInt(MS_REMOUNT), options)) }
+        if rc.result != 0 { throw .syscall("mount(remount \(path) \(options))", errno: rc.errno) }
+    }
+
     /// rm -rf for a directory gradebox made (no symlinks followed).
     package static func removeTree(_ path: String) {
         for entry in (try? directoryEntries(path)) ?? [] {

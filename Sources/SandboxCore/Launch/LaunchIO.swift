@@ -118,9 +118,10 @@ func readLaunchEvent(_ fd: FileDescriptor?) -> cs_event? {
     var buffer = [UInt8](repeating: 0, count: MemoryLayout<cs_event>.size)
     var got = 0
     while got < buffer.count {
-        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress! + got, $0.count - got) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { return nil }
+        let n = buffer.withUnsafeMutableBytes { raw in
+            try? Kernel.read(fd.rawValue, into: UnsafeMutableRawBufferPointer(rebasing: raw[got...]), "box events")
+        }
+        guard let n, n > 0 else { return nil }
         got += n
     }
     return buffer.withUnsafeBytes { $0.loadUnaligned(as: cs_event.self) }

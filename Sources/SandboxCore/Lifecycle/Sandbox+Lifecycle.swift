@@ -124,7 +124,11 @@ extension Sandbox {
         var supervisor = Supervisor(
             pid: program.pid, pidfd: program.pidfd, events: launched.io.events, stdout: launched.io.stdout, stderr: launched.io.stderr,
             limits: target.spec.limits, cpuUsage: nil,
-            kill: { _ = Glibc.kill(-program.pid, SIGKILL); Kernel.signal(pidfd: program.pidfd.rawValue, SIGKILL) },
+            kill: { [sys = target.runtime.sys] in
+                // Its process group: what it forked goes with it.
+                try? sys.kill(-program.pid, signal: SIGKILL)
+                sys.signal(program.pidfd, SIGKILL)
+            },
             startNs: tSpawned, statusFromEvent: false)
         let outcome = try supervisor.run()
         var phases = PhaseTimes()

@@ -113,7 +113,7 @@ final class WarmBoxes: Sendable {
     /// that want the next run to find its box).
     func settle(timeoutSeconds: Double = 10) {
         let deadline = Kernel.monotonicNs() + Int64(timeoutSeconds * 1e9)
-        while pending.load(ordering: .sequentiallyConsistent) > 0 && Kernel.monotonicNs() < deadline { usleep(200) }
+        while pending.load(ordering: .sequentiallyConsistent) > 0 && Kernel.monotonicNs() < deadline { launcher.sys.pause(microseconds: 200) }
     }
 
     /// Ends every ready box and frees its slot. Returns how many there were.
@@ -142,7 +142,7 @@ final class WarmBoxes: Sendable {
             state = p
             return p.write
         }
-        if fd >= 0 { _ = Glibc.write(fd, "w", 1) }
+        if fd >= 0 { try? Kernel.writeAll(fd, [0x77], "warm-box worker wake-up") }
     }
 
     /// Runs for the life of the process: the boxes it makes die with their
@@ -170,7 +170,7 @@ final class WarmBoxes: Sendable {
                     evicted.forEach(retire)
                 }
             }
-            while Glibc.read(wake, &byte, 1) < 0 && errno == EINTR {}
+            _ = withUnsafeMutableBytes(of: &byte) { try? Kernel.read(wake, into: $0, "warm-box worker wake-up") }
         }
     }
 
