@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -39,4 +41,27 @@ int cs_pidfd_open(pid_t pid) {
 
 int cs_pidfd_send_signal(int pidfd, int sig) {
     return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
+// write(2) that never raises SIGPIPE in the caller: a box's stdin whose
+// reader is gone answers EPIPE, and a library must not kill (or change the
+// signal handling of) the process it lives in. SIGPIPE is blocked in this
+// thread for the write; one the write raised is taken back before the mask
+// is restored, one already pending is left alone.
+ssize_t cs_write_nosigpipe(int fd, const void *buf, size_t len) {
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    ssize_t n;
+    do { n = write(fd, buf, len); } while (n < 0 && errno == EINTR);
+    int e = errno;
+    if (n < 0 && e == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR) {}
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return n < 0 ? -e : n;
 }

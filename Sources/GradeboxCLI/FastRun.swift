@@ -14,7 +14,7 @@ import SandboxCore
 /// A test holds the two parsers to the same result on every option.
 enum FastRun {
     private enum Slot {
-        case root, images, image, hostname, workdir
+        case root, images, image, hostname, workdir, stdin
         case network, userns, rootfs
         case env, mount, capAdd, user
         // A field name, not a key path: the first use of a key path in a process
@@ -29,6 +29,7 @@ enum FastRun {
         case "--image": .image
         case "--hostname": .hostname
         case "--workdir": .workdir
+        case "--stdin": .stdin
         case "--network": .network
         case "--userns": .userns
         case "--rootfs": .rootfs
@@ -102,6 +103,7 @@ enum FastRun {
                 case .image: image = value
                 case .hostname: inv.isolation.hostname = value
                 case .workdir: inv.isolation.workdir = value
+                case .stdin: inv.stdin = value
                 case .user: inv.isolation.user = value
                 case .network:
                     guard let v = NetworkMode(rawValue: value) else { return nil }

@@ -35,6 +35,7 @@ struct RunRecord: Encodable {
     var stdout: String
     var stderr: String
     var output_dropped_bytes: Int
+    var stdin_bytes: Int
     var phases_ms: [String: Double]
     /// The box's setup steps, in ms since its clone (see `StepTime`).
     var steps_ms: [String: Double]?
@@ -52,6 +53,7 @@ struct RunRecord: Encodable {
         stdout = String(decoding: r.stdout, as: UTF8.self)
         stderr = String(decoding: r.stderr, as: UTF8.self)
         output_dropped_bytes = r.outputDroppedBytes
+        stdin_bytes = r.stdinBytes
         var phases: [String: Double] = [:]
         if let v = r.phases.create { phases["create"] = v }
         if let v = r.phases.start { phases["start"] = v }

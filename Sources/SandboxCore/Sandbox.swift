@@ -27,9 +27,12 @@ public struct Sandbox: Sendable {
     /// is watched from a thread of its own, so a long run never holds a
     /// cooperative thread. Handing every run to a thread and back cost a warm
     /// run 0.2-0.4 ms here, two wake-ups of an idle CPU.
-    /// - Parameter pool: take the cgroup and network namespace from the warm pool.
-    public func run(_ spec: SandboxSpec, pool: Bool = false) async throws(SandboxError) -> RunResult {
-        var running = try launch(spec, pool: pool)
+    /// - Parameters:
+    ///   - pool: take the cgroup and network namespace from the warm pool.
+    ///   - stdin: what the program reads (a pooled run with input runs in a
+    ///     slot, not in a warm box: a warm box's descriptors are made before its run).
+    public func run(_ spec: SandboxSpec, pool: Bool = false, stdin: StandardInput = .none) async throws(SandboxError) -> RunResult {
+        var running = try launch(spec, pool: pool, stdin: stdin)
         if let result = try running.finish(until: Kernel.monotonicNs() + Sandbox.inlineWaitNs) { return result }
         let rest = running
         return try await onOwnThread { () throws(SandboxError) -> RunResult in
@@ -42,8 +45,8 @@ public struct Sandbox: Sendable {
     static let inlineWaitNs: Int64 = 3_000_000
 
     /// The same as `run`, on the calling thread (the CLI's path: no thread hop).
-    public func runBlocking(_ spec: SandboxSpec, pool usePool: Bool = false) throws(SandboxError) -> RunResult {
-        var running = try launch(spec, pool: usePool)
+    public func runBlocking(_ spec: SandboxSpec, pool usePool: Bool = false, stdin: StandardInput = .none) throws(SandboxError) -> RunResult {
+        var running = try launch(spec, pool: usePool, stdin: stdin)
         return try running.finish(until: nil)!
     }
 }

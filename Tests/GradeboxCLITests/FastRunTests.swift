@@ -18,6 +18,8 @@ import SandboxCore
         ["--image", "m", "--userns", "always", "--rootfs", "overlay", "--hostname", "h", "--workdir", "/w", "--", "x"],
         ["--image", "m", "--env", "A=1", "--env=B=2", "--mount", "/a:/b", "--mount", "/c:/d:rw",
          "--cap-add", "NET_RAW", "--user", "1000:1000", "--no-seccomp", "--", "x"],
+        ["--image", "m", "--stdin", "none", "--", "x"],
+        ["--image", "m", "--stdin=/tmp/input.txt", "--json", "--", "x"],
         ["--image", "m", "--quiet", "--", "--image", "not-an-option-here"],
         ["--image", "m", "--"],
     ]

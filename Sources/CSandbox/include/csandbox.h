@@ -238,6 +238,8 @@ int cs_namespace_type(int fd);
 int cs_pidfd_open(pid_t pid);
 int cs_pidfd_send_signal(int pidfd, int sig);
 int cs_pipe_cloexec(int fds[2]);
+// write(2) without SIGPIPE in the caller (EPIPE is returned as -EPIPE); -errno where it fails.
+ssize_t cs_write_nosigpipe(int fd, const void *buf, size_t len);
 // CLOCK_MONOTONIC in nanoseconds: the clock of cs_event.mono_ns.
 int64_t cs_monotonic_ns(void);
 // 1 when path is a network namespace (an nsfs bind mount), else 0.

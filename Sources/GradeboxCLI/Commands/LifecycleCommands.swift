@@ -22,6 +22,7 @@ struct ExecCommand: ParsableCommand {
     @Option(help: "Bytes of output kept; beyond that the command is killed (OLE).") var output: String?
     @Flag(help: "Print one JSON record on stdout and nothing else.") var json = false
     @Flag(name: .shortAndLong, help: "No summary line on stderr.") var quiet = false
+    @Option(help: ArgumentHelp(StdinOption.help, valueName: "FILE|-|none")) var stdin: String?
     @Flag(name: .shortAndLong, help: "Start the command and return once it runs; print its pid. Its output goes to the box's logs (`gradebox logs`); it ends with the box.")
     var detach = false
     @Argument(help: "Name of the box.") var name: String
@@ -30,6 +31,9 @@ struct ExecCommand: ParsableCommand {
     func validate() throws {
         if detach && (time != nil || wallTime != nil || output != nil) {
             throw ValidationError("--detach takes no --time, --wall-time or --output: a detached command runs until it exits or the box stops")
+        }
+        if detach && stdin != nil {
+            throw ValidationError("--detach takes no --stdin: a detached command reads /dev/null")
         }
     }
 
@@ -44,7 +48,7 @@ struct ExecCommand: ParsableCommand {
         if let time { limits.cpuTimeSeconds = try LimitParsing.seconds(time, option: "--time") }
         if let wallTime { limits.wallTimeSeconds = try LimitParsing.seconds(wallTime, option: "--wall-time") }
         if let output { limits.outputBytes = Int(try LimitParsing.bytes(output, option: "--output")) }
-        let result = try global.sandbox.execBlocking(name: name, command: command, limits: limits)
+        let result = try global.sandbox.execBlocking(name: name, command: command, limits: limits, stdin: try StdinOption.input(stdin))
         report(result, json: json, quiet: quiet)
         throw ExitCode(result.processExitCode)
     }

@@ -1,4 +1,7 @@
 import SandboxCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // The options of `run` and `create` as plain values. Two parsers fill them:
 // ArgumentParser (every command, help and errors) and FastRun (the common
@@ -108,6 +111,8 @@ struct RunInvocation: Equatable, Sendable {
     var pool = false
     var json = false
     var quiet = false
+    /// `--stdin`: FILE, `-` or `none`; nil: this process's stdin when it is not a terminal.
+    var stdin: String?
     var command: [String] = []
 
     /// This process runs one box and ends: a box made ahead for a next run would die with it.
@@ -120,8 +125,29 @@ struct RunInvocation: Equatable, Sendable {
     /// Runs the box and prints the result; returns the process's exit code.
     func execute() throws(SandboxError) -> Int32 {
         let spec = try isolation.spec(command: command, limits: try limits.limits())
-        let result = try sandbox.runBlocking(spec, pool: pool)
+        let input = try StdinOption.input(stdin)
+        let result = try sandbox.runBlocking(spec, pool: pool, stdin: input)
         report(result, json: json, quiet: quiet)
         return result.processExitCode
+    }
+}
+
+/// `--stdin` of `run` and `exec`.
+enum StdinOption {
+    static let help = "The program's standard input: a FILE, `-` (this process's stdin) or `none` (/dev/null). Default: this process's stdin unless it is a terminal."
+
+    /// What `value` names; a file is opened here and stays open until the process ends.
+    static func input(_ value: String?) throws(SandboxError) -> StandardInput {
+        switch value {
+        case nil:
+            // A terminal would have the program wait for someone typing; a closed stdin gives nothing.
+            return isatty(0) == 1 || fcntl(0, F_GETFD) < 0 ? .none : .descriptor(0)
+        case "none"?: return .none
+        case "-"?: return .descriptor(0)
+        case let path?:
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw .invalidRequest("--stdin: cannot open \(path): \(errnoName(errno))") }
+            return .descriptor(fd)
+        }
     }
 }

@@ -13,11 +13,12 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Take the cgroup and network namespace from the warm pool.") var pool = false
     @Flag(help: "Print one JSON record on stdout and nothing else.") var json = false
     @Flag(name: .shortAndLong, help: "No summary line on stderr.") var quiet = false
+    @Option(help: ArgumentHelp(StdinOption.help, valueName: "FILE|-|none")) var stdin: String?
     @Argument(parsing: .postTerminator, help: "The command, after --.") var command: [String] = []
 
     var invocation: RunInvocation {
         RunInvocation(root: global.root, images: global.images, isolation: isolation.values, limits: limitOptions.values,
-                      pool: pool, json: json, quiet: quiet, command: command)
+                      pool: pool, json: json, quiet: quiet, stdin: stdin, command: command)
     }
 
     func run() throws {

@@ -116,9 +116,14 @@ package struct Kernel: Syscalls {
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
     }
 
-    /// poll(2) on the given descriptors; returns the revents of each. EINTR counts as a timeout.
+    /// poll(2) for input on the given descriptors; returns the revents of each. EINTR counts as a timeout.
     package static func poll(_ fds: [Int32], timeoutMs: Int32) throws(SandboxError) -> [Int16] {
-        var pfds = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        try poll(fds, events: [Int16](repeating: Int16(POLLIN), count: fds.count), timeoutMs: timeoutMs)
+    }
+
+    /// poll(2) for `events[i]` on `fds[i]`; returns the revents of each. EINTR counts as a timeout.
+    package static func poll(_ fds: [Int32], events: [Int16], timeoutMs: Int32) throws(SandboxError) -> [Int16] {
+        var pfds = zip(fds, events).map { pollfd(fd: $0, events: $1, revents: 0) }
         let rc = Glibc.poll(&pfds, nfds_t(pfds.count), timeoutMs)
         if rc < 0 {
             if errno == EINTR { return Array(repeating: 0, count: fds.count) }
@@ -167,6 +172,24 @@ package struct Kernel: Syscalls {
     package static func remount(_ path: String, options: String) throws(SandboxError) {
         let rc = retrying { Int(mount(nil, path, nil, UInt(MS_REMOUNT), options)) }
         if rc.result != 0 { throw .syscall("mount(remount \(path) \(options))", errno: rc.errno) }
+    }
+
+    package enum FileKind { case regular, null, other }
+
+    /// fstat(2): what `fd` is open on, as far as handing it to a box goes; nil when it is not open.
+    package static func kind(of fd: Int32) -> FileKind? {
+        var st = stat()
+        guard retrying({ Int(fstat(fd, &st)) }).result == 0 else { return nil }
+        if st.st_mode & S_IFMT == S_IFREG { return .regular }
+        // /dev/null is character device 1:3 (glibc's dev_t encoding of small numbers: major << 8 | minor).
+        if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == (1 << 8 | 3) { return .null }
+        return .other
+    }
+
+    /// lseek(2) to nowhere: the descriptor's offset; nil where it has none (a pipe).
+    package static func offset(of fd: Int32) -> Int64? {
+        let at = lseek(fd, 0, SEEK_CUR)
+        return at < 0 ? nil : Int64(at)
     }
 
     /// rm -rf for a directory gradebox made (no symlinks followed).

@@ -42,6 +42,16 @@ struct LaunchRequest {
     }
     var gate: Gate = .none
 
+    enum Input {
+        /// /dev/null.
+        case null
+        /// The child reads this descriptor of ours as it is (a regular file, /dev/null).
+        case inherit(FileDescriptor)
+        /// A pipe whose write end the supervisor feeds (`LaunchIO.stdin`).
+        case pipe
+    }
+    var stdin: Input = .null
+
     enum Network {
         /// The plan's clone makes the box's network namespace, or the box shares the host's.
         case plan

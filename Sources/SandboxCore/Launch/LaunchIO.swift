@@ -20,6 +20,8 @@ final class LaunchIO: @unchecked Sendable {
     private(set) var stderr: FileDescriptor?
     /// Write end of a warm box's gate: the program message goes here.
     private(set) var gate: FileDescriptor?
+    /// Write end of the program's stdin pipe, fed by the supervisor (`LaunchRequest.Input.pipe`).
+    private(set) var stdin: FileDescriptor?
     private var owned: [FileDescriptor] = []
     private var childEnds: [FileDescriptor] = []
 
@@ -50,9 +52,20 @@ final class LaunchIO: @unchecked Sendable {
             owned.append(err)
             (descriptors.stdout, descriptors.stderr) = (out, err)
         }
-        let devNull = try sys.open("/dev/null", O_RDONLY)
-        owned.append(devNull)
-        descriptors.stdin = devNull
+        switch r.stdin {
+        case .null:
+            let devNull = try sys.open("/dev/null", O_RDONLY)
+            owned.append(devNull)
+            descriptors.stdin = devNull
+        case .inherit(let fd):
+            descriptors.stdin = fd
+        case .pipe:
+            let p = try sys.pipe("\(what) stdin")
+            owned.append(p.write)
+            childEnds.append(p.read)
+            stdin = p.write
+            descriptors.stdin = p.read
+        }
         switch r.gate {
         case .none: break
         case .fifo(let path):
@@ -105,7 +118,16 @@ final class LaunchIO: @unchecked Sendable {
         childEnds = []
     }
 
+    /// Closes the program's stdin pipe: it reads end of file.
+    func closeStdin() {
+        guard let fd = stdin else { return }
+        stdin = nil
+        owned.removeAll { $0 == fd }
+        sys.close(fd)
+    }
+
     func closeAll() {
+        stdin = nil
         closeChildEnds()
         owned.forEach(sys.close)
         owned = []

@@ -98,20 +98,22 @@ extension Sandbox {
     /// Runs `command` inside a created or running box, with the box's
     /// isolation and `limits` on top (time, output; memory, CPU and pids are
     /// the box's cgroup's), and waits for it.
-    public func exec(name: String, command: [String], limits: Limits = Limits()) async throws(SandboxError) -> RunResult {
+    public func exec(name: String, command: [String], limits: Limits = Limits(), stdin: StandardInput = .none) async throws(SandboxError) -> RunResult {
         let sandbox = self
         return try await onOwnThread { () throws(SandboxError) -> RunResult in
-            try sandbox.execBlocking(name: name, command: command, limits: limits)
+            try sandbox.execBlocking(name: name, command: command, limits: limits, stdin: stdin)
         }
     }
 
-    public func execBlocking(name: String, command: [String], limits: Limits = Limits()) throws(SandboxError) -> RunResult {
+    public func execBlocking(name: String, command: [String], limits: Limits = Limits(),
+                             stdin: StandardInput = .none) throws(SandboxError) -> RunResult {
         let t0 = Kernel.monotonicNs()
         let target = try ExecTarget(self, name: name, command: command, limits: limits)
         defer { target.runtime.sys.close(target.initPidfd) }
         var rollback = Rollback()
         defer { rollback.run() }
-        let launched = try target.launch(output: .pipes, rollback: &rollback)
+        let input = InputRoute(stdin)
+        let launched = try target.launch(output: .pipes, input: input.launch, rollback: &rollback)
         let tSpawned = Kernel.monotonicNs()
         defer { _ = try? target.runtime.launcher.release(launched, reaped: true) }
         guard let program = launched.process else {
@@ -130,12 +132,15 @@ extension Sandbox {
                 sys.signal(program.pidfd, SIGKILL)
             },
             startNs: tSpawned, statusFromEvent: false)
+        input.attach(to: &supervisor, launched.io)
         let outcome = try supervisor.run()
         var phases = PhaseTimes()
         let started = outcome.startedNs ?? outcome.exitedNs
         phases.exec = ms(outcome.exitedNs - t0)
-        return try Judge.verdict(outcome, plan: target.plan, spec: target.spec, stats: nil, phases: phases,
-                                 wallMs: ms(outcome.exitedNs - started))
+        var result = try Judge.verdict(outcome, plan: target.plan, spec: target.spec, stats: nil, phases: phases,
+                                       wallMs: ms(outcome.exitedNs - started))
+        result.stdinBytes = input.bytesTaken(outcome)
+        return result
     }
 
     /// Starts `command` inside a running box and returns its pid (in the
@@ -157,7 +162,8 @@ extension Sandbox {
         let dir = BoxStore(stateDirectory: stateDirectory).path(name)
         var rollback = Rollback()
         defer { rollback.run() }
-        let launched = try target.launch(output: .files(stdout: dir + "/stdout", stderr: dir + "/stderr"), rollback: &rollback)
+        let launched = try target.launch(output: .files(stdout: dir + "/stdout", stderr: dir + "/stderr"), input: .null,
+                                         rollback: &rollback)
         guard let program = launched.process else { throw target.launchFailure(readLaunchEvent(launched.io.events)) }
         let event = readLaunchEvent(launched.io.events)
         // The program could not exec: it has exited, or is about to (the roll-back reaps it).
@@ -293,8 +299,9 @@ private struct ExecTarget {
     }
 
     /// The program, forked into the box and joined to its group.
-    func launch(output: LaunchRequest.Output, rollback: inout Rollback) throws(SandboxError) -> LaunchedBox {
+    func launch(output: LaunchRequest.Output, input: LaunchRequest.Input, rollback: inout Rollback) throws(SandboxError) -> LaunchedBox {
         var request = LaunchRequest(plan)
+        request.stdin = input
         request.into = initPidfd
         request.group = .joined(record.cgroup)
         request.output = output

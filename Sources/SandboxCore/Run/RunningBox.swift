@@ -17,6 +17,7 @@ struct RunningBox: @unchecked Sendable {
     let launched: Int64
     var supervisor: Supervisor
     let resources: Resources
+    let input: InputRoute
 
     enum Resources {
         /// A box cloned for this run, in a slot (pooled) or its own cgroup; a
@@ -49,7 +50,7 @@ struct RunningBox: @unchecked Sendable {
                 outcome.reaped = true
                 (outcome.reapedNs, outcome.usage) = reaping
             }
-            let result = try RunningBox.result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
+            let result = try result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
                                             begun: t0, launched: launched, supervised: tSupervised, ended: Kernel.monotonicNs())
             if let warmShape { runtime.warm.replace(nil, shape: warmShape, plan: plan, spec: spec) }
             return result
@@ -68,7 +69,7 @@ struct RunningBox: @unchecked Sendable {
             // Reaped already (the init failed or was killed): the worker must not wait for its pid again.
             box.reaped = outcome.reaped
             runtime.warm.replace(box, shape: shape, plan: plan, spec: spec)
-            return try RunningBox.result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
+            return try result(outcome, plan: plan, spec: spec, stats: stats, steps: steps,
                                       begun: t0, launched: launched, supervised: tSupervised, ended: Kernel.monotonicNs())
         }
     }
@@ -76,7 +77,7 @@ struct RunningBox: @unchecked Sendable {
     /// The judged result with its phases and steps. `launched`: the box's
     /// clock starts (the clone, or the program sent to a warm box);
     /// `supervised`: the supervisor is done, cleanup begins.
-    static func result(_ outcome: Supervisor.Outcome, plan: LaunchPlan, spec: SandboxSpec, stats: CgroupStats?,
+    func result(_ outcome: Supervisor.Outcome, plan: LaunchPlan, spec: SandboxSpec, stats: CgroupStats?,
                        steps: [StepTime], begun t0: Int64, launched: Int64, supervised: Int64,
                        ended: Int64) throws(SandboxError) -> RunResult {
         var phases = PhaseTimes()
@@ -91,6 +92,7 @@ struct RunningBox: @unchecked Sendable {
         // The box's init gone (its mounts and namespaces with it); a warm box's is left to the pool's worker.
         if let reaped = outcome.reapedNs, reaped >= outcome.exitedNs { result.steps! += [StepTime(step: "reaped", ms: ms(reaped - t0))] }
         result.steps! += [StepTime(step: "deleted", ms: ms(ended - t0))]
+        result.stdinBytes = input.bytesTaken(outcome)
         return result
     }
 

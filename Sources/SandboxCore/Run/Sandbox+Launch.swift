@@ -4,11 +4,12 @@ import Glibc
 import Musl
 #endif
 import CSandbox
+import SystemPackage
 
 extension Sandbox {
     /// Plans the box and starts it: in a warm box when the run is pooled and
     /// one of its shape is ready, else cold (from a pool slot when pooled).
-    func launch(_ spec: SandboxSpec, pool usePool: Bool) throws(SandboxError) -> RunningBox {
+    func launch(_ spec: SandboxSpec, pool usePool: Bool, stdin: StandardInput = .none) throws(SandboxError) -> RunningBox {
         let t0 = Kernel.monotonicNs()
         var steps: [StepTime] = []
         func step(_ name: String) { steps.append(StepTime(step: name, ms: ms(Kernel.monotonicNs() - t0))) }
@@ -26,7 +27,7 @@ extension Sandbox {
         // A pooled run takes a warm box of its shape when one is ready, and
         // leaves one made for the next run; a program too large for the gate runs cold.
         let warmShape = warmPlan?.message == nil ? nil : warmPlan?.shape
-        if let warmShape, let message = warmPlan?.message,
+        if let warmShape, let message = warmPlan?.message, stdin == .none,
            let running = try launchWarm(spec, plan, message: message, shape: warmShape, runtime: runtime, since: t0, steps: steps) {
             return running
         }
@@ -44,6 +45,8 @@ extension Sandbox {
         // Its init shares our memory until the program runs (see reaper.c).
         request.reaper = CCore.reaperImage
         if plan.mountTemplate != nil { request.mountTemplate = template }
+        let input = InputRoute(stdin)
+        request.stdin = input.launch
 
         var rollback = Rollback()
         defer { rollback.run() }
@@ -54,10 +57,11 @@ extension Sandbox {
             step(name)
             if name == "descriptors" { tSpawned = Kernel.monotonicNs() }
         }
-        let supervisor = Self.supervisor(launched.process!, launched.io, group: launched.group, spec, runtime, since: tSpawned)
+        var supervisor = Self.supervisor(launched.process!, launched.io, group: launched.group, spec, runtime, since: tSpawned)
+        input.attach(to: &supervisor, launched.io)
         rollback.commit()
         return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSpawned,
-                          supervisor: supervisor, resources: .cold(launched, network: network, warmShape: warmShape))
+                          supervisor: supervisor, resources: .cold(launched, network: network, warmShape: warmShape), input: input)
     }
 
     /// A pooled run in a warm box, when one of this shape is ready: the
@@ -78,7 +82,7 @@ extension Sandbox {
         }
         let supervisor = Self.supervisor(box.child, box.io, group: box.slot.cgroup, spec, runtime, since: tSent)
         return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSent,
-                          supervisor: supervisor, resources: .warm(box, shape: shape))
+                          supervisor: supervisor, resources: .warm(box, shape: shape), input: InputRoute(.none))
     }
 
     /// The watch over a box's init, for a run: done once the init reports the
@@ -95,5 +99,48 @@ extension Sandbox {
             startNs: startNs, statusFromEvent: true)
         supervisor.doneAtExitEvent = true
         return supervisor
+    }
+}
+
+/// How a program gets its `StandardInput`: /dev/null; a regular file or
+/// /dev/null of the caller's handed over as it is (nothing to relay, and a
+/// file's offset tells what was read); anything else through a pipe the
+/// supervisor feeds.
+struct InputRoute {
+    var launch: LaunchRequest.Input = .null
+    var relay: Supervisor.Input?
+    /// A regular file handed over, and its offset when the run began.
+    var file: (fd: Int32, start: Int64)?
+
+    init(_ stdin: StandardInput) {
+        switch stdin {
+        case .none: break
+        case .bytes(let bytes):
+            launch = .pipe
+            relay = .bytes(bytes)
+        case .descriptor(let fd):
+            switch Kernel.kind(of: fd) {
+            case .regular?:
+                launch = .inherit(FileDescriptor(rawValue: fd))
+                file = (fd, Kernel.offset(of: fd) ?? 0)
+            case .null?:
+                launch = .inherit(FileDescriptor(rawValue: fd))
+            default:
+                launch = .pipe
+                relay = .descriptor(fd)
+            }
+        }
+    }
+
+    func attach(to supervisor: inout Supervisor, _ io: LaunchIO) {
+        guard let relay, let pipe = io.stdin else { return }
+        supervisor.relay(relay, into: pipe, close: { io.closeStdin() })
+    }
+
+    /// What the program took of its input.
+    func bytesTaken(_ outcome: Supervisor.Outcome) -> Int {
+        if let relayed = outcome.stdinBytes { return relayed }
+        if let file, let now = Kernel.offset(of: file.fd) { return Int(max(0, now - file.start)) }
+        return 0
     }
 }

@@ -31,6 +31,26 @@ package struct Supervisor {
     /// retirement is the pool worker's job, off the run's path; a one-shot
     /// box's caller removes the cgroup while the init still tears down.
     package var doneAtExitEvent = false
+    /// The program's input, relayed into `stdin` (the write end of its stdin
+    /// pipe, closed through `closeInput` once the input ends or the program
+    /// stops taking it). Written as the pipe takes it, read from a caller's
+    /// descriptor only while nothing is pending: input and output move at
+    /// once, so neither side can fill a pipe and wait for the other.
+    package enum Input {
+        case none
+        case bytes([UInt8])
+        case descriptor(Int32)
+    }
+    package var input: Input = .none
+    var stdin: Int32 = -1
+    package var closeInput: () -> Void = {}
+
+    /// Relays `input` into the program's stdin pipe `fd`; `close` closes that pipe's write end.
+    package mutating func relay(_ input: Input, into fd: FileDescriptor, close: @escaping () -> Void) {
+        self.input = input
+        stdin = fd.rawValue
+        closeInput = close
+    }
 
     /// Descriptors the launch owns (`LaunchIO`); nil: that stream goes elsewhere (a file).
     package init(pid: pid_t, pidfd: FileDescriptor, events: FileDescriptor?, stdout: FileDescriptor?, stderr: FileDescriptor?,
@@ -58,6 +78,8 @@ package struct Supervisor {
         package var failure: (step: Int32, errno: Int32)?
         package var killedFor: Verdict?
         package var stdout: [UInt8]
+        /// Bytes the program was given on stdin (relayed, or read from a file handed to it); nil when not known.
+        package var stdinBytes: Int?
         package var stderr: [UInt8]
         package var droppedBytes: Int
         /// The supervisor reaped `pid` (it is gone, and its pid may be reused).
@@ -76,6 +98,12 @@ package struct Supervisor {
         var stdoutOpen: Bool
         var stderrOpen: Bool
         var exitReported = false
+        /// Input not yet taken by the program, from `pendingOffset` on.
+        var pending: [UInt8] = []
+        var pendingOffset = 0
+        var stdinOpen = false
+        /// The caller's descriptor may give more.
+        var sourceOpen = false
     }
     private var progress: Progress?
 
@@ -89,7 +117,18 @@ package struct Supervisor {
     package mutating func run(until deadline: Int64?) throws(SandboxError) -> Outcome? {
         if progress == nil {
             for fd in [events, stdout, stderr] where fd >= 0 { Kernel.setNonBlocking(fd) }
-            progress = Progress(eventsOpen: events >= 0, stdoutOpen: stdout >= 0, stderrOpen: stderr >= 0)
+            var fresh = Progress(eventsOpen: events >= 0, stdoutOpen: stdout >= 0, stderrOpen: stderr >= 0)
+            if stdin >= 0 {
+                Kernel.setNonBlocking(stdin)
+                fresh.stdinOpen = true
+                fresh.out.stdinBytes = 0
+                switch input {
+                case .none: break
+                case .bytes(let b): fresh.pending = b
+                case .descriptor: fresh.sourceOpen = true
+                }
+            }
+            progress = fresh
         }
         var p = progress!
         defer { progress = p }
@@ -126,14 +165,67 @@ package struct Supervisor {
             if cpuLimitNs != nil, p.out.killedFor == nil { atMost(10) }
             if p.out.reaped { atMost(20) }
 
+            // The input ends once nothing is pending and nothing more can come.
+            if p.stdinOpen && p.pendingOffset >= p.pending.count && !p.sourceOpen {
+                p.stdinOpen = false
+                closeInput()
+            }
             var watched: [Int32] = []
-            if p.eventsOpen { watched.append(events) }
-            if p.stdoutOpen { watched.append(stdout) }
-            if p.stderrOpen { watched.append(stderr) }
-            if !p.out.reaped { watched.append(pidfd) }
-            let revents = try Kernel.poll(watched, timeoutMs: timeout)
+            var interest: [Int16] = []
+            func watch(_ fd: Int32, _ events: Int16 = Int16(POLLIN)) {
+                watched.append(fd)
+                interest.append(events)
+            }
+            if p.eventsOpen { watch(events) }
+            if p.stdoutOpen { watch(stdout) }
+            if p.stderrOpen { watch(stderr) }
+            if !p.out.reaped { watch(pidfd) }
+            var source: Int32 = -1
+            if p.stdinOpen {
+                if p.pendingOffset < p.pending.count {
+                    watch(stdin, Int16(POLLOUT))
+                } else if case .descriptor(let fd) = input {
+                    source = fd
+                    watch(fd)
+                }
+            }
+            let revents = try Kernel.poll(watched, events: interest, timeoutMs: timeout)
 
             for (fd, re) in zip(watched, revents) where re != 0 {
+                if fd == stdin {
+                    // As much as the pipe takes now; EPIPE (the program closed it, or ended): the rest is not wanted.
+                    let n = p.pending.withUnsafeBytes { b in
+                        cs_write_nosigpipe(stdin, b.baseAddress! + p.pendingOffset, b.count - p.pendingOffset)
+                    }
+                    if n > 0 {
+                        p.pendingOffset += n
+                        p.out.stdinBytes! += n
+                    } else if n != -Int(EAGAIN) {
+                        p.stdinOpen = false
+                        p.sourceOpen = false
+                        closeInput()
+                    }
+                    continue
+                }
+                if fd == source {
+                    // The caller's descriptor is left blocking (its open file may be shared): poll said it has data or ended.
+                    var ended = re & Int16(POLLNVAL) != 0
+                    do throws(SandboxError) {
+                        // nil: nothing after all (a non-blocking descriptor); poll again.
+                        if let n = try Kernel.read(fd, into: buffer, "standard input") {
+                            if n > 0 {
+                                p.pending = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                                p.pendingOffset = 0
+                            } else {
+                                ended = true
+                            }
+                        }
+                    } catch {
+                        ended = true
+                    }
+                    if ended { p.sourceOpen = false }
+                    continue
+                }
                 if fd == pidfd {
                     let (status, usage) = try Kernel.wait(pid)
                     p.out.reaped = true
@@ -184,6 +276,10 @@ package struct Supervisor {
             }
         }
         if p.out.exitedNs == 0 { p.out.exitedNs = p.out.reapedNs ?? 0 }
+        if p.stdinOpen {
+            p.stdinOpen = false
+            closeInput()
+        }
         return p.out
     }
 }

@@ -79,6 +79,8 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var stdout: [UInt8]
     public var stderr: [UInt8]
     public var outputDroppedBytes: Int
+    /// Bytes of its standard input the program took.
+    public var stdinBytes: Int = 0
     public var phases: PhaseTimes
     public var cpuMs: Double
     public var wallMs: Double
