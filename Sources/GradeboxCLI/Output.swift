@@ -40,6 +40,9 @@ struct RunRecord: Encodable {
     /// The box's setup steps, in ms since its clone (see `StepTime`).
     var steps_ms: [String: Double]?
     var cpu_ms: Double
+    var cpu_user_ms: Double?
+    var cpu_sys_ms: Double?
+    var limit: String?
     var wall_ms: Double
     var memory_peak_bytes: UInt64?
     var failed_step: String?
@@ -63,6 +66,9 @@ struct RunRecord: Encodable {
         phases_ms = phases
         steps_ms = r.steps.map { Dictionary($0.map { ($0.step, $0.ms) }, uniquingKeysWith: { a, _ in a }) }
         cpu_ms = r.cpuMs
+        cpu_user_ms = r.cpuUserMs
+        cpu_sys_ms = r.cpuSysMs
+        limit = r.limit?.rawValue
         wall_ms = r.wallMs
         memory_peak_bytes = r.memoryPeakBytes
         failed_step = r.failure?.step
@@ -90,6 +96,7 @@ func report(_ result: RunResult, json: Bool, quiet: Bool) {
     var line = "gradebox: \(result.verdict.rawValue)"
     if let c = result.exitCode { line += " exit=\(c)" }
     if let s = result.signal { line += " signal=\(s)" }
+    if let l = result.limit { line += " limit=\(l.rawValue)" }
     line += " cpu=\(fixed(result.cpuMs))ms wall=\(fixed(result.wallMs))ms"
     if let m = result.memoryPeakBytes { line += " mem=\(m / 1024)K" }
     if result.outputDroppedBytes > 0 { line += " dropped=\(result.outputDroppedBytes)B" }

@@ -7,7 +7,7 @@ struct LimitOptions: ParsableArguments {
     @Option(name: .customLong("memory-swap"), help: "Memory+swap limit; defaults to --memory (no swap).") var memorySwap: String?
     @Option(help: "CPU quota in CPUs, e.g. 0.5.") var cpus: String?
     @Option(help: "Maximum number of processes and threads.") var pids: String?
-    @Option(help: "CPU time limit in seconds, over every process of the box.") var time: String?
+    @Option(help: "CPU time limit in seconds, over every process of the box; SOFT:HARD (e.g. 1:1.5) gives TO past SOFT and kills at HARD.") var time: String?
     @Option(name: .customLong("wall-time"), help: "Wall-clock limit in seconds.") var wallTime: String?
     @Option(help: "Bytes of stdout+stderr kept; beyond that the box is killed (OLE).") var output: String?
     @Option(name: .customLong("tmpfs-size"), help: "Size of the writable tmpfs, shared by /tmp, the working directory and the overlay upper layer.") var tmpfsSize: String?

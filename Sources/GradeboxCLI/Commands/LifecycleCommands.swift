@@ -17,7 +17,7 @@ struct ExecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec", abstract: "Run a command inside a box and wait for it (exit codes as for `run`), or start it detached (-d).")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "CPU time limit in seconds.") var time: String?
+    @Option(help: "CPU time limit in seconds; SOFT:HARD gives TO past SOFT and kills at HARD.") var time: String?
     @Option(name: .customLong("wall-time"), help: "Wall-clock limit in seconds.") var wallTime: String?
     @Option(help: "Bytes of output kept; beyond that the command is killed (OLE).") var output: String?
     @Flag(help: "Print one JSON record on stdout and nothing else.") var json = false
@@ -45,7 +45,7 @@ struct ExecCommand: ParsableCommand {
             return
         }
         var limits = Limits()
-        if let time { limits.cpuTimeSeconds = try LimitParsing.seconds(time, option: "--time") }
+        if let time { (limits.cpuTimeSeconds, limits.cpuTimeKillSeconds) = try LimitParsing.cpuTime(time, option: "--time") }
         if let wallTime { limits.wallTimeSeconds = try LimitParsing.seconds(wallTime, option: "--wall-time") }
         if let output { limits.outputBytes = Int(try LimitParsing.bytes(output, option: "--output")) }
         let result = try global.sandbox.execBlocking(name: name, command: command, limits: limits, stdin: try StdinOption.input(stdin))

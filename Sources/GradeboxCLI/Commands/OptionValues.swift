@@ -46,7 +46,7 @@ struct LimitValues: Equatable, Sendable {
         if let memorySwap { l.memorySwapBytes = try LimitParsing.bytes(memorySwap, option: "--memory-swap") }
         if let cpus { l.cpus = try LimitParsing.cpus(cpus, option: "--cpus") }
         if let pids { l.pids = try LimitParsing.count(pids, option: "--pids") }
-        if let time { l.cpuTimeSeconds = try LimitParsing.seconds(time, option: "--time") }
+        if let time { (l.cpuTimeSeconds, l.cpuTimeKillSeconds) = try LimitParsing.cpuTime(time, option: "--time") }
         if let wallTime { l.wallTimeSeconds = try LimitParsing.seconds(wallTime, option: "--wall-time") }
         if let output { l.outputBytes = Int(try LimitParsing.bytes(output, option: "--output")) }
         if let tmpfsSize { l.tmpfsBytes = try LimitParsing.bytes(tmpfsSize, option: "--tmpfs-size") }

@@ -112,6 +112,28 @@ package struct CgroupV1: CgroupDriver {
         return usage >= group.cpuUsageBaselineNanoseconds ? usage - group.cpuUsageBaselineNanoseconds : usage
     }
 
+    /// cpuacct.usage_user and usage_sys (Linux 4.7+; nil before): reset to zero with cpuacct.usage.
+    package func cpuTimes(_ group: CgroupHandle) throws(SandboxError) -> (user: UInt64, system: UInt64)? {
+        guard let cpuacct else { return nil }
+        let dir = "\(cpuacct)/\(group.name)"
+        do {
+            guard let user = parseCgroupNumber(try fs.read("\(dir)/cpuacct.usage_user")),
+                  let system = parseCgroupNumber(try fs.read("\(dir)/cpuacct.usage_sys")) else { return nil }
+            return (user, system)
+        } catch where cgroupErrno(error) == ENOENT {
+            return nil
+        }
+    }
+
+    package func forkFailures(_ group: CgroupHandle) throws(SandboxError) -> UInt64 {
+        guard let pids else { return 0 }
+        return since(group.forkFailureBaseline, try forksRefused("\(pids)/\(group.name)"))
+    }
+
+    private func forksRefused(_ pidsGroup: String) throws(SandboxError) -> UInt64 {
+        do { return parseKeyedValue(try fs.read("\(pidsGroup)/pids.events"), key: "max") ?? 0 } catch where cgroupErrno(error) == ENOENT { return 0 }
+    }
+
     /// Freeze, SIGKILL every pid, thaw, then wait until cgroup.procs is empty
     /// in every hierarchy. Freezing first keeps a forking program from
     /// making children between the read of cgroup.procs and the kills.
@@ -144,9 +166,11 @@ package struct CgroupV1: CgroupDriver {
             group.oomKillBaseline = try oomKillCount(dir)
         }
         if let cpuacct {
+            // Zeroes usage_user and usage_sys too.
             try fs.write("\(cpuacct)/\(group.name)/cpuacct.usage", "0")
             group.cpuUsageBaselineNanoseconds = 0
         }
+        if let pids { group.forkFailureBaseline = try forksRefused("\(pids)/\(group.name)") }
     }
 
     /// Removes the group's directories, first without looking inside: a box

@@ -85,12 +85,33 @@ package struct CgroupV2: CgroupDriver {
 
     /// One read of cpu.stat's usage_usec (always there: cpu.stat is a core file).
     package func cpuUsageNanoseconds(_ group: CgroupHandle) throws(SandboxError) -> UInt64 {
+        since(group.cpuUsageBaselineNanoseconds, try cpuStat(group).usage)
+    }
+
+    package func cpuTimes(_ group: CgroupHandle) throws(SandboxError) -> (user: UInt64, system: UInt64)? {
+        let stat = try cpuStat(group)
+        guard let user = stat.user, let system = stat.system else { return nil }
+        return (since(group.cpuUserBaselineNanoseconds, user), since(group.cpuSystemBaselineNanoseconds, system))
+    }
+
+    /// cpu.stat's usage_usec, user_usec and system_usec, in ns.
+    private func cpuStat(_ group: CgroupHandle) throws(SandboxError) -> (usage: UInt64, user: UInt64?, system: UInt64?) {
         let path = "\(parent)/\(group.name)/cpu.stat"
-        guard let usec = parseKeyedValue(try fs.read(path), key: "usage_usec") else {
+        let text = try fs.read(path)
+        guard let usec = parseKeyedValue(text, key: "usage_usec") else {
             throw .syscall("read(\(path)): no usage_usec", errno: EINVAL)
         }
-        let usage = usec &* 1000
-        return usage >= group.cpuUsageBaselineNanoseconds ? usage - group.cpuUsageBaselineNanoseconds : usage
+        return (usec &* 1000, parseKeyedValue(text, key: "user_usec").map { $0 &* 1000 },
+                parseKeyedValue(text, key: "system_usec").map { $0 &* 1000 })
+    }
+
+    package func forkFailures(_ group: CgroupHandle) throws(SandboxError) -> UInt64 {
+        guard controllers.contains("pids") else { return 0 }
+        return since(group.forkFailureBaseline, try forksRefused("\(parent)/\(group.name)"))
+    }
+
+    private func forksRefused(_ dir: String) throws(SandboxError) -> UInt64 {
+        do { return parseKeyedValue(try fs.read("\(dir)/pids.events"), key: "max") ?? 0 } catch where cgroupErrno(error) == ENOENT { return 0 }
     }
 
     /// cgroup.kill (Linux 5.14+) kills the whole subtree at once, forks
@@ -126,8 +147,11 @@ package struct CgroupV2: CgroupDriver {
             try? fs.write("\(dir)/memory.peak", "reset")
             group.oomKillBaseline = try oomKillCount(dir)
         }
-        group.cpuUsageBaselineNanoseconds = 0
-        group.cpuUsageBaselineNanoseconds = try cpuUsageNanoseconds(group)
+        let stat = try cpuStat(group)
+        group.cpuUsageBaselineNanoseconds = stat.usage
+        group.cpuUserBaselineNanoseconds = stat.user ?? 0
+        group.cpuSystemBaselineNanoseconds = stat.system ?? 0
+        if controllers.contains("pids") { group.forkFailureBaseline = try forksRefused(dir) }
     }
 
     /// rmdir first, as v1 does: an ended box's group is empty; one still in

@@ -301,9 +301,9 @@ package struct Kernel: Syscalls {
 }
 
 extension rusage {
-    var cpuMs: Double {
-        Double(ru_utime.tv_sec + ru_stime.tv_sec) * 1000 + Double(ru_utime.tv_usec + ru_stime.tv_usec) / 1000
-    }
+    var cpuMs: Double { userMs + systemMs }
+    var userMs: Double { Double(ru_utime.tv_sec) * 1000 + Double(ru_utime.tv_usec) / 1000 }
+    var systemMs: Double { Double(ru_stime.tv_sec) * 1000 + Double(ru_stime.tv_usec) / 1000 }
 }
 
 extension Kernel {

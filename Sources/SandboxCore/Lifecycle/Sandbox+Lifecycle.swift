@@ -123,9 +123,15 @@ extension Sandbox {
             throw error
         }
         rollback.commit()
+        // CPU time counts in the box's group, from now: without the group's count
+        // only the per-process backstop (a second past the limit) would stop it.
+        var cpuUsage: (() -> UInt64?)?
+        if let group = target.record.cgroup, let driver = target.runtime.cgroups, let base = try? driver.cpuUsageNanoseconds(group) {
+            cpuUsage = { (try? driver.cpuUsageNanoseconds(group)).map { $0 >= base ? $0 - base : 0 } }
+        }
         var supervisor = Supervisor(
             pid: program.pid, pidfd: program.pidfd, events: launched.io.events, stdout: launched.io.stdout, stderr: launched.io.stderr,
-            limits: target.spec.limits, cpuUsage: nil,
+            limits: target.spec.limits, cpuUsage: cpuUsage,
             kill: { [sys = target.runtime.sys] in
                 // Its process group: what it forked goes with it.
                 try? sys.kill(-program.pid, signal: SIGKILL)
@@ -288,6 +294,7 @@ private struct ExecTarget {
         var spec = record.spec
         spec.command = command
         spec.limits.cpuTimeSeconds = limits.cpuTimeSeconds
+        spec.limits.cpuTimeKillSeconds = limits.cpuTimeKillSeconds
         spec.limits.wallTimeSeconds = limits.wallTimeSeconds
         spec.limits.outputBytes = limits.outputBytes
         plan = try Planner.planExec(spec, namespaces: record.namespaces, host: runtime.host, seccomp: runtime.seccompProgram)

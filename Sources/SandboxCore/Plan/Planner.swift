@@ -211,7 +211,7 @@ package enum Planner {
         if let stack = spec.limits.stackBytes {
             rlimits.append(ResourceLimit(resource: RLimitResource.stack, soft: stack, hard: stack))
         }
-        if let cpu = spec.limits.cpuTimeSeconds {
+        if let cpu = spec.limits.cpuTimeKill {
             // A per-process backstop; the supervisor enforces the real limit on
             // the whole cgroup. One second of slack so the supervisor, not
             // SIGXCPU, normally decides.
@@ -322,6 +322,10 @@ package enum Planner {
             if let v, !(v > 0) || !v.isFinite { throw .invalidRequest("\(name) must be a positive number, got \(v)") }
         }
         try positive(l.cpuTimeSeconds, "--time")
+        try positive(l.cpuTimeKillSeconds, "--time (its kill limit)")
+        if let kill = l.cpuTimeKillSeconds, kill < l.cpuTimeSeconds ?? 0 {
+            throw .invalidRequest("--time: the kill limit (\(kill) s) must be at least the CPU time limit (\(l.cpuTimeSeconds ?? 0) s)")
+        }
         try positive(l.wallTimeSeconds, "--wall-time")
         if let o = l.outputBytes, o <= 0 { throw .invalidRequest("--output must be positive, got \(o)") }
         if l.tmpfsBytes == 0 { throw .invalidRequest("--tmpfs-size must be positive") }

@@ -177,20 +177,29 @@ package final class SlotPool: Sendable {
 }
 
 /// A pool slot's cgroup handle as text: name, directory ("-" for none), the
-/// two baselines, then one cgroup.procs path a line.
+/// baselines (OOM kills, CPU usage, user and system CPU, forks refused), then
+/// one cgroup.procs path a line. A file of an older format is no handle: the
+/// slot is made afresh.
 enum SlotFile {
-    static let version = "gradebox-slot 1"
+    static let version = "gradebox-slot 2"
 
     static func encode(_ h: CgroupHandle) -> String {
-        ([version, h.name, h.directory ?? "-", String(h.oomKillBaseline), String(h.cpuUsageBaselineNanoseconds)]
+        ([version, h.name, h.directory ?? "-"]
+            + [h.oomKillBaseline, h.cpuUsageBaselineNanoseconds, h.cpuUserBaselineNanoseconds, h.cpuSystemBaselineNanoseconds,
+               h.forkFailureBaseline].map { String($0) }
             + h.procsFiles).joined(separator: "\n") + "\n"
     }
 
     static func decode(_ text: String) -> CgroupHandle? {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
-        guard lines.count >= 5, lines[0] == version, !lines[1].isEmpty,
-              let oom = UInt64(lines[3]), let cpu = UInt64(lines[4]) else { return nil }
-        return CgroupHandle(name: lines[1], procsFiles: Array(lines[5...]), directory: lines[2] == "-" ? nil : lines[2],
-                            oomKillBaseline: oom, cpuUsageBaselineNanoseconds: cpu)
+        guard lines.count >= 8, lines[0] == version, !lines[1].isEmpty else { return nil }
+        let numbers = lines[3..<8].compactMap { UInt64($0) }
+        guard numbers.count == 5 else { return nil }
+        var h = CgroupHandle(name: lines[1], procsFiles: Array(lines[8...]), directory: lines[2] == "-" ? nil : lines[2],
+                             oomKillBaseline: numbers[0], cpuUsageBaselineNanoseconds: numbers[1])
+        h.cpuUserBaselineNanoseconds = numbers[2]
+        h.cpuSystemBaselineNanoseconds = numbers[3]
+        h.forkFailureBaseline = numbers[4]
+        return h
     }
 }

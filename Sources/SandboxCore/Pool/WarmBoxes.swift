@@ -82,6 +82,7 @@ final class WarmBoxes: Sendable {
     static func shape(_ plan: LaunchPlan, _ spec: SandboxSpec) -> Shape {
         var limits = spec.limits
         limits.cpuTimeSeconds = nil
+        limits.cpuTimeKillSeconds = nil
         limits.wallTimeSeconds = nil
         limits.outputBytes = nil
         return Shape(cloneFlags: plan.cloneFlags, unshareCgroupNamespace: plan.unshareCgroupNamespace,

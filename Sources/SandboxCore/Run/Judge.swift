@@ -31,6 +31,15 @@ package enum Judge {
         var r = RunResult(verdict: .XX, stdout: o.stdout, stderr: o.stderr, outputDroppedBytes: o.droppedBytes,
                           phases: phases, cpuMs: 0, wallMs: wallMs)
         r.cpuMs = stats.map { Double($0.cpuUsageNanoseconds) / 1e6 } ?? o.usage.cpuMs
+        if let stats {
+            if let times = stats.cpuTimes {
+                r.cpuUserMs = Double(times.user) / 1e6
+                r.cpuSysMs = Double(times.system) / 1e6
+            }
+        } else {
+            r.cpuUserMs = o.usage.userMs
+            r.cpuSysMs = o.usage.systemMs
+        }
         r.memoryPeakBytes = stats?.memoryPeakBytes ?? UInt64(max(0, o.usage.ru_maxrss)) * 1024
         if let status = o.waitStatus {
             if status & 0x7f == 0 {
@@ -47,11 +56,16 @@ package enum Judge {
         }
         if let killed = o.killedFor {
             r.verdict = killed
+            r.limit = o.limit
+            // Killed with its box: the init that would have reported its status went first.
+            if r.signal == nil && r.exitCode == nil { r.signal = SIGKILL }
         } else if let stats, stats.oomKills > 0 {
             r.verdict = .MLE
+            r.limit = .memory
         } else if let sig = r.signal {
             // SIGXCPU is the per-process CPU backstop firing: a time limit.
             r.verdict = sig == SIGXCPU ? .TO : .SG
+            if sig == SIGXCPU { r.limit = .cpu }
         } else if let code = r.exitCode {
             r.verdict = code == 0 ? .OK : .RE
         } else {
@@ -59,9 +73,14 @@ package enum Judge {
             r.failure = SandboxFailure(step: "init (pid 1 of the box) ended without an exit report", errno: 0)
             r.verdict = .XX
         }
-        if let cpu = spec.limits.cpuTimeSeconds, r.verdict != .OK, r.verdict != .TO, r.cpuMs > cpu * 1000 {
+        // Past the CPU limit, whatever it ended with; with a separate kill limit
+        // (a judge's slack), a program that finished in the slack is TO too.
+        let soft = spec.limits.cpuTimeKillSeconds != nil
+        if let cpu = spec.limits.cpuTimeSeconds, r.verdict != .TO, r.verdict != .OK || soft, r.cpuMs > cpu * 1000 {
             r.verdict = .TO
+            r.limit = .cpu
         }
+        if r.limit == nil, let stats, stats.forkFailures > 0 { r.limit = .pids }
         return r
     }
 }

@@ -77,6 +77,8 @@ package struct Supervisor {
         package var exitedNs: Int64
         package var failure: (step: Int32, errno: Int32)?
         package var killedFor: Verdict?
+        /// The limit `killedFor` stands for.
+        package var limit: RunLimit?
         package var stdout: [UInt8]
         /// Bytes the program was given on stdin (relayed, or read from a file handed to it); nil when not known.
         package var stdinBytes: Int?
@@ -134,15 +136,16 @@ package struct Supervisor {
         defer { progress = p }
         let cap = limits.outputBytes ?? Int.max
         let wallDeadline = limits.wallTimeSeconds.map { startNs + Int64($0 * 1e9) }
-        let cpuLimitNs = limits.cpuTimeSeconds.map { UInt64($0 * 1e9) }
+        let cpuLimitNs = limits.cpuTimeKill.map { UInt64($0 * 1e9) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
         defer { buffer.deallocate() }
         let eventSize = MemoryLayout<cs_event>.size
         let kill = self.kill
 
-        func killOnce(_ why: Verdict) {
+        func killOnce(_ why: Verdict, _ limit: RunLimit) {
             if p.out.killedFor == nil {
                 p.out.killedFor = why
+                p.out.limit = limit
                 kill()
             }
         }
@@ -265,14 +268,14 @@ package struct Supervisor {
                 if fd == stdout { p.out.stdout.append(contentsOf: chunk[0..<take]) } else { p.out.stderr.append(contentsOf: chunk[0..<take]) }
                 if take < n {
                     p.out.droppedBytes += n - take
-                    killOnce(.OLE)
+                    killOnce(.OLE, .output)
                 }
             }
 
             if !p.out.reaped && p.out.killedFor == nil {
                 let now = Kernel.monotonicNs()
-                if let d = wallDeadline, now >= d { killOnce(.TO) }
-                if let limit = cpuLimitNs, let used = cpuUsage?(), used > limit { killOnce(.TO) }
+                if let d = wallDeadline, now >= d { killOnce(.TO, .wall) }
+                if let limit = cpuLimitNs, let used = cpuUsage?(), used > limit { killOnce(.TO, .cpu) }
             }
         }
         if p.out.exitedNs == 0 { p.out.exitedNs = p.out.reapedNs ?? 0 }

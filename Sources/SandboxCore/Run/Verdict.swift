@@ -27,6 +27,20 @@ public enum Verdict: String, Codable, Sendable, CaseIterable {
     public static let usageExitCode: Int32 = 206
 }
 
+/// Which limit ended a run, or shaped its verdict.
+public enum RunLimit: String, Codable, Sendable, CaseIterable {
+    /// CPU time (`Limits.cpuTimeSeconds`), of the whole box.
+    case cpu
+    /// Wall-clock time (`Limits.wallTimeSeconds`).
+    case wall
+    /// The cgroup's memory limit: its OOM killer fired.
+    case memory
+    /// The output limit.
+    case output
+    /// The pids limit refused a fork (the program may have gone on: its verdict is its own).
+    case pids
+}
+
 /// Which step of setting a box up failed, and with what errno.
 public struct SandboxFailure: Codable, Sendable, Equatable, Error, CustomStringConvertible {
     /// The step as named in the plan, e.g. `mount(bind /srv/img -> /newroot)`.
@@ -85,6 +99,11 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var cpuMs: Double
     public var wallMs: Double
     public var memoryPeakBytes: UInt64?
+    /// The limit that ended the run (TO, MLE, OLE), or a fork refused at the pids limit.
+    public var limit: RunLimit?
+    /// CPU time in user and kernel mode, when the kernel splits it.
+    public var cpuUserMs: Double?
+    public var cpuSysMs: Double?
     public var failure: SandboxFailure?
     /// The run's named parts, in order (see `StepTime`).
     public var steps: [StepTime]?

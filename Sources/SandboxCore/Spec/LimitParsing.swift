@@ -39,6 +39,15 @@ public enum LimitParsing {
         return try positive(v, text, option)
     }
 
+    /// `SOFT` or `SOFT:HARD` seconds: past SOFT the verdict is TO, the kill comes at HARD (a judge's slack).
+    public static func cpuTime(_ text: String, option: String) throws(SandboxError) -> (soft: Double, hard: Double?) {
+        guard let colon = text.firstIndex(of: ":") else { return (try seconds(text, option: option), nil) }
+        let soft = try seconds(String(text[..<colon]), option: option)
+        let hard = try seconds(String(text[text.index(after: colon)...]), option: option)
+        guard hard >= soft else { throw .invalidRequest("\(option): the hard limit must be at least the soft one, got '\(text)'") }
+        return (soft, hard)
+    }
+
     public static func count(_ text: String, option: String) throws(SandboxError) -> Int {
         guard let v = Int(text.trimmingSpaces) else { throw .invalidRequest("\(option): cannot parse number '\(text)'") }
         guard v > 0 else { throw .invalidRequest("\(option): must be positive, got \(v)") }

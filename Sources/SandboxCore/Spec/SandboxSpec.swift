@@ -116,8 +116,11 @@ public struct Limits: Codable, Sendable, Equatable {
     public var cpus: Double?
     /// Maximum number of tasks in the cgroup.
     public var pids: Int?
-    /// CPU time limit (seconds), summed over every process of the box.
+    /// CPU time limit (seconds), summed over every process of the box: past it the verdict is TO.
     public var cpuTimeSeconds: Double?
+    /// When the box is killed for CPU time (seconds); nil: at `cpuTimeSeconds`. A little
+    /// above it lets a judge give slack without letting the program run on.
+    public var cpuTimeKillSeconds: Double?
     /// Wall-clock limit (seconds).
     public var wallTimeSeconds: Double?
     /// Bytes of stdout+stderr kept; past that the box is killed and the rest counted as dropped.
@@ -149,6 +152,7 @@ public struct Limits: Codable, Sendable, Equatable {
         self.cpus = cpus
         self.pids = pids
         self.cpuTimeSeconds = cpuTimeSeconds
+        self.cpuTimeKillSeconds = nil
         self.wallTimeSeconds = wallTimeSeconds
         self.outputBytes = outputBytes
         self.tmpfsBytes = tmpfsBytes
@@ -156,6 +160,9 @@ public struct Limits: Codable, Sendable, Equatable {
         self.fileSizeBytes = fileSizeBytes
         self.stackBytes = stackBytes
     }
+
+    /// The CPU time at which the box is killed.
+    public var cpuTimeKill: Double? { cpuTimeKillSeconds ?? cpuTimeSeconds }
 
     /// True when a cgroup is needed to enforce these limits. CPU time is
     /// measured through the cgroup too, so it counts.
