@@ -14,7 +14,7 @@ import SandboxCore
 /// A test holds the two parsers to the same result on every option.
 enum FastRun {
     private enum Slot {
-        case root, images, image, hostname, workdir, stdin
+        case root, images, image, hostname, workdir, stdin, stdoutFile, stderrFile
         case network, userns, rootfs
         case env, mount, capAdd, user
         // A field name, not a key path: the first use of a key path in a process
@@ -30,6 +30,11 @@ enum FastRun {
         case "--hostname": .hostname
         case "--workdir": .workdir
         case "--stdin": .stdin
+        case "--stdout": .stdoutFile
+        case "--stderr": .stderrFile
+        case "--stdout-limit": .limit(.stdoutLimit)
+        case "--stderr-limit": .limit(.stderrLimit)
+        case "--on-output-limit": .limit(.onOutputLimit)
         case "--network": .network
         case "--userns": .userns
         case "--rootfs": .rootfs
@@ -104,6 +109,8 @@ enum FastRun {
                 case .hostname: inv.isolation.hostname = value
                 case .workdir: inv.isolation.workdir = value
                 case .stdin: inv.stdin = value
+                case .stdoutFile: inv.stdoutFile = value
+                case .stderrFile: inv.stderrFile = value
                 case .user: inv.isolation.user = value
                 case .network:
                     guard let v = NetworkMode(rawValue: value) else { return nil }

@@ -36,6 +36,12 @@ struct RunRecord: Encodable {
     var stderr: String
     var output_dropped_bytes: Int
     var stdin_bytes: Int
+    var stdout_bytes: Int
+    var stdout_dropped_bytes: Int
+    var stdout_truncated: Bool
+    var stderr_bytes: Int
+    var stderr_dropped_bytes: Int
+    var stderr_truncated: Bool
     var phases_ms: [String: Double]
     /// The box's setup steps, in ms since its clone (see `StepTime`).
     var steps_ms: [String: Double]?
@@ -57,6 +63,12 @@ struct RunRecord: Encodable {
         stderr = String(decoding: r.stderr, as: UTF8.self)
         output_dropped_bytes = r.outputDroppedBytes
         stdin_bytes = r.stdinBytes
+        stdout_bytes = r.stdoutTally.keptBytes
+        stdout_dropped_bytes = r.stdoutTally.droppedBytes
+        stdout_truncated = r.stdoutTally.truncated
+        stderr_bytes = r.stderrTally.keptBytes
+        stderr_dropped_bytes = r.stderrTally.droppedBytes
+        stderr_truncated = r.stderrTally.truncated
         var phases: [String: Double] = [:]
         if let v = r.phases.create { phases["create"] = v }
         if let v = r.phases.start { phases["start"] = v }

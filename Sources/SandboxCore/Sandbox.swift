@@ -31,8 +31,10 @@ public struct Sandbox: Sendable {
     ///   - pool: take the cgroup and network namespace from the warm pool.
     ///   - stdin: what the program reads (a pooled run with input runs in a
     ///     slot, not in a warm box: a warm box's descriptors are made before its run).
-    public func run(_ spec: SandboxSpec, pool: Bool = false, stdin: StandardInput = .none) async throws(SandboxError) -> RunResult {
-        var running = try launch(spec, pool: pool, stdin: stdin)
+    ///   - stdout, stderr: kept in the result, or written to a descriptor of the caller's as they come.
+    public func run(_ spec: SandboxSpec, pool: Bool = false, stdin: StandardInput = .none,
+                    stdout: OutputTarget = .capture, stderr: OutputTarget = .capture) async throws(SandboxError) -> RunResult {
+        var running = try launch(spec, pool: pool, stdin: stdin, stdout: stdout, stderr: stderr)
         if let result = try running.finish(until: Kernel.monotonicNs() + Sandbox.inlineWaitNs) { return result }
         let rest = running
         return try await onOwnThread { () throws(SandboxError) -> RunResult in
@@ -45,8 +47,9 @@ public struct Sandbox: Sendable {
     static let inlineWaitNs: Int64 = 3_000_000
 
     /// The same as `run`, on the calling thread (the CLI's path: no thread hop).
-    public func runBlocking(_ spec: SandboxSpec, pool usePool: Bool = false, stdin: StandardInput = .none) throws(SandboxError) -> RunResult {
-        var running = try launch(spec, pool: usePool, stdin: stdin)
+    public func runBlocking(_ spec: SandboxSpec, pool usePool: Bool = false, stdin: StandardInput = .none,
+                            stdout: OutputTarget = .capture, stderr: OutputTarget = .capture) throws(SandboxError) -> RunResult {
+        var running = try launch(spec, pool: usePool, stdin: stdin, stdout: stdout, stderr: stderr)
         return try running.finish(until: nil)!
     }
 }

@@ -9,7 +9,10 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "Maximum number of processes and threads.") var pids: String?
     @Option(help: "CPU time limit in seconds, over every process of the box; SOFT:HARD (e.g. 1:1.5) gives TO past SOFT and kills at HARD.") var time: String?
     @Option(name: .customLong("wall-time"), help: "Wall-clock limit in seconds.") var wallTime: String?
-    @Option(help: "Bytes of stdout+stderr kept; beyond that the box is killed (OLE).") var output: String?
+    @Option(help: "Bytes of stdout+stderr kept together; past that, --on-output-limit.") var output: String?
+    @Option(name: .customLong("stdout-limit"), help: "Bytes of stdout kept; past that, --on-output-limit.") var stdoutLimit: String?
+    @Option(name: .customLong("stderr-limit"), help: "Bytes of stderr kept; past that, --on-output-limit.") var stderrLimit: String?
+    @Option(name: .customLong("on-output-limit"), help: "kill (OLE, the default) or truncate (drop the rest, the program goes on).") var onOutputLimit: String?
     @Option(name: .customLong("tmpfs-size"), help: "Size of the writable tmpfs, shared by /tmp, the working directory and the overlay upper layer.") var tmpfsSize: String?
     @Option(help: "Open files limit (RLIMIT_NOFILE).") var nofile: String?
     @Option(help: "Largest file the program may write (RLIMIT_FSIZE).") var fsize: String?
@@ -17,7 +20,7 @@ struct LimitOptions: ParsableArguments {
 
     var values: LimitValues {
         LimitValues(memory: memory, memorySwap: memorySwap, cpus: cpus, pids: pids, time: time, wallTime: wallTime,
-                    output: output, tmpfsSize: tmpfsSize, nofile: nofile, fsize: fsize, stack: stack)
+                    output: output, stdoutLimit: stdoutLimit, stderrLimit: stderrLimit, onOutputLimit: onOutputLimit, tmpfsSize: tmpfsSize, nofile: nofile, fsize: fsize, stack: stack)
     }
 
     func limits() throws(SandboxError) -> Limits { try values.limits() }

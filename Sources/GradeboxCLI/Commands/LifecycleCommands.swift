@@ -23,14 +23,22 @@ struct ExecCommand: ParsableCommand {
     @Flag(help: "Print one JSON record on stdout and nothing else.") var json = false
     @Flag(name: .shortAndLong, help: "No summary line on stderr.") var quiet = false
     @Option(help: ArgumentHelp(StdinOption.help, valueName: "FILE|-|none")) var stdin: String?
+    @Option(name: .customLong("stdout-limit"), help: "Bytes of stdout kept; past that, --on-output-limit.") var stdoutLimit: String?
+    @Option(name: .customLong("stderr-limit"), help: "Bytes of stderr kept; past that, --on-output-limit.") var stderrLimit: String?
+    @Option(name: .customLong("on-output-limit"), help: "kill (OLE, the default) or truncate.") var onOutputLimit: String?
+    @Option(help: ArgumentHelp("Write the program's stdout to FILE.", valueName: "FILE")) var stdout: String?
+    @Option(help: ArgumentHelp("Write the program's stderr to FILE.", valueName: "FILE")) var stderr: String?
     @Flag(name: .shortAndLong, help: "Start the command and return once it runs; print its pid. Its output goes to the box's logs (`gradebox logs`); it ends with the box.")
     var detach = false
     @Argument(help: "Name of the box.") var name: String
     @Argument(parsing: .postTerminator, help: "The command, after --.") var command: [String] = []
 
     func validate() throws {
-        if detach && (time != nil || wallTime != nil || output != nil) {
-            throw ValidationError("--detach takes no --time, --wall-time or --output: a detached command runs until it exits or the box stops")
+        if detach && (time != nil || wallTime != nil || output != nil || stdoutLimit != nil || stderrLimit != nil || onOutputLimit != nil) {
+            throw ValidationError("--detach takes no --time, --wall-time or output limits: a detached command runs until it exits or the box stops")
+        }
+        if detach && (stdout != nil || stderr != nil) {
+            throw ValidationError("--detach takes no --stdout or --stderr: a detached command's output goes to the box's logs")
         }
         if detach && stdin != nil {
             throw ValidationError("--detach takes no --stdin: a detached command reads /dev/null")
@@ -47,8 +55,11 @@ struct ExecCommand: ParsableCommand {
         var limits = Limits()
         if let time { (limits.cpuTimeSeconds, limits.cpuTimeKillSeconds) = try LimitParsing.cpuTime(time, option: "--time") }
         if let wallTime { limits.wallTimeSeconds = try LimitParsing.seconds(wallTime, option: "--wall-time") }
-        if let output { limits.outputBytes = Int(try LimitParsing.bytes(output, option: "--output")) }
-        let result = try global.sandbox.execBlocking(name: name, command: command, limits: limits, stdin: try StdinOption.input(stdin))
+        try LimitValues(output: output, stdoutLimit: stdoutLimit, stderrLimit: stderrLimit, onOutputLimit: onOutputLimit)
+            .outputLimits(into: &limits)
+        let (out, err) = try OutputFiles.targets(stdout: stdout, stderr: stderr)
+        let result = try global.sandbox.execBlocking(name: name, command: command, limits: limits, stdin: try StdinOption.input(stdin),
+                                                     stdout: out, stderr: err)
         report(result, json: json, quiet: quiet)
         throw ExitCode(result.processExitCode)
     }

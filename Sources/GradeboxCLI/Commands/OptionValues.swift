@@ -17,12 +17,15 @@ struct LimitValues: Equatable, Sendable {
     var time: String?
     var wallTime: String?
     var output: String?
+    var stdoutLimit: String?
+    var stderrLimit: String?
+    var onOutputLimit: String?
     var tmpfsSize: String?
     var nofile: String?
     var fsize: String?
     var stack: String?
 
-    enum Field { case memory, memorySwap, cpus, pids, time, wallTime, output, tmpfsSize, nofile, fsize, stack }
+    enum Field { case memory, memorySwap, cpus, pids, time, wallTime, output, stdoutLimit, stderrLimit, onOutputLimit, tmpfsSize, nofile, fsize, stack }
 
     mutating func set(_ field: Field, _ value: String) {
         switch field {
@@ -33,6 +36,9 @@ struct LimitValues: Equatable, Sendable {
         case .time: time = value
         case .wallTime: wallTime = value
         case .output: output = value
+        case .stdoutLimit: stdoutLimit = value
+        case .stderrLimit: stderrLimit = value
+        case .onOutputLimit: onOutputLimit = value
         case .tmpfsSize: tmpfsSize = value
         case .nofile: nofile = value
         case .fsize: fsize = value
@@ -48,12 +54,25 @@ struct LimitValues: Equatable, Sendable {
         if let pids { l.pids = try LimitParsing.count(pids, option: "--pids") }
         if let time { (l.cpuTimeSeconds, l.cpuTimeKillSeconds) = try LimitParsing.cpuTime(time, option: "--time") }
         if let wallTime { l.wallTimeSeconds = try LimitParsing.seconds(wallTime, option: "--wall-time") }
-        if let output { l.outputBytes = Int(try LimitParsing.bytes(output, option: "--output")) }
+        try outputLimits(into: &l)
         if let tmpfsSize { l.tmpfsBytes = try LimitParsing.bytes(tmpfsSize, option: "--tmpfs-size") }
         if let nofile { l.openFiles = UInt64(try LimitParsing.count(nofile, option: "--nofile")) }
         if let fsize { l.fileSizeBytes = try LimitParsing.bytes(fsize, option: "--fsize") }
         if let stack { l.stackBytes = try LimitParsing.bytes(stack, option: "--stack") }
         return l
+    }
+
+    /// --output, --stdout-limit, --stderr-limit, --on-output-limit: `run`'s and `exec`'s alike.
+    func outputLimits(into l: inout Limits) throws(SandboxError) {
+        if let output { l.outputBytes = Int(try LimitParsing.bytes(output, option: "--output")) }
+        if let stdoutLimit { l.stdoutBytes = Int(try LimitParsing.bytes(stdoutLimit, option: "--stdout-limit")) }
+        if let stderrLimit { l.stderrBytes = Int(try LimitParsing.bytes(stderrLimit, option: "--stderr-limit")) }
+        if let onOutputLimit {
+            guard let action = OutputLimitAction(rawValue: onOutputLimit) else {
+                throw .invalidRequest("--on-output-limit: expected truncate or kill, got '\(onOutputLimit)'")
+            }
+            l.onOutputLimit = action
+        }
     }
 }
 
@@ -113,6 +132,9 @@ struct RunInvocation: Equatable, Sendable {
     var quiet = false
     /// `--stdin`: FILE, `-` or `none`; nil: this process's stdin when it is not a terminal.
     var stdin: String?
+    /// `--stdout FILE`, `--stderr FILE`: the program's output there, not on this process's.
+    var stdoutFile: String?
+    var stderrFile: String?
     var command: [String] = []
 
     /// This process runs one box and ends: a box made ahead for a next run would die with it.
@@ -126,7 +148,8 @@ struct RunInvocation: Equatable, Sendable {
     func execute() throws(SandboxError) -> Int32 {
         let spec = try isolation.spec(command: command, limits: try limits.limits())
         let input = try StdinOption.input(stdin)
-        let result = try sandbox.runBlocking(spec, pool: pool, stdin: input)
+        let (out, err) = try OutputFiles.targets(stdout: stdoutFile, stderr: stderrFile)
+        let result = try sandbox.runBlocking(spec, pool: pool, stdin: input, stdout: out, stderr: err)
         report(result, json: json, quiet: quiet)
         return result.processExitCode
     }
@@ -149,5 +172,21 @@ enum StdinOption {
             guard fd >= 0 else { throw .invalidRequest("--stdin: cannot open \(path): \(errnoName(errno))") }
             return .descriptor(fd)
         }
+    }
+}
+
+/// `--stdout FILE` and `--stderr FILE` of `run` and `exec`: made or emptied,
+/// written as the program writes (within its limits). One file named twice is opened once.
+enum OutputFiles {
+    static func targets(stdout: String?, stderr: String?) throws(SandboxError) -> (OutputTarget, OutputTarget) {
+        let out = try stdout.map { path throws(SandboxError) in try open(path, "--stdout") }
+        let err = try stderr.map { path throws(SandboxError) in path == stdout ? out! : try open(path, "--stderr") }
+        return (out.map { .descriptor($0) } ?? .capture, err.map { .descriptor($0) } ?? .capture)
+    }
+
+    private static func open(_ path: String, _ option: String) throws(SandboxError) -> Int32 {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .invalidRequest("\(option): cannot write \(path): \(errnoName(errno))") }
+        return fd
     }
 }

@@ -14,11 +14,13 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print one JSON record on stdout and nothing else.") var json = false
     @Flag(name: .shortAndLong, help: "No summary line on stderr.") var quiet = false
     @Option(help: ArgumentHelp(StdinOption.help, valueName: "FILE|-|none")) var stdin: String?
+    @Option(help: ArgumentHelp("Write the program's stdout to FILE, not to this process's.", valueName: "FILE")) var stdout: String?
+    @Option(help: ArgumentHelp("Write the program's stderr to FILE, not to this process's.", valueName: "FILE")) var stderr: String?
     @Argument(parsing: .postTerminator, help: "The command, after --.") var command: [String] = []
 
     var invocation: RunInvocation {
         RunInvocation(root: global.root, images: global.images, isolation: isolation.values, limits: limitOptions.values,
-                      pool: pool, json: json, quiet: quiet, stdin: stdin, command: command)
+                      pool: pool, json: json, quiet: quiet, stdin: stdin, stdoutFile: stdout, stderrFile: stderr, command: command)
     }
 
     func run() throws {

@@ -98,15 +98,16 @@ extension Sandbox {
     /// Runs `command` inside a created or running box, with the box's
     /// isolation and `limits` on top (time, output; memory, CPU and pids are
     /// the box's cgroup's), and waits for it.
-    public func exec(name: String, command: [String], limits: Limits = Limits(), stdin: StandardInput = .none) async throws(SandboxError) -> RunResult {
+    public func exec(name: String, command: [String], limits: Limits = Limits(), stdin: StandardInput = .none,
+                     stdout: OutputTarget = .capture, stderr: OutputTarget = .capture) async throws(SandboxError) -> RunResult {
         let sandbox = self
         return try await onOwnThread { () throws(SandboxError) -> RunResult in
-            try sandbox.execBlocking(name: name, command: command, limits: limits, stdin: stdin)
+            try sandbox.execBlocking(name: name, command: command, limits: limits, stdin: stdin, stdout: stdout, stderr: stderr)
         }
     }
 
-    public func execBlocking(name: String, command: [String], limits: Limits = Limits(),
-                             stdin: StandardInput = .none) throws(SandboxError) -> RunResult {
+    public func execBlocking(name: String, command: [String], limits: Limits = Limits(), stdin: StandardInput = .none,
+                             stdout: OutputTarget = .capture, stderr: OutputTarget = .capture) throws(SandboxError) -> RunResult {
         let t0 = Kernel.monotonicNs()
         let target = try ExecTarget(self, name: name, command: command, limits: limits)
         defer { target.runtime.sys.close(target.initPidfd) }
@@ -139,6 +140,7 @@ extension Sandbox {
             },
             startNs: tSpawned, statusFromEvent: false)
         input.attach(to: &supervisor, launched.io)
+        supervisor.send(stdout: stdout, stderr: stderr)
         let outcome = try supervisor.run()
         var phases = PhaseTimes()
         let started = outcome.startedNs ?? outcome.exitedNs
@@ -297,6 +299,9 @@ private struct ExecTarget {
         spec.limits.cpuTimeKillSeconds = limits.cpuTimeKillSeconds
         spec.limits.wallTimeSeconds = limits.wallTimeSeconds
         spec.limits.outputBytes = limits.outputBytes
+        spec.limits.stdoutBytes = limits.stdoutBytes
+        spec.limits.stderrBytes = limits.stderrBytes
+        spec.limits.onOutputLimit = limits.onOutputLimit
         plan = try Planner.planExec(spec, namespaces: record.namespaces, host: runtime.host, seccomp: runtime.seccompProgram)
         self.spec = spec
         guard let fd = runtime.sys.openProcess(record.initPid, startedAt: record.initStartTime) else {

@@ -328,6 +328,8 @@ package enum Planner {
         }
         try positive(l.wallTimeSeconds, "--wall-time")
         if let o = l.outputBytes, o <= 0 { throw .invalidRequest("--output must be positive, got \(o)") }
+        if let o = l.stdoutBytes, o < 0 { throw .invalidRequest("--stdout-limit must not be negative, got \(o)") }
+        if let o = l.stderrBytes, o < 0 { throw .invalidRequest("--stderr-limit must not be negative, got \(o)") }
         if l.tmpfsBytes == 0 { throw .invalidRequest("--tmpfs-size must be positive") }
         if l.openFiles == 0 { throw .invalidRequest("--nofile must be positive") }
     }

@@ -85,6 +85,9 @@ final class WarmBoxes: Sendable {
         limits.cpuTimeKillSeconds = nil
         limits.wallTimeSeconds = nil
         limits.outputBytes = nil
+        limits.stdoutBytes = nil
+        limits.stderrBytes = nil
+        limits.onOutputLimit = nil
         return Shape(cloneFlags: plan.cloneFlags, unshareCgroupNamespace: plan.unshareCgroupNamespace,
                      loopbackUp: plan.loopbackUp, uidMap: plan.uidMap, gidMap: plan.gidMap,
                      mountTemplate: plan.mountTemplate, ops: plan.ops,

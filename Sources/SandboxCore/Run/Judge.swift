@@ -30,6 +30,8 @@ package enum Judge {
                                 phases: PhaseTimes, wallMs: Double) throws(SandboxError) -> RunResult {
         var r = RunResult(verdict: .XX, stdout: o.stdout, stderr: o.stderr, outputDroppedBytes: o.droppedBytes,
                           phases: phases, cpuMs: 0, wallMs: wallMs)
+        r.stdoutTally = o.stdoutTally
+        r.stderrTally = o.stderrTally
         r.cpuMs = stats.map { Double($0.cpuUsageNanoseconds) / 1e6 } ?? o.usage.cpuMs
         if let stats {
             if let times = stats.cpuTimes {

@@ -9,7 +9,8 @@ import SystemPackage
 extension Sandbox {
     /// Plans the box and starts it: in a warm box when the run is pooled and
     /// one of its shape is ready, else cold (from a pool slot when pooled).
-    func launch(_ spec: SandboxSpec, pool usePool: Bool, stdin: StandardInput = .none) throws(SandboxError) -> RunningBox {
+    func launch(_ spec: SandboxSpec, pool usePool: Bool, stdin: StandardInput = .none,
+                stdout: OutputTarget = .capture, stderr: OutputTarget = .capture) throws(SandboxError) -> RunningBox {
         let t0 = Kernel.monotonicNs()
         var steps: [StepTime] = []
         func step(_ name: String) { steps.append(StepTime(step: name, ms: ms(Kernel.monotonicNs() - t0))) }
@@ -28,7 +29,8 @@ extension Sandbox {
         // leaves one made for the next run; a program too large for the gate runs cold.
         let warmShape = warmPlan?.message == nil ? nil : warmPlan?.shape
         if let warmShape, let message = warmPlan?.message, stdin == .none,
-           let running = try launchWarm(spec, plan, message: message, shape: warmShape, runtime: runtime, since: t0, steps: steps) {
+           var running = try launchWarm(spec, plan, message: message, shape: warmShape, runtime: runtime, since: t0, steps: steps) {
+            running.supervisor.send(stdout: stdout, stderr: stderr)
             return running
         }
 
@@ -59,6 +61,7 @@ extension Sandbox {
         }
         var supervisor = Self.supervisor(launched.process!, launched.io, group: launched.group, spec, runtime, since: tSpawned)
         input.attach(to: &supervisor, launched.io)
+        supervisor.send(stdout: stdout, stderr: stderr)
         rollback.commit()
         return RunningBox(spec: spec, plan: plan, runtime: runtime, t0: t0, steps: steps, launched: tSpawned,
                           supervisor: supervisor, resources: .cold(launched, network: network, warmShape: warmShape), input: input)

@@ -44,6 +44,15 @@ package struct Supervisor {
     package var input: Input = .none
     var stdin: Int32 = -1
     package var closeInput: () -> Void = {}
+    /// Where kept output goes: nil keeps it in the outcome, else the caller's descriptor.
+    package var stdoutSink: Int32?
+    package var stderrSink: Int32?
+
+    /// Where the kept output goes.
+    package mutating func send(stdout: OutputTarget, stderr: OutputTarget) {
+        if case .descriptor(let fd) = stdout { stdoutSink = fd }
+        if case .descriptor(let fd) = stderr { stderrSink = fd }
+    }
 
     /// Relays `input` into the program's stdin pipe `fd`; `close` closes that pipe's write end.
     package mutating func relay(_ input: Input, into fd: FileDescriptor, close: @escaping () -> Void) {
@@ -80,6 +89,8 @@ package struct Supervisor {
         /// The limit `killedFor` stands for.
         package var limit: RunLimit?
         package var stdout: [UInt8]
+        package var stdoutTally = StreamTally()
+        package var stderrTally = StreamTally()
         /// Bytes the program was given on stdin (relayed, or read from a file handed to it); nil when not known.
         package var stdinBytes: Int?
         package var stderr: [UInt8]
@@ -135,6 +146,7 @@ package struct Supervisor {
         var p = progress!
         defer { progress = p }
         let cap = limits.outputBytes ?? Int.max
+        let streamCap = (out: limits.stdoutBytes ?? Int.max, err: limits.stderrBytes ?? Int.max)
         let wallDeadline = limits.wallTimeSeconds.map { startNs + Int64($0 * 1e9) }
         let cpuLimitNs = limits.cpuTimeKill.map { UInt64($0 * 1e9) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
@@ -262,14 +274,28 @@ package struct Supervisor {
                     continue
                 }
                 let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-                let kept = p.out.stdout.count + p.out.stderr.count
-                let room = max(0, cap - kept)
+                let isOut = fd == stdout
+                var tally = isOut ? p.out.stdoutTally : p.out.stderrTally
+                let kept = p.out.stdoutTally.keptBytes + p.out.stderrTally.keptBytes
+                let room = max(0, min(cap - kept, (isOut ? streamCap.out : streamCap.err) - tally.keptBytes))
                 let take = min(room, n)
-                if fd == stdout { p.out.stdout.append(contentsOf: chunk[0..<take]) } else { p.out.stderr.append(contentsOf: chunk[0..<take]) }
-                if take < n {
-                    p.out.droppedBytes += n - take
-                    killOnce(.OLE, .output)
+                if take > 0 {
+                    if let sink = isOut ? stdoutSink : stderrSink {
+                        Supervisor.write(chunk[0..<take], to: sink)
+                    } else if isOut {
+                        p.out.stdout.append(contentsOf: chunk[0..<take])
+                    } else {
+                        p.out.stderr.append(contentsOf: chunk[0..<take])
+                    }
                 }
+                tally.keptBytes += take
+                if take < n {
+                    tally.droppedBytes += n - take
+                    tally.truncated = true
+                    p.out.droppedBytes += n - take
+                    if limits.onOutputLimit != .truncate { killOnce(.OLE, .output) }
+                }
+                if isOut { p.out.stdoutTally = tally } else { p.out.stderrTally = tally }
             }
 
             if !p.out.reaped && p.out.killedFor == nil {
@@ -284,6 +310,18 @@ package struct Supervisor {
             closeInput()
         }
         return p.out
+    }
+}
+
+extension Supervisor {
+    /// Kept output to the caller's descriptor; a sink that is gone (EPIPE) or failing drops it.
+    static func write(_ bytes: Slice<UnsafeRawBufferPointer>, to fd: Int32) {
+        var offset = bytes.startIndex
+        while offset < bytes.endIndex {
+            let n = cs_write_nosigpipe(fd, bytes.base.baseAddress! + offset, bytes.endIndex - offset)
+            if n <= 0 { return }
+            offset += n
+        }
     }
 }
 

@@ -41,6 +41,15 @@ public enum RunLimit: String, Codable, Sendable, CaseIterable {
     case pids
 }
 
+/// What became of one output stream.
+public struct StreamTally: Codable, Sendable, Equatable {
+    public var keptBytes = 0
+    public var droppedBytes = 0
+    /// A limit cut the stream (it may have been killed too: see the verdict).
+    public var truncated = false
+    public init() {}
+}
+
 /// Which step of setting a box up failed, and with what errno.
 public struct SandboxFailure: Codable, Sendable, Equatable, Error, CustomStringConvertible {
     /// The step as named in the plan, e.g. `mount(bind /srv/img -> /newroot)`.
@@ -92,7 +101,11 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var signal: Int32?
     public var stdout: [UInt8]
     public var stderr: [UInt8]
+    /// Bytes dropped past the output limits, both streams.
     public var outputDroppedBytes: Int
+    /// Each stream: bytes kept (in `stdout`/`stderr`, or written to the caller's descriptor), dropped, and whether a limit cut it.
+    public var stdoutTally = StreamTally()
+    public var stderrTally = StreamTally()
     /// Bytes of its standard input the program took.
     public var stdinBytes: Int = 0
     public var phases: PhaseTimes

@@ -106,6 +106,21 @@ public struct UserID: Codable, Sendable, Equatable {
     }
 }
 
+public enum OutputLimitAction: String, Codable, Sendable, CaseIterable {
+    /// The box is killed: verdict OLE.
+    case kill
+    /// The excess is counted and dropped; the program goes on, and its verdict is its own.
+    case truncate
+}
+
+/// Where a program's stdout or stderr goes.
+public enum OutputTarget: Sendable, Equatable {
+    /// Kept in the `RunResult`.
+    case capture
+    /// Written to the caller's open descriptor as it comes (within the limits); the descriptor stays the caller's.
+    case descriptor(Int32)
+}
+
 /// Resource limits of one box. `nil` means unlimited.
 public struct Limits: Codable, Sendable, Equatable {
     /// cgroup memory limit (bytes).
@@ -123,8 +138,14 @@ public struct Limits: Codable, Sendable, Equatable {
     public var cpuTimeKillSeconds: Double?
     /// Wall-clock limit (seconds).
     public var wallTimeSeconds: Double?
-    /// Bytes of stdout+stderr kept; past that the box is killed and the rest counted as dropped.
+    /// Bytes of stdout+stderr kept together; past that, `onOutputLimit`.
     public var outputBytes: Int?
+    /// Bytes of stdout, of stderr, kept; past either, `onOutputLimit`.
+    public var stdoutBytes: Int?
+    public var stderrBytes: Int?
+    /// What happens past an output limit: the box is killed (OLE, the default), or the rest is
+    /// dropped and the program runs on. Optional so that records of older boxes still decode.
+    public var onOutputLimit: OutputLimitAction?
     /// Size of the writable tmpfs (/tmp, the working directory, the overlay upper layer).
     public var tmpfsBytes: UInt64
     /// RLIMIT_NOFILE.
@@ -155,6 +176,8 @@ public struct Limits: Codable, Sendable, Equatable {
         self.cpuTimeKillSeconds = nil
         self.wallTimeSeconds = wallTimeSeconds
         self.outputBytes = outputBytes
+        self.stdoutBytes = nil
+        self.stderrBytes = nil
         self.tmpfsBytes = tmpfsBytes
         self.openFiles = openFiles
         self.fileSizeBytes = fileSizeBytes
