@@ -2,11 +2,23 @@ import ArgumentParser
 import BenchCore
 import Foundation
 
+/// `gradebox bench`: with no subcommand, `run`. The run's options live on
+/// `run`, not here: a parent's options are matched before its subcommands',
+/// so `bench report FILE --out PAGE` had its `--out` taken by the run's
+/// (and the page written to ./report.html).
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gradebox bench",
         abstract: "The thesis's benchmark: every candidate stack, phase by phase.",
-        subcommands: [BenchCandidates.self, BenchSetup.self, BenchTeardown.self, BenchDoctor.self, BenchReportCommand.self, BenchDataCommand.self])
+        subcommands: [BenchRunCommand.self, BenchCandidates.self, BenchSetup.self, BenchTeardown.self, BenchDoctor.self,
+                      BenchReportCommand.self, BenchDataCommand.self],
+        defaultSubcommand: BenchRunCommand.self)
+}
+
+struct BenchRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the candidates through the experiments and write the records, summary and report (the default).")
 
     @Option(help: "Comma-separated candidates: names (docker/crun/overlay2/minimal), aliases (crun, bwrap, gradebox, docker-rootless) or thesis numbers (#4). Default: every candidate this host can run (with --quick: the quick set).")
     var candidates: String?

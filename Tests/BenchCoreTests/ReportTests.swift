@@ -226,3 +226,43 @@ struct ReportBrowserTests {
         #expect(png.starts(with: [0x89, 0x50, 0x4e, 0x47]) && png.count > 50_000)
     }
 }
+
+/// `gradebox-bench` built beside this test binary (swift build --build-tests builds both).
+private let benchBinary: String? = {
+    guard let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+    var dir = URL(fileURLWithPath: me).deletingLastPathComponent()
+    // The test binary sits inside its .xctest bundle on some layouts.
+    for _ in 0..<4 {
+        let candidate = dir.appendingPathComponent("gradebox-bench").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    return nil
+}()
+
+@Suite("gradebox bench report, the command")
+struct ReportCommandTests {
+    @Test func thePageIsWrittenWhereOutSays() throws {
+        let binary = try #require(benchBinary, "gradebox-bench is not beside the test binary: build with `swift build --build-tests`")
+        let dir = NSTemporaryDirectory() + "gradebox-report-cmd-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/cwd", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let encoder = JSONEncoder()
+        let lines = try ReportFixtures.hello("gradebox", 1, 2, 3).map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/results.jsonl", atomically: true, encoding: .utf8)
+
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["report", dir + "/results.jsonl", "--out", dir + "/page/here.html"]
+        p.currentDirectoryURL = URL(fileURLWithPath: dir + "/cwd")
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try FileManager.default.createDirectory(atPath: dir + "/page", withIntermediateDirectories: true)
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let page = try String(contentsOfFile: dir + "/page/here.html", encoding: .utf8)
+        #expect(page.contains("<html"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/cwd").isEmpty, "nothing written where it was run")
+    }
+}
