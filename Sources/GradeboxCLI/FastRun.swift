@@ -16,7 +16,7 @@ enum FastRun {
     private enum Slot {
         case root, images, image, hostname, workdir, stdin, stdoutFile, stderrFile
         case network, userns, rootfs
-        case env, mount, capAdd, user
+        case env, envFile, keepEnv, mount, capAdd, user, workdirMode
         // A field name, not a key path: the first use of a key path in a process
         // instantiates its metadata by demangling (~0.05 ms of a `gradebox run`).
         case limit(LimitValues.Field)
@@ -39,6 +39,9 @@ enum FastRun {
         case "--userns": .userns
         case "--rootfs": .rootfs
         case "--env": .env
+        case "--env-file": .envFile
+        case "--keep-env": .keepEnv
+        case "--workdir-mode": .workdirMode
         case "--mount": .mount
         case "--cap-add": .capAdd
         case "--user": .user
@@ -96,6 +99,8 @@ enum FastRun {
             guard let value else { return nil }
             switch slot {
             case .env: inv.isolation.env.append(value)
+            case .envFile: inv.isolation.envFiles.append(value)
+            case .keepEnv: inv.isolation.keepEnv.append(value)
             case .mount: inv.isolation.mounts.append(value)
             case .capAdd: inv.isolation.capAdd.append(value)
             default:
@@ -122,7 +127,10 @@ enum FastRun {
                     guard let v = RootfsMode(rawValue: value) else { return nil }
                     inv.isolation.rootfs = v
                 case .limit(let field): inv.limits.set(field, value)
-                case .env, .mount, .capAdd: break
+                case .workdirMode:
+                    guard let v = WorkingDirectoryMode(rawValue: value) else { return nil }
+                    inv.isolation.workdirMode = v
+                case .env, .envFile, .keepEnv, .mount, .capAdd: break
                 }
             }
         }

@@ -19,6 +19,8 @@ import SandboxCore
         ["--image", "m", "--env", "A=1", "--env=B=2", "--mount", "/a:/b", "--mount", "/c:/d:rw",
          "--cap-add", "NET_RAW", "--user", "1000:1000", "--no-seccomp", "--", "x"],
         ["--image", "m", "--stdin", "none", "--", "x"],
+        ["--image", "m", "--env-file", "/tmp/e1", "--env-file=/tmp/e2", "--keep-env", "HOME", "--workdir", "/bin",
+         "--workdir-mode", "image", "--", "./x"],
         ["--image", "m", "--stdout-limit", "1K", "--stderr-limit=2K", "--on-output-limit", "truncate",
          "--stdout", "/tmp/o", "--stderr", "/tmp/e", "--time", "1:1.5", "--", "x"],
         ["--image", "m", "--stdin=/tmp/input.txt", "--json", "--", "x"],
@@ -33,6 +35,7 @@ import SandboxCore
         ["--", "/bin/echo"],                           // no image
         ["--image", "m", "--bogus", "--", "x"],
         ["--image", "m", "--network", "bridge", "--", "x"],
+        ["--image", "m", "--workdir-mode", "elsewhere", "--", "x"],
         ["--image", "m", "--memory", "--", "x"],        // value missing
         ["--image", "m", "--image", "n", "--", "x"],   // repeated single option
         ["--image"],

@@ -71,13 +71,69 @@ struct JudgeTests {
 
     @Test func launchErrorsNameTheirStep() throws {
         let naming = StepNaming(workdir: "/work", user: UserID(uid: 1000, gid: 1000), program: "prog")
-        #expect(Judge.launchError(step: CS_STEP_CHDIR.rawValue, errno: ENOENT, naming: naming, command: "prog", image: "i", otherwise: "")
-            == .setupFailed(SandboxFailure(step: "chdir(/work)", errno: ENOENT)))
+        #expect(Judge.launchError(step: CS_STEP_CHDIR.rawValue, errno: EACCES, naming: naming, command: "prog", image: "i", otherwise: "")
+            == .setupFailed(SandboxFailure(step: "chdir(/work)", errno: EACCES)))
         #expect(Judge.launchError(step: CS_STEP_SETID.rawValue, errno: EPERM, naming: naming, command: "prog", image: "i", otherwise: "")
             == .setupFailed(SandboxFailure(step: "setresuid(1000:1000)", errno: EPERM)))
         #expect(Judge.launchError(step: nil, errno: 0, naming: naming, command: "prog", image: "i", otherwise: "fork(exec into box)")
             == .setupFailed(SandboxFailure(step: "fork(exec into box)", errno: 0)))
         #expect(StepNaming.name(CS_STEP_SECCOMP.rawValue) == "seccomp(SECCOMP_SET_MODE_FILTER)")
+    }
+}
+
+@Suite("caller mistakes are bad requests, not sandbox failures")
+struct CallerMistakeTests {
+    /// The index of the first op of `plan` for which `matches` holds.
+    func step(_ plan: LaunchPlan, _ matches: (MountOp) -> Bool) throws -> Int32 {
+        let index = plan.ops.firstIndex(where: matches)
+        return Int32(try #require(index))
+    }
+
+    @Test func aMissingWorkdirMountPointOrDirectoryIsNamed() throws {
+        let plan = try Planner.plan(spec { $0.workingDirectory = "/doesnotexist" }, rootfs: "/img", host: host)
+        let workdir = try step(plan) { $0.purpose == "--workdir /doesnotexist" }
+        #expect(throws: SandboxError.invalidRequest("--workdir /doesnotexist: /doesnotexist is not a directory in image minimal: use one the image has, add it, or run with --rootfs overlay")) {
+            try judge(outcome { $0.failure = (workdir, ENOENT) }, spec { $0.workingDirectory = "/doesnotexist" })
+        }
+        #expect(StepNaming(plan).callerMistake(CS_STEP_CHDIR.rawValue, errno: ENOENT, image: "minimal")
+            == .invalidRequest("--workdir /doesnotexist: no such directory in image minimal"))
+        // The same op failing for another reason is the sandbox's.
+        #expect(StepNaming(plan).callerMistake(workdir, errno: EPERM, image: "minimal") == nil)
+    }
+
+    @Test func aMissingBindTargetOrImageDirectoryIsNamed() throws {
+        let s = spec { $0.mounts = [BindMount(source: "/srv/tests", target: "/judge")] }
+        let plan = try Planner.plan(s, rootfs: "/img", host: host)
+        let bind = try step(plan) { $0.purpose == "--mount /srv/tests:/judge" }
+        #expect(StepNaming(plan).callerMistake(bind, errno: ENOENT, image: "minimal")
+            == .invalidRequest("--mount /srv/tests:/judge: /judge is not a directory in image minimal: use one the image has, add it, or run with --rootfs overlay"))
+        let dev = try step(plan) { $0.kind == .mount && $0.target == "/r/dev" }
+        #expect(StepNaming(plan).callerMistake(dev, errno: ENOENT, image: "/srv/img")
+            == .invalidRequest("image /srv/img has no /dev directory, where every box mounts its own: add it to the image, or run with --rootfs overlay"))
+        // The optional /proc masks are no one's mistake.
+        let mask = try step(plan) { $0.optional }
+        #expect(StepNaming(plan).callerMistake(mask, errno: ENOENT, image: "minimal") == nil)
+    }
+
+    @Test func anOverlayRootMakesTheMountPointsItLacksInItsUpperLayer() throws {
+        let plan = try Planner.plan(spec { $0.rootfs = .overlay; $0.workingDirectory = "/a/b"; $0.mounts = [BindMount(source: "/s", target: "/judge")] },
+                                    rootfs: "/img", host: host)
+        let overlay = try step(plan) { $0.fstype == "overlay" }
+        for dir in ["/r/a", "/r/a/b", "/r/judge", "/r/dev", "/r/proc", "/r/tmp"] {
+            let made = try step(plan) { $0.kind == .mkdir && $0.target == dir }
+            let mounted = try step(plan) { $0.kind == .mount && $0.target.hasPrefix(dir) }
+            #expect(overlay < made && made < mounted, "\(dir)")
+            #expect(plan.ops[Int(made)].flags == 0, "made with 0755, never chmod'ed: an image directory keeps its mode")
+        }
+        // A read-only root gets no such op: it would write into the image.
+        let bind = try Planner.plan(spec { $0.workingDirectory = "/a/b" }, rootfs: "/img", host: host)
+        #expect(!bind.ops.contains { $0.kind == .mkdir && ["/r/a", "/r/a/b", "/r/dev", "/r/proc", "/r/tmp"].contains($0.target) })
+    }
+
+    @Test func theImagesOwnWorkdirIsNotCovered() throws {
+        let plan = try Planner.plan(spec { $0.workingDirectory = "/srv/app"; $0.workingDirectoryMode = .image }, rootfs: "/img", host: host)
+        #expect(!plan.ops.contains { $0.target == "/r/srv/app" })
+        #expect(plan.workdir == "/srv/app")
     }
 }
 

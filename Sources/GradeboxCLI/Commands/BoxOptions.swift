@@ -33,8 +33,12 @@ struct IsolationOptions: ParsableArguments {
     @Option(help: "User namespace: auto (only when not root), always, never.") var userns: UserNamespaceMode = .auto
     @Option(help: "bind: the image read-only; overlay: the image under a tmpfs upper layer.") var rootfs: RootfsMode = .bind
     @Option(help: "Hostname inside the box.") var hostname: String = "gradebox"
-    @Option(help: "Working directory inside the box (a writable tmpfs).") var workdir: String = "/tmp"
+    @Option(help: "Working directory inside the box.") var workdir: String = "/tmp"
+    @Option(name: .customLong("workdir-mode"), help: "scratch: an empty writable directory mounted there (of the box's tmpfs); image: the image's own directory (read-only, or writable with --rootfs overlay).")
+    var workdirMode: WorkingDirectoryMode = .scratch
     @Option(name: .customLong("env"), help: "Extra environment variable NAME=VALUE (repeatable).") var env: [String] = []
+    @Option(name: .customLong("env-file"), help: "Environment variables from FILE: NAME=VALUE lines; blank lines and # comments skipped (repeatable).") var envFiles: [String] = []
+    @Option(name: .customLong("keep-env"), help: "Pass this process's variable NAME through, when it is set (repeatable).") var keepEnv: [String] = []
     @Option(name: .customLong("mount"), help: "Bind mount SRC:DST[:rw] from the host (read-only by default; repeatable).") var mounts: [String] = []
     @Option(help: "uid:gid inside the box (root only).") var user: String?
     @Option(name: .customLong("cap-add"), help: "Keep a capability, e.g. NET_BIND_SERVICE (repeatable).") var capAdd: [String] = []
@@ -42,7 +46,8 @@ struct IsolationOptions: ParsableArguments {
 
     var values: IsolationValues {
         IsolationValues(image: image, network: network, userns: userns, rootfs: rootfs, hostname: hostname,
-                        workdir: workdir, env: env, mounts: mounts, user: user, capAdd: capAdd, noSeccomp: noSeccomp)
+                        workdir: workdir, workdirMode: workdirMode, env: env, envFiles: envFiles, keepEnv: keepEnv,
+                        mounts: mounts, user: user, capAdd: capAdd, noSeccomp: noSeccomp)
     }
 
     func spec(command: [String], limits: Limits) throws(SandboxError) -> SandboxSpec {
@@ -53,3 +58,4 @@ struct IsolationOptions: ParsableArguments {
 extension NetworkMode: ExpressibleByArgument {}
 extension UserNamespaceMode: ExpressibleByArgument {}
 extension RootfsMode: ExpressibleByArgument {}
+extension WorkingDirectoryMode: ExpressibleByArgument {}

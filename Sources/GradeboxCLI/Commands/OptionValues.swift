@@ -84,20 +84,33 @@ struct IsolationValues: Equatable, Sendable {
     var rootfs: RootfsMode = .bind
     var hostname: String = "gradebox"
     var workdir: String = "/tmp"
+    var workdirMode: WorkingDirectoryMode = .scratch
     var env: [String] = []
+    var envFiles: [String] = []
+    var keepEnv: [String] = []
     var mounts: [String] = []
     var user: String?
     var capAdd: [String] = []
     var noSeccomp = false
 
     func spec(command: [String], limits: Limits) throws(SandboxError) -> SandboxSpec {
+        // Only what is given reaches the box, on top of PATH, HOME and LANG:
+        // --env-file first, then --keep-env, then --env, a later one winning.
         var environment = SandboxSpec.defaultEnvironment
-        for e in env {
-            guard let eq = e.firstIndex(of: "="), eq != e.startIndex else { throw .invalidRequest("--env: expected NAME=VALUE, got '\(e)'") }
+        func set(_ e: String, _ option: String) throws(SandboxError) {
+            guard let eq = e.firstIndex(of: "="), eq != e.startIndex else { throw .invalidRequest("\(option): expected NAME=VALUE, got '\(e)'") }
             let name = e[..<eq]
             environment.removeAll { $0.hasPrefix(name + "=") }
             environment.append(e)
         }
+        for file in envFiles {
+            for line in try EnvFile.lines(file) { try set(line, "--env-file \(file)") }
+        }
+        for name in keepEnv {
+            guard !name.isEmpty, !name.contains("=") else { throw .invalidRequest("--keep-env: expected a variable's NAME, got '\(name)'") }
+            if let value = getenv(name) { try set(name + "=" + String(cString: value), "--keep-env") }
+        }
+        for e in env { try set(e, "--env") }
         var binds: [BindMount] = []
         for m in mounts {
             let parts = m.split(separator: ":").map(String.init)
@@ -115,7 +128,7 @@ struct IsolationValues: Equatable, Sendable {
             ids = UserID(uid: u, gid: g)
         }
         return SandboxSpec(
-            image: image, command: command, environment: environment, workingDirectory: workdir,
+            image: image, command: command, environment: environment, workingDirectory: workdir, workingDirectoryMode: workdirMode == .image ? .image : nil,
             hostname: hostname, network: network, userNamespace: userns, rootfs: rootfs, limits: limits,
             mounts: binds, user: ids, capabilities: capAdd, seccomp: !noSeccomp)
     }
@@ -188,5 +201,20 @@ enum OutputFiles {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .invalidRequest("\(option): cannot write \(path): \(errnoName(errno))") }
         return fd
+    }
+}
+
+/// `--env-file FILE`: NAME=VALUE a line, as Docker's --env-file reads it
+/// (no quotes removed, no variables expanded); blank lines and `#` comments skipped.
+enum EnvFile {
+    static func lines(_ path: String) throws(SandboxError) -> [String] {
+        guard let text = Kernel.readText(path) else {
+            throw .invalidRequest("--env-file: cannot read \(path)")
+        }
+        // "\r\n" is one Character: a file written on Windows splits too.
+        return text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).compactMap { line in
+            let trimmed = line.drop { $0 == " " || $0 == "\t" }
+            return trimmed.isEmpty || trimmed.hasPrefix("#") ? nil : String(trimmed)
+        }
     }
 }

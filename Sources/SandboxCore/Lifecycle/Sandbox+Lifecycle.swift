@@ -30,6 +30,7 @@ extension Sandbox {
         let sys = runtime.sys
         let store = BoxStore(stateDirectory: stateDirectory, sys: sys)
         let rootfs = try images.rootfsPath(spec.image)
+        try runtime.checkMountSources(spec)
         let plan = try Planner.plan(spec, rootfs: rootfs, host: runtime.host, seccomp: runtime.seccompProgram)
         do throws(SandboxError) { try sys.mkdir(store.directory, mode: 0o700) } catch where cgroupErrno(error) == EEXIST {}
         let dir = store.path(name)

@@ -43,8 +43,14 @@ package struct MountOp: Sendable, Equatable, CustomStringConvertible {
     package var flags: UInt
     /// ENOENT on the target is tolerated: /proc files some kernels lack.
     package var optional: Bool
+    /// Who asked for this mount point, when the image must have it: a
+    /// failure to find it is then the caller's mistake (a bad request naming
+    /// it), not the sandbox's (`Judge`). E.g. "--workdir /judge".
+    package var purpose: String?
 
-    package init(kind: Kind, source: String? = nil, target: String, fstype: String? = nil, data: String? = nil, flags: UInt = 0, optional: Bool = false) {
+    package init(kind: Kind, source: String? = nil, target: String, fstype: String? = nil, data: String? = nil, flags: UInt = 0,
+                 optional: Bool = false, purpose: String? = nil) {
+        self.purpose = purpose
         self.kind = kind
         self.source = source
         self.target = target

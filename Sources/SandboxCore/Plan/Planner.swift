@@ -17,6 +17,9 @@ package struct HostFacts: Sendable, Equatable {
 /// Turns a spec plus host facts into a `LaunchPlan`. Pure: no syscalls, so
 /// every decision here is unit-tested without root.
 package enum Planner {
+    /// The purpose of the mount points every box needs in its image (/dev, /proc, /tmp).
+    static let imageDirectory = "a directory every box mounts on"
+
     /// Paths under /proc that leak host information or allow host changes,
     /// masked as runc does (`maskedPaths`).
     static let maskedProcFiles = ["/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/sysrq-trigger"]
@@ -86,10 +89,22 @@ package enum Planner {
         //    period (dissolve_on_fput) that slowed the program by ~0.1 ms.
         let scratch = templated ? "/tmp" : host.scratchMountPoint
         ops.append(MountOp(kind: .mount, source: "tmpfs", target: scratch, fstype: "tmpfs",
-                           data: "size=\(spec.limits.tmpfsBytes),mode=0755", flags: nosuidNodev))
+                           data: "size=\(spec.limits.tmpfsBytes),mode=0755", flags: nosuidNodev,
+                           purpose: templated ? Planner.imageDirectory : nil))
 
         // 1. The image as the new root: a read-only bind, or an overlay whose
         //    writable layer lives on the scratch tmpfs.
+        // Mount points the image lacks are made in an overlay's upper layer
+        // (never in the image); a read-only root must have them.
+        let overlay = spec.rootfs == .overlay
+        func mountPoint(_ path: String, _ purpose: String) {
+            guard overlay else { return }
+            var prefix = ""
+            for component in path.split(separator: "/") {
+                prefix += "/" + component
+                ops.append(MountOp(kind: .mkdir, target: root + prefix, purpose: purpose))
+            }
+        }
         switch spec.rootfs {
         case .bind where templated:
             break  // the template's root
@@ -106,14 +121,20 @@ package enum Planner {
         //    in /tmp (/tmp itself is bound last, see 6).
         ops.append(MountOp(kind: .mkdir, target: scratch + "/tmp", flags: 0o1777))
         let workdir = spec.workingDirectory
-        if workdir != "/tmp" && !workdir.hasPrefix("/tmp/") && workdir != "/" {
+        let scratchWorkdir = spec.workingDirectoryMode != .image
+        if scratchWorkdir && workdir != "/tmp" && !workdir.hasPrefix("/tmp/") && workdir != "/" {
             ops.append(MountOp(kind: .mkdir, target: scratch + "/workdir", flags: 0o1777))
-            ops.append(MountOp(kind: .mount, source: scratch + "/workdir", target: root + workdir, flags: MountFlags.bind))
+            mountPoint(workdir, "--workdir \(workdir)")
+            ops.append(MountOp(kind: .mount, source: scratch + "/workdir", target: root + workdir, flags: MountFlags.bind,
+                               purpose: "--workdir \(workdir)"))
         }
 
         // 3. Extra binds from the host, read-only unless asked otherwise.
         for m in spec.mounts {
-            ops.append(MountOp(kind: .mount, source: m.source, target: root + m.target, flags: MountFlags.bind | MountFlags.rec))
+            let purpose = "--mount \(m.source):\(m.target)"
+            mountPoint(m.target, purpose)
+            ops.append(MountOp(kind: .mount, source: m.source, target: root + m.target, flags: MountFlags.bind | MountFlags.rec,
+                               purpose: purpose))
             if !m.writable {
                 ops.append(MountOp(kind: .mount, source: nil, target: root + m.target,
                                    flags: MountFlags.bind | MountFlags.remount | MountFlags.readOnly | nosuidNodev))
@@ -126,7 +147,8 @@ package enum Planner {
         let dev = root + "/dev"
         if !templated {
             ops.append(MountOp(kind: .mkdir, target: scratch + "/dev"))
-            ops.append(MountOp(kind: .mount, source: scratch + "/dev", target: dev, flags: MountFlags.bind))
+            mountPoint("/dev", Planner.imageDirectory)
+            ops.append(MountOp(kind: .mount, source: scratch + "/dev", target: dev, flags: MountFlags.bind, purpose: Planner.imageDirectory))
             // Device nodes must open: the bind drops the scratch's nodev (as root;
             // in a user namespace the nodes are binds of their own, and nodev stays).
             ops.append(MountOp(kind: .mount, source: nil, target: dev,
@@ -138,7 +160,9 @@ package enum Planner {
         // 5. /proc of the box's own pid namespace, with the host-revealing
         //    files masked and the tunables read-only.
         let proc = root + "/proc"
-        ops.append(MountOp(kind: .mount, source: "proc", target: proc, fstype: "proc", flags: nosuidNodev | MountFlags.noExec))
+        mountPoint("/proc", Planner.imageDirectory)
+        ops.append(MountOp(kind: .mount, source: "proc", target: proc, fstype: "proc", flags: nosuidNodev | MountFlags.noExec,
+                           purpose: Planner.imageDirectory))
         for f in maskedProcFiles {
             ops.append(MountOp(kind: .mount, source: "/dev/null", target: root + f, flags: MountFlags.bind, optional: true))
         }
@@ -157,7 +181,8 @@ package enum Planner {
         // 6. /tmp, after everything else the scratch gives (in a templated
         //    box this covers the scratch itself); then the working directory
         //    when it is in /tmp.
-        ops.append(MountOp(kind: .mount, source: scratch + "/tmp", target: root + "/tmp", flags: MountFlags.bind))
+        mountPoint("/tmp", Planner.imageDirectory)
+        ops.append(MountOp(kind: .mount, source: scratch + "/tmp", target: root + "/tmp", flags: MountFlags.bind, purpose: Planner.imageDirectory))
         if workdir.hasPrefix("/tmp/") {
             ops.append(MountOp(kind: .mkdir, target: root + workdir))
         }

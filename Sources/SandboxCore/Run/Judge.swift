@@ -21,6 +21,7 @@ package enum Judge {
                                     otherwise: String) -> SandboxError {
         guard let step else { return .setupFailed(SandboxFailure(step: otherwise, errno: e)) }
         if isCommandNotFound(step: step, errno: e) { return .commandNotFound(command, image: image) }
+        if let mistake = naming.callerMistake(step, errno: e, image: image) { return mistake }
         return .setupFailed(SandboxFailure(step: naming.name(step), errno: e))
     }
 
@@ -52,7 +53,9 @@ package enum Judge {
         }
         if let (step, e) = o.failure {
             if isCommandNotFound(step: step, errno: e) { throw .commandNotFound(plan.argv.first ?? "", image: spec.image) }
-            r.failure = SandboxFailure(step: StepNaming(plan).name(step), errno: e)
+            let naming = StepNaming(plan)
+            if let mistake = naming.callerMistake(step, errno: e, image: spec.image) { throw mistake }
+            r.failure = SandboxFailure(step: naming.name(step), errno: e)
             r.verdict = .XX
             return r
         }
@@ -115,6 +118,25 @@ package struct StepNaming {
         self.workdir = workdir
         ids = user.uid == 0 && user.gid == 0 ? nil : user
         self.program = program
+    }
+
+    /// A failure that is the caller's mistake, not the sandbox's: a mount
+    /// point the caller named (or every box needs) that the image lacks, a
+    /// working directory it does not have. A bad request naming what is
+    /// missing, never XX: a grader reads XX as its infrastructure failing.
+    package func callerMistake(_ step: Int32, errno e: Int32, image: String) -> SandboxError? {
+        guard e == ENOENT || e == ENOTDIR else { return nil }
+        if step == CS_STEP_CHDIR.rawValue {
+            return .invalidRequest("--workdir \(workdir): no such directory in image \(image)")
+        }
+        guard step >= 0, Int(step) < ops.count, let purpose = ops[Int(step)].purpose else { return nil }
+        var path = ops[Int(step)].target
+        if let root = newRoot, path.hasPrefix(root) { path = String(path.dropFirst(root.count)) }
+        if path.isEmpty { path = "/" }
+        if purpose == Planner.imageDirectory {
+            return .invalidRequest("image \(image) has no \(path) directory, where every box mounts its own: add it to the image, or run with --rootfs overlay")
+        }
+        return .invalidRequest("\(purpose): \(path) is not a directory in image \(image): use one the image has, add it, or run with --rootfs overlay")
     }
 
     package func name(_ step: Int32) -> String {

@@ -99,6 +99,13 @@ final class Runtime: Sendable {
 
     func requireCgroups() throws(SandboxError) -> any CgroupDriver { try launcher.requireCgroups() }
 
+    /// A `--mount` whose source is not on the host is the caller's mistake: said before anything is made.
+    func checkMountSources(_ spec: SandboxSpec) throws(SandboxError) {
+        for m in spec.mounts where !sys.exists(m.source) {
+            throw .invalidRequest("--mount \(m.source):\(m.target): \(m.source) does not exist on this host")
+        }
+    }
+
     /// On bytes: a String split here was a good part of a `gradebox run`'s start (its first use).
     static func userNamespacesAvailable() -> Bool {
         guard let bytes = try? Kernel.readFile("/proc/sys/user/max_user_namespaces") else { return false }

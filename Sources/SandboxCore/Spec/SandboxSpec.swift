@@ -13,6 +13,9 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
     public var command: [String]
     public var environment: [String]
     public var workingDirectory: String
+    /// What the working directory is: a fresh writable scratch directory
+    /// mounted over it (nil or `.scratch`), or the image's own directory.
+    public var workingDirectoryMode: WorkingDirectoryMode?
     public var hostname: String
     public var network: NetworkMode
     public var userNamespace: UserNamespaceMode
@@ -31,6 +34,7 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         command: [String],
         environment: [String] = SandboxSpec.defaultEnvironment,
         workingDirectory: String = "/tmp",
+        workingDirectoryMode: WorkingDirectoryMode? = nil,
         hostname: String = "gradebox",
         network: NetworkMode = .none,
         userNamespace: UserNamespaceMode = .auto,
@@ -45,6 +49,7 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         self.command = command
         self.environment = environment
         self.workingDirectory = workingDirectory
+        self.workingDirectoryMode = workingDirectoryMode
         self.hostname = hostname
         self.network = network
         self.userNamespace = userNamespace
@@ -61,6 +66,13 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         "HOME=/tmp",
         "LANG=C.UTF-8",
     ]
+}
+
+public enum WorkingDirectoryMode: String, Codable, Sendable, CaseIterable {
+    /// An empty, writable directory of the box's scratch tmpfs, mounted over the path.
+    case scratch
+    /// The image's own directory: read-only, or writable with an overlay root.
+    case image
 }
 
 public enum NetworkMode: String, Codable, Sendable, CaseIterable {
