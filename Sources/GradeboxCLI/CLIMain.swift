@@ -15,7 +15,7 @@ public func gradeboxMain() -> Never {
         do throws(SandboxError) {
             exit(try invocation.execute())
         } catch {
-            fail(error.description)
+            fail(error)
         }
     }
     runWithArgumentParser()
@@ -44,7 +44,7 @@ private func runWithArgumentParser() -> Never {
         }
         exit(0)
     } catch let error as SandboxError {
-        fail(error.description)
+        fail(error)
     } catch let exit as ExitCode {
         Glibc.exit(exit.rawValue)
     } catch {
@@ -52,15 +52,42 @@ private func runWithArgumentParser() -> Never {
         if code == .success {
             Gradebox.exit(withError: error)   // --help, --version
         }
-        fail(Gradebox.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)",
-             hint: "see `gradebox help` for usage")
+        let message = Gradebox.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+        // `gradebox run --image minimal /bin/echo hi`: the command must come after `--`.
+        let forgotSeparator = message.contains("nexpected argument") && !CommandLine.arguments.contains("--")
+        fail(message, kind: "usage",
+             hint: forgotSeparator ? "put the command after `--`: gradebox run --image minimal -- /bin/echo hi"
+                                   : "see `gradebox help` for usage")
     }
 }
 
-func fail(_ message: String, hint: String? = nil) -> Never {
-    var text = "gradebox: \(message)\n"
-    if let hint { text += "  (\(hint))\n" }
-    FileHandleLite.standardError.write(text)
+func fail(_ error: SandboxError) -> Never {
+    fail(error.description, kind: error.kind)
+}
+
+/// Renders a bad request: one line on stderr, or, when `--json` was asked
+/// for, the one object on stdout a caller parses; exit code 206 either way.
+func fail(_ message: String, kind: String, hint: String? = nil) -> Never {
+    if wantsJSON {
+        printJSON(ErrorRecord(error: message, kind: kind, hint: hint))
+    } else {
+        var text = "gradebox: \(message)\n"
+        if let hint { text += "  (\(hint))\n" }
+        FileHandleLite.standardError.write(text)
+    }
     exit(Verdict.usageExitCode)
+}
+
+/// `--json` among the options (before `--`, after which the words are the program's).
+var wantsJSON: Bool {
+    CommandLine.arguments.dropFirst().prefix { $0 != "--" }.contains("--json")
+}
+
+/// What `--json` prints for a request that could not be run.
+struct ErrorRecord: Encodable {
+    var error: String
+    /// usage, invalid_request, image_not_found, command_not_found, box_not_found, box_exists, host_unsupported, ...
+    var kind: String
+    var hint: String?
 }
 

@@ -26,5 +26,5 @@ func execBench(_ arguments: [String]) -> Never {
     let bench = dir + "/gradebox-bench"
     let argv = ([bench] + arguments).map { strdup($0) } + [nil]
     execv(bench, argv)
-    fail("cannot run \(bench): \(String(cString: strerror(errno))) (build it: swift build --product gradebox-bench)")
+    fail("cannot run \(bench): \(String(cString: strerror(errno))) (build it: swift build --product gradebox-bench)", kind: "usage")
 }

@@ -19,7 +19,7 @@ struct ExecCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "CPU time limit in seconds; SOFT:HARD gives TO past SOFT and kills at HARD.") var time: String?
     @Option(name: .customLong("wall-time"), help: "Wall-clock limit in seconds.") var wallTime: String?
-    @Option(help: "Bytes of output kept; beyond that the command is killed (OLE).") var output: String?
+    @Option(help: "Bytes of stdout+stderr kept together; past that, --on-output-limit.") var output: String?
     @Flag(help: "Print one JSON record on stdout and nothing else.") var json = false
     @Flag(name: .shortAndLong, help: "No summary line on stderr.") var quiet = false
     @Option(help: ArgumentHelp(StdinOption.help, valueName: "FILE|-|none")) var stdin: String?

@@ -24,6 +24,21 @@ public enum SandboxError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An external tool (tar, debootstrap, apt-get ...) failed.
     case toolFailed(String, status: Int32, output: String)
 
+    /// A short name of the case, for machine-readable output (`--json`).
+    public var kind: String {
+        switch self {
+        case .syscall: "syscall"
+        case .invalidRequest: "invalid_request"
+        case .imageNotFound: "image_not_found"
+        case .containerNotFound: "box_not_found"
+        case .containerExists: "box_exists"
+        case .hostUnsupported: "host_unsupported"
+        case .commandNotFound: "command_not_found"
+        case .setupFailed: "setup_failed"
+        case .toolFailed: "tool_failed"
+        }
+    }
+
     public var description: String {
         switch self {
         case .syscall(let what, let e): "\(what): \(errnoName(e))"
