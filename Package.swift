@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "SandboxCore", targets: ["SandboxCore"]),
         .library(name: "BenchCore", targets: ["BenchCore"]),
+        .library(name: "Grading", targets: ["Grading"]),
         .executable(name: "gradebox", targets: ["gradebox"]),
         .executable(name: "gradebox-bench", targets: ["gradebox-bench"]),
     ],
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // The C core (include/csandbox.h says what each file holds): everything
@@ -45,6 +47,14 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // INGInious's task format, results and in-box contract, graded in gradebox boxes.
+        .target(
+            name: "Grading",
+            dependencies: [
+                "SandboxCore",
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // The sandbox CLI's commands: parsing and printing over SandboxCore.
@@ -82,5 +92,6 @@ let package = Package(
         .testTarget(name: "SandboxIntegrationTests", dependencies: ["SandboxCore"]),
         .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
         .testTarget(name: "GradeboxCLITests", dependencies: ["GradeboxCLI"]),
+        .testTarget(name: "GradingTests", dependencies: ["Grading"]),
     ]
 )

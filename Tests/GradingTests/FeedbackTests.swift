@@ -1,0 +1,64 @@
+import Testing
+@testable import Grading
+
+private func feedback(_ json: String, _ ending: Feedback.Ending = .ran, debug: Bool = false) -> JobResult {
+    Feedback.result(ending, feedback: Array(json.utf8), archive: [1, 2, 3], previousState: "old", debug: debug,
+                    stdout: Array("out".utf8), stderr: Array("err".utf8))
+}
+
+@Suite("feedback -> result, as INGInious's runner and agent make it")
+struct FeedbackTests {
+    @Test func aSuccessWithoutAGradeIs100AndAFailureIs0() {
+        let ok = feedback(#"{"result": "success", "text": "well done"}"#)
+        #expect(ok.result == "success" && ok.grade == 100 && ok.text == "well done" && ok.archive == [1, 2, 3])
+        #expect(feedback(#"{"result": "failed"}"#).grade == 0)
+        #expect(feedback(#"{"result": "failed", "grade": 42.5}"#).grade == 42.5)
+        #expect(feedback(#"{"text": "no result"}"#).result == "error", "a missing result is an error")
+    }
+
+    @Test func problemsTestsCustomAndStateArePassedOn() {
+        let r = feedback(#"{"result": "failed", "problems": {"q1": ["failed", "wrong"], "Q.2": ["success", ""]}, "tests": {"t*1": 3},"#
+            + #" "custom": {"any": {"nested": [1, true]}}, "state": "s2"}"#)
+        #expect(r.problems == ["q1": ["failed", "wrong"], "Q.2": ["success", ""]])
+        #expect(r.tests == ["t*1": .number(3)])
+        #expect(r.custom == ["any": .object(["nested": .array([.number(1), .bool(true)])])])
+        #expect(r.state == "s2")
+    }
+
+    @Test func noFeedbackIsACrash() {
+        for empty in ["", "  \n", "{}"] {
+            let r = feedback(empty)
+            #expect(r.result == "crash" && r.text == "No feedback was given !" && r.grade == 0)
+        }
+        let debug = feedback("", debug: true)
+        #expect(debug.stdout == "out" && debug.stderr == "err", "debug mode keeps the run script's output")
+        #expect(feedback("").stdout == nil)
+    }
+
+    @Test(arguments: [
+        #"{"result": "success", "extra": 1}"#,
+        #"{"result": 3}"#,
+        #"{"result": "success", "grade": "high"}"#,
+        #"{"result": "success", "grade": true}"#,
+        #"{"result": "success", "problems": {"bad id": ["success", ""]}}"#,
+        #"{"result": "success", "problems": {"q1": {"result": "success"}}}"#,
+        #"{"result": "success", "problems": []}"#,
+    ])
+    func aBadlyFormattedFileIsACrashThatSaysSo(_ json: String) {
+        let r = feedback(json)
+        #expect(r.result == "crash")
+        #expect(r.text.hasPrefix("The grader did not return a readable output : "), "\(r.text)")
+    }
+
+    @Test func notJSONIsACrashToo() {
+        let r = feedback("{not json")
+        #expect(r.result == "crash" && r.text.hasPrefix("Exception occured in container"))
+    }
+
+    @Test func aStoppedJobKeepsItsPreviousStateAndReadsNoFeedback() {
+        let r = feedback(#"{"result": "success"}"#, .stopped("timeout"))
+        #expect(r.result == "timeout" && r.state == "old" && r.grade == 0 && r.archive == nil)
+        #expect(feedback("", .noRunFile).text == "'/task/run' could not be found")
+        #expect(feedback("", .notStarted).result == "crash")
+    }
+}
