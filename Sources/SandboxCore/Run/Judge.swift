@@ -34,12 +34,11 @@ package enum Judge {
         r.stdoutTally = o.stdoutTally
         r.stderrTally = o.stderrTally
         r.cpuMs = stats.map { Double($0.cpuUsageNanoseconds) / 1e6 } ?? o.usage.cpuMs
-        if let stats {
-            if let times = stats.cpuTimes {
-                r.cpuUserMs = Double(times.user) / 1e6
-                r.cpuSysMs = Double(times.system) / 1e6
-            }
-        } else {
+        if let times = stats?.cpuTimes {
+            r.cpuUserMs = Double(times.user) / 1e6
+            r.cpuSysMs = Double(times.system) / 1e6
+        } else if o.usage.userMs + o.usage.systemMs > 0 || stats == nil {
+            // The reaped init's rusage: its children, the program and what it started, included.
             r.cpuUserMs = o.usage.userMs
             r.cpuSysMs = o.usage.systemMs
         }
