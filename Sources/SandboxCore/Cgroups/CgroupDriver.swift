@@ -86,6 +86,7 @@ package protocol CgroupDriver: Sendable {
     /// Current CPU usage only: read on the hot loop that enforces CPU time.
     func cpuUsageNanoseconds(_ group: CgroupHandle) throws(SandboxError) -> UInt64
     /// User and system CPU time since the group was made or reset; nil where the kernel does not split it.
+    /// Tick-based on most kernels: read it as the split of `cpuUsageNanoseconds`, not as a second total.
     func cpuTimes(_ group: CgroupHandle) throws(SandboxError) -> (user: UInt64, system: UInt64)?
     /// Forks refused at the group's pids limit since it was made or reset (pids.events `max`).
     func forkFailures(_ group: CgroupHandle) throws(SandboxError) -> UInt64

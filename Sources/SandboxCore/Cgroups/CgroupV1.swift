@@ -90,7 +90,25 @@ package struct CgroupV1: CgroupDriver {
     }
 
     package func stats(_ group: CgroupHandle) throws(SandboxError) -> CgroupStats {
-        let cpu = try cpuUsageNanoseconds(group)
+        try memoryStats(group, cpu: try cpuUsageNanoseconds(group))
+    }
+
+    /// Σ over CPUs of cpuacct.usage_all's user and system columns (ns); nil where the file is not.
+    private func usageAll(_ group: CgroupHandle) throws(SandboxError) -> (user: UInt64, system: UInt64)? {
+        guard let cpuacct else { return nil }
+        let text: String
+        do { text = try fs.read("\(cpuacct)/\(group.name)/cpuacct.usage_all") } catch where cgroupErrno(error) == ENOENT { return nil }
+        var user: UInt64 = 0, system: UInt64 = 0
+        for line in text.split(separator: "\n").dropFirst() {
+            let columns = line.split(separator: " ")
+            guard columns.count == 3, let u = UInt64(columns[1]), let s = UInt64(columns[2]) else { return nil }
+            user &+= u
+            system &+= s
+        }
+        return (user, system)
+    }
+
+    private func memoryStats(_ group: CgroupHandle, cpu: UInt64) throws(SandboxError) -> CgroupStats {
         guard let memory else { return CgroupStats(cpuUsageNanoseconds: cpu, memoryPeakBytes: nil, oomKills: 0) }
         let dir = "\(memory)/\(group.name)"
         let peak = parseCgroupNumber(try fs.read("\(dir)/memory.max_usage_in_bytes"))
@@ -112,17 +130,10 @@ package struct CgroupV1: CgroupDriver {
         return usage >= group.cpuUsageBaselineNanoseconds ? usage - group.cpuUsageBaselineNanoseconds : usage
     }
 
-    /// cpuacct.usage_user and usage_sys (Linux 4.7+; nil before): reset to zero with cpuacct.usage.
+    /// cpuacct.usage_all's columns, summed over CPUs (one read; nil before
+    /// Linux 4.16). Reset to zero with cpuacct.usage.
     package func cpuTimes(_ group: CgroupHandle) throws(SandboxError) -> (user: UInt64, system: UInt64)? {
-        guard let cpuacct else { return nil }
-        let dir = "\(cpuacct)/\(group.name)"
-        do {
-            guard let user = parseCgroupNumber(try fs.read("\(dir)/cpuacct.usage_user")),
-                  let system = parseCgroupNumber(try fs.read("\(dir)/cpuacct.usage_sys")) else { return nil }
-            return (user, system)
-        } catch where cgroupErrno(error) == ENOENT {
-            return nil
-        }
+        try usageAll(group)
     }
 
     package func forkFailures(_ group: CgroupHandle) throws(SandboxError) -> UInt64 {

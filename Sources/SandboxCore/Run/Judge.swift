@@ -35,8 +35,10 @@ package enum Judge {
         r.stderrTally = o.stderrTally
         r.cpuMs = stats.map { Double($0.cpuUsageNanoseconds) / 1e6 } ?? o.usage.cpuMs
         if let times = stats?.cpuTimes {
-            r.cpuUserMs = Double(times.user) / 1e6
-            r.cpuSysMs = Double(times.system) / 1e6
+            // The cgroup's split is tick-based: it divides the exact total, it is not one.
+            let sum = Double(times.user) + Double(times.system)
+            r.cpuUserMs = sum > 0 ? r.cpuMs * Double(times.user) / sum : r.cpuMs
+            r.cpuSysMs = r.cpuMs - r.cpuUserMs!
         } else if o.usage.userMs + o.usage.systemMs > 0 || stats == nil {
             // The reaped init's rusage: its children, the program and what it started, included.
             r.cpuUserMs = o.usage.userMs
