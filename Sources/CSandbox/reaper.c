@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,7 +71,8 @@ CS_REAPER __attribute__((noreturn)) void cs_reaper_main(long *sp) {
     if (evfd < 0 || prog <= 0) cs_r_sys(SYS_exit_group, 126, 0, 0, 0);
     for (;;) {
         int status = 0;
-        long w = cs_r_sys(SYS_wait4, -1, (long)&status, 0, 0);
+        struct rusage ru;
+        long w = cs_r_sys(SYS_wait4, -1, (long)&status, 0, (long)&ru);
         if (w == -EINTR) continue;
         if (w < 0) cs_r_sys(SYS_exit_group, 0, 0, 0, 0);
         if (w != prog) continue;
@@ -82,6 +84,8 @@ CS_REAPER __attribute__((noreturn)) void cs_reaper_main(long *sp) {
         ev.err = 0;
         ev.status = status;
         ev.mono_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        ev.user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+        ev.sys_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
         // One write of less than PIPE_BUF: all of it or nothing.
         cs_r_sys(SYS_write, evfd, (long)&ev, sizeof ev, 0);
         // Exiting ends the pid namespace: the kernel kills what is left.

@@ -22,6 +22,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #ifndef CLONE_PIDFD
@@ -29,7 +30,7 @@
 #endif
 
 static void cs_emit(int fd, int32_t kind, int32_t step, int32_t err, int32_t status) {
-    struct cs_event ev = { kind, step, err, status, cs_monotonic_ns() };
+    struct cs_event ev = { kind, step, err, status, cs_monotonic_ns(), 0, 0 };
     cs_write_all(fd, &ev, sizeof ev);
 }
 
@@ -268,14 +269,18 @@ static void cs_init_run(const struct cs_plan *plan, int evfd, int64_t *marks, ch
     sigaction(SIGTERM, &sa, NULL);
     for (;;) {
         int st;
-        pid_t w = waitpid(-1, &st, 0);
+        struct rusage ru;
+        pid_t w = wait4(-1, &st, 0, &ru);
         if (w < 0 && errno == EINTR) {
             if (cs_term_requested) { kill(prog, SIGTERM); cs_term_requested = 0; }
             continue;
         }
         if (w < 0) _exit(0);
         if (w == prog) {
-            cs_emit(evfd, CS_EV_EXITED, 0, 0, st);
+            struct cs_event ev = { CS_EV_EXITED, 0, 0, st, cs_monotonic_ns(),
+                                   (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
+                                   (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec };
+            cs_write_all(evfd, &ev, sizeof ev);
             // Returning ends the pid namespace: the kernel kills what is left.
             _exit(0);
         }

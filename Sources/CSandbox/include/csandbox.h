@@ -114,6 +114,11 @@ struct cs_event {
     int32_t err;
     int32_t status;
     int64_t mono_ns;    // CLOCK_MONOTONIC when the event happened, in the box
+    // CS_EV_EXITED: the program's CPU time in user and kernel mode (its
+    // rusage, the children it waited for included), in microseconds; the
+    // supervisor splits the box's CPU time with them without reading cgroupfs.
+    int64_t user_us;
+    int64_t sys_us;
 };
 
 struct cs_plan {

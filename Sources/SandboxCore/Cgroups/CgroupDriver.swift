@@ -21,9 +21,6 @@ package struct CgroupHandle: Sendable, Equatable, Codable {
     /// The same for CPU usage where the counter cannot be zeroed (v2 cpu.stat);
     /// `cpuUsageNanoseconds` and `stats` subtract it.
     package var cpuUsageBaselineNanoseconds: UInt64
-    /// The same for user and system CPU time (v2 cpu.stat's user_usec and system_usec).
-    package var cpuUserBaselineNanoseconds: UInt64 = 0
-    package var cpuSystemBaselineNanoseconds: UInt64 = 0
     /// The same for forks refused at the pids limit (pids.events `max`, v1 and v2).
     package var forkFailureBaseline: UInt64 = 0
     package init(
@@ -45,25 +42,17 @@ package struct CgroupHandle: Sendable, Equatable, Codable {
         directory = try c.decodeIfPresent(String.self, forKey: .directory)
         oomKillBaseline = try c.decodeIfPresent(UInt64.self, forKey: .oomKillBaseline) ?? 0
         cpuUsageBaselineNanoseconds = try c.decodeIfPresent(UInt64.self, forKey: .cpuUsageBaselineNanoseconds) ?? 0
-        cpuUserBaselineNanoseconds = try c.decodeIfPresent(UInt64.self, forKey: .cpuUserBaselineNanoseconds) ?? 0
-        cpuSystemBaselineNanoseconds = try c.decodeIfPresent(UInt64.self, forKey: .cpuSystemBaselineNanoseconds) ?? 0
         forkFailureBaseline = try c.decodeIfPresent(UInt64.self, forKey: .forkFailureBaseline) ?? 0
     }
 }
 
 /// What a cgroup measured for a finished box.
 package struct CgroupStats: Sendable, Equatable {
-    package static func == (a: CgroupStats, b: CgroupStats) -> Bool {
-        a.cpuUsageNanoseconds == b.cpuUsageNanoseconds && a.memoryPeakBytes == b.memoryPeakBytes && a.oomKills == b.oomKills
-            && a.cpuTimes?.user == b.cpuTimes?.user && a.cpuTimes?.system == b.cpuTimes?.system && a.forkFailures == b.forkFailures
-    }
-
     package var cpuUsageNanoseconds: UInt64
     package var memoryPeakBytes: UInt64?
     /// OOM kills inside the group since it was created or last reset.
     package var oomKills: UInt64
-    /// Filled by who asks for them (`CgroupDriver.cpuTimes`, `forkFailures`): not every run needs the reads.
-    package var cpuTimes: (user: UInt64, system: UInt64)?
+    /// Filled by who asks for it (`CgroupDriver.forkFailures`): only a run with a pids limit needs the read.
     package var forkFailures: UInt64 = 0
     package init(cpuUsageNanoseconds: UInt64, memoryPeakBytes: UInt64?, oomKills: UInt64) {
         self.cpuUsageNanoseconds = cpuUsageNanoseconds
@@ -85,9 +74,6 @@ package protocol CgroupDriver: Sendable {
     func stats(_ group: CgroupHandle) throws(SandboxError) -> CgroupStats
     /// Current CPU usage only: read on the hot loop that enforces CPU time.
     func cpuUsageNanoseconds(_ group: CgroupHandle) throws(SandboxError) -> UInt64
-    /// User and system CPU time since the group was made or reset; nil where the kernel does not split it.
-    /// Tick-based on most kernels: read it as the split of `cpuUsageNanoseconds`, not as a second total.
-    func cpuTimes(_ group: CgroupHandle) throws(SandboxError) -> (user: UInt64, system: UInt64)?
     /// Forks refused at the group's pids limit since it was made or reset (pids.events `max`).
     func forkFailures(_ group: CgroupHandle) throws(SandboxError) -> UInt64
     /// SIGKILL every process in the group (v2: cgroup.kill; v1: freeze, kill each pid, thaw) and wait until it is empty.

@@ -93,21 +93,6 @@ package struct CgroupV1: CgroupDriver {
         try memoryStats(group, cpu: try cpuUsageNanoseconds(group))
     }
 
-    /// Σ over CPUs of cpuacct.usage_all's user and system columns (ns); nil where the file is not.
-    private func usageAll(_ group: CgroupHandle) throws(SandboxError) -> (user: UInt64, system: UInt64)? {
-        guard let cpuacct else { return nil }
-        let text: String
-        do { text = try fs.read("\(cpuacct)/\(group.name)/cpuacct.usage_all") } catch where cgroupErrno(error) == ENOENT { return nil }
-        var user: UInt64 = 0, system: UInt64 = 0
-        for line in text.split(separator: "\n").dropFirst() {
-            let columns = line.split(separator: " ")
-            guard columns.count == 3, let u = UInt64(columns[1]), let s = UInt64(columns[2]) else { return nil }
-            user &+= u
-            system &+= s
-        }
-        return (user, system)
-    }
-
     private func memoryStats(_ group: CgroupHandle, cpu: UInt64) throws(SandboxError) -> CgroupStats {
         guard let memory else { return CgroupStats(cpuUsageNanoseconds: cpu, memoryPeakBytes: nil, oomKills: 0) }
         let dir = "\(memory)/\(group.name)"
@@ -128,12 +113,6 @@ package struct CgroupV1: CgroupDriver {
             throw .syscall("read(\(path)): not a number", errno: EINVAL)
         }
         return usage >= group.cpuUsageBaselineNanoseconds ? usage - group.cpuUsageBaselineNanoseconds : usage
-    }
-
-    /// cpuacct.usage_all's columns, summed over CPUs (one read; nil before
-    /// Linux 4.16). Reset to zero with cpuacct.usage.
-    package func cpuTimes(_ group: CgroupHandle) throws(SandboxError) -> (user: UInt64, system: UInt64)? {
-        try usageAll(group)
     }
 
     package func forkFailures(_ group: CgroupHandle) throws(SandboxError) -> UInt64 {

@@ -85,24 +85,16 @@ package struct CgroupV2: CgroupDriver {
 
     /// One read of cpu.stat's usage_usec (always there: cpu.stat is a core file).
     package func cpuUsageNanoseconds(_ group: CgroupHandle) throws(SandboxError) -> UInt64 {
-        since(group.cpuUsageBaselineNanoseconds, try cpuStat(group).usage)
+        since(group.cpuUsageBaselineNanoseconds, try cpuStat(group))
     }
 
-    package func cpuTimes(_ group: CgroupHandle) throws(SandboxError) -> (user: UInt64, system: UInt64)? {
-        let stat = try cpuStat(group)
-        guard let user = stat.user, let system = stat.system else { return nil }
-        return (since(group.cpuUserBaselineNanoseconds, user), since(group.cpuSystemBaselineNanoseconds, system))
-    }
-
-    /// cpu.stat's usage_usec, user_usec and system_usec, in ns.
-    private func cpuStat(_ group: CgroupHandle) throws(SandboxError) -> (usage: UInt64, user: UInt64?, system: UInt64?) {
+    /// cpu.stat's usage_usec, in ns.
+    private func cpuStat(_ group: CgroupHandle) throws(SandboxError) -> UInt64 {
         let path = "\(parent)/\(group.name)/cpu.stat"
-        let text = try fs.read(path)
-        guard let usec = parseKeyedValue(text, key: "usage_usec") else {
+        guard let usec = parseKeyedValue(try fs.read(path), key: "usage_usec") else {
             throw .syscall("read(\(path)): no usage_usec", errno: EINVAL)
         }
-        return (usec &* 1000, parseKeyedValue(text, key: "user_usec").map { $0 &* 1000 },
-                parseKeyedValue(text, key: "system_usec").map { $0 &* 1000 })
+        return usec &* 1000
     }
 
     package func forkFailures(_ group: CgroupHandle) throws(SandboxError) -> UInt64 {
@@ -147,10 +139,7 @@ package struct CgroupV2: CgroupDriver {
             try? fs.write("\(dir)/memory.peak", "reset")
             group.oomKillBaseline = try oomKillCount(dir)
         }
-        let stat = try cpuStat(group)
-        group.cpuUsageBaselineNanoseconds = stat.usage
-        group.cpuUserBaselineNanoseconds = stat.user ?? 0
-        group.cpuSystemBaselineNanoseconds = stat.system ?? 0
+        group.cpuUsageBaselineNanoseconds = try cpuStat(group)
         if controllers.contains("pids") { group.forkFailureBaseline = try forksRefused(dir) }
     }
 

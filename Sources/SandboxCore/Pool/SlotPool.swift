@@ -177,7 +177,7 @@ package final class SlotPool: Sendable {
 }
 
 /// A pool slot's cgroup handle as text: name, directory ("-" for none), the
-/// baselines (OOM kills, CPU usage, user and system CPU, forks refused), then
+/// baselines (OOM kills, CPU usage, forks refused), then
 /// one cgroup.procs path a line. A file of an older format is no handle: the
 /// slot is made afresh.
 enum SlotFile {
@@ -185,21 +185,18 @@ enum SlotFile {
 
     static func encode(_ h: CgroupHandle) -> String {
         ([version, h.name, h.directory ?? "-"]
-            + [h.oomKillBaseline, h.cpuUsageBaselineNanoseconds, h.cpuUserBaselineNanoseconds, h.cpuSystemBaselineNanoseconds,
-               h.forkFailureBaseline].map { String($0) }
+            + [h.oomKillBaseline, h.cpuUsageBaselineNanoseconds, h.forkFailureBaseline].map { String($0) }
             + h.procsFiles).joined(separator: "\n") + "\n"
     }
 
     static func decode(_ text: String) -> CgroupHandle? {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
-        guard lines.count >= 8, lines[0] == version, !lines[1].isEmpty else { return nil }
-        let numbers = lines[3..<8].compactMap { UInt64($0) }
-        guard numbers.count == 5 else { return nil }
-        var h = CgroupHandle(name: lines[1], procsFiles: Array(lines[8...]), directory: lines[2] == "-" ? nil : lines[2],
+        guard lines.count >= 6, lines[0] == version, !lines[1].isEmpty else { return nil }
+        let numbers = lines[3..<6].compactMap { UInt64($0) }
+        guard numbers.count == 3 else { return nil }
+        var h = CgroupHandle(name: lines[1], procsFiles: Array(lines[6...]), directory: lines[2] == "-" ? nil : lines[2],
                              oomKillBaseline: numbers[0], cpuUsageBaselineNanoseconds: numbers[1])
-        h.cpuUserBaselineNanoseconds = numbers[2]
-        h.cpuSystemBaselineNanoseconds = numbers[3]
-        h.forkFailureBaseline = numbers[4]
+        h.forkFailureBaseline = numbers[2]
         return h
     }
 }

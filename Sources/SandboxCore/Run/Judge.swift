@@ -34,13 +34,14 @@ package enum Judge {
         r.stdoutTally = o.stdoutTally
         r.stderrTally = o.stderrTally
         r.cpuMs = stats.map { Double($0.cpuUsageNanoseconds) / 1e6 } ?? o.usage.cpuMs
-        if let times = stats?.cpuTimes {
-            // The cgroup's split is tick-based: it divides the exact total, it is not one.
-            let sum = Double(times.user) + Double(times.system)
-            r.cpuUserMs = sum > 0 ? r.cpuMs * Double(times.user) / sum : r.cpuMs
+        if let cpu = o.programCPU {
+            // The program's own rusage, reported by its init: it splits the box's total
+            // (which counts what the program left behind too) in the same proportion.
+            let sum = Double(cpu.user + cpu.system)
+            r.cpuUserMs = sum > 0 ? r.cpuMs * Double(cpu.user) / sum : r.cpuMs
             r.cpuSysMs = r.cpuMs - r.cpuUserMs!
-        } else if o.usage.userMs + o.usage.systemMs > 0 || stats == nil {
-            // The reaped init's rusage: its children, the program and what it started, included.
+        } else {
+            // A program exec'd into a box, reaped by the supervisor itself.
             r.cpuUserMs = o.usage.userMs
             r.cpuSysMs = o.usage.systemMs
         }

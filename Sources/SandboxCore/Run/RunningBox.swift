@@ -45,8 +45,7 @@ struct RunningBox: @unchecked Sendable {
             // may still be tearing the box down. Only the program was in the
             // group, so its numbers are final: read them before it goes.
             let tSupervised = Kernel.monotonicNs()
-            // The init's rusage, once it is reaped below, splits user and system time: no reads for that.
-            let stats = box.group.flatMap { measure($0, split: false) }
+            let stats = box.group.flatMap { measure($0) }
             if let reaping = try runtime.launcher.release(box, reaped: outcome.reaped) {
                 outcome.reaped = true
                 (outcome.reapedNs, outcome.usage) = reaping
@@ -66,7 +65,7 @@ struct RunningBox: @unchecked Sendable {
             }
             let tSupervised = Kernel.monotonicNs()
             let group = box.slot.cgroup
-            let stats = measure(group, split: true)
+            let stats = measure(group)
             // Reaped already (the init failed or was killed): the worker must not wait for its pid again.
             box.reaped = outcome.reaped
             runtime.warm.replace(box, shape: shape, plan: plan, spec: spec)
@@ -78,10 +77,9 @@ struct RunningBox: @unchecked Sendable {
     /// The judged result with its phases and steps. `launched`: the box's
     /// clock starts (the clone, or the program sent to a warm box);
     /// `supervised`: the supervisor is done, cleanup begins.
-    /// What the box's group measured: its stats, the CPU split (`split`), and refused forks where a pids limit was set.
-    private func measure(_ group: CgroupHandle, split: Bool) -> CgroupStats? {
+    /// What the box's group measured: its stats, and refused forks where a pids limit was set.
+    private func measure(_ group: CgroupHandle) -> CgroupStats? {
         guard let driver = runtime.cgroups, var stats = try? driver.stats(group) else { return nil }
-        if split { stats.cpuTimes = (try? driver.cpuTimes(group)) ?? nil }
         if spec.limits.pids != nil { stats.forkFailures = (try? driver.forkFailures(group)) ?? 0 }
         return stats
     }

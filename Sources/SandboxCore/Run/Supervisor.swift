@@ -91,6 +91,8 @@ package struct Supervisor {
         package var stdout: [UInt8]
         package var stdoutTally = StreamTally()
         package var stderrTally = StreamTally()
+        /// The program's own user and system CPU time (µs), from the init's EXITED event.
+        package var programCPU: (user: Int64, system: Int64)?
         /// Bytes the program was given on stdin (relayed, or read from a file handed to it); nil when not known.
         package var stdinBytes: Int?
         package var stderr: [UInt8]
@@ -266,6 +268,7 @@ package struct Supervisor {
                         case Int32(CS_EV_FAILED.rawValue): p.out.failure = (ev.step, ev.err)
                         case Int32(CS_EV_EXITED.rawValue):
                             p.out.waitStatus = ev.status
+                            p.out.programCPU = (ev.user_us, ev.sys_us)
                             p.out.exitedNs = ev.mono_ns
                             p.exitReported = true
                         default: break
