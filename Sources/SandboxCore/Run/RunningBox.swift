@@ -45,7 +45,7 @@ struct RunningBox: @unchecked Sendable {
             // may still be tearing the box down. Only the program was in the
             // group, so its numbers are final: read them before it goes.
             let tSupervised = Kernel.monotonicNs()
-            let stats = box.group.flatMap { measure($0) }
+            let stats = box.group.flatMap { measure($0, outcome) }
             if let reaping = try runtime.launcher.release(box, reaped: outcome.reaped) {
                 outcome.reaped = true
                 (outcome.reapedNs, outcome.usage) = reaping
@@ -65,7 +65,7 @@ struct RunningBox: @unchecked Sendable {
             }
             let tSupervised = Kernel.monotonicNs()
             let group = box.slot.cgroup
-            let stats = measure(group)
+            let stats = measure(group, outcome)
             // Reaped already (the init failed or was killed): the worker must not wait for its pid again.
             box.reaped = outcome.reaped
             runtime.warm.replace(box, shape: shape, plan: plan, spec: spec)
@@ -77,10 +77,16 @@ struct RunningBox: @unchecked Sendable {
     /// The judged result with its phases and steps. `launched`: the box's
     /// clock starts (the clone, or the program sent to a warm box);
     /// `supervised`: the supervisor is done, cleanup begins.
-    /// What the box's group measured: its stats, and refused forks where a pids limit was set.
-    private func measure(_ group: CgroupHandle) -> CgroupStats? {
+    /// What the box's group measured: its stats, and the forks its pids limit
+    /// refused. Those are looked for only where they can have mattered, in
+    /// a run that did not end cleanly or that wrote to stderr (where a shell
+    /// says "can't fork"): not one more cgroupfs read on every clean run's path.
+    private func measure(_ group: CgroupHandle, _ outcome: Supervisor.Outcome) -> CgroupStats? {
         guard let driver = runtime.cgroups, var stats = try? driver.stats(group) else { return nil }
-        if spec.limits.pids != nil { stats.forkFailures = (try? driver.forkFailures(group)) ?? 0 }
+        if spec.limits.pids != nil, outcome.waitStatus != 0 || outcome.killedFor != nil || !outcome.stderr.isEmpty
+            || outcome.stderrTally.keptBytes > 0 {
+            stats.forkFailures = (try? driver.forkFailures(group)) ?? 0
+        }
         return stats
     }
 
