@@ -60,9 +60,7 @@ final class LaunchIO: @unchecked Sendable {
         case .inherit(let fd):
             descriptors.stdin = fd
         case .pipe:
-            let p = try sys.pipe("\(what) stdin")
-            owned.append(p.write)
-            childEnds.append(p.read)
+            let p = try pipeToChild("\(what) stdin")
             stdin = p.write
             descriptors.stdin = p.read
         }
@@ -75,9 +73,7 @@ final class LaunchIO: @unchecked Sendable {
             owned.append(fd)
             descriptors.gate = fd
         case .program:
-            let p = try sys.pipe("gate")
-            owned.append(p.write)
-            childEnds.append(p.read)
+            let p = try pipeToChild("gate")
             gate = p.write
             descriptors.gate = p.read
             descriptors.gateCarriesProgram = true
@@ -94,6 +90,14 @@ final class LaunchIO: @unchecked Sendable {
         let p = try sys.pipe(what)
         owned.append(p.read)
         childEnds.append(p.write)
+        return p
+    }
+
+    /// A pipe whose write end this launch keeps and whose read end the child inherits.
+    private func pipeToChild(_ what: String) throws(SandboxError) -> (read: FileDescriptor, write: FileDescriptor) {
+        let p = try sys.pipe(what)
+        owned.append(p.write)
+        childEnds.append(p.read)
         return p
     }
 
