@@ -111,6 +111,21 @@ struct ImageLayoutTests {
         #expect(TestFiles.children(tmp.path + "/store/docker") == ["image.json", "rootfs"])
     }
 
+    @Test("an imported image keeps its configuration's labels (an INGInious environment's name among them)")
+    func labelsAreKept() async throws {
+        let tmp = TemporaryDirectory()
+        let manifest = json([["Config": "config.json", "RepoTags": ["env:latest"], "Layers": ["l1/layer.tar"]]])
+        let config = json(["config": ["Labels": ["org.inginious.grading.name": "python3", "other": "x"]]])
+        let source = tmp.write("env.tar", tarOf([("manifest.json", manifest), ("config.json", config), ("l1/layer.tar", lowerLayer())]))
+        let store = ImageStore(directory: tmp.path + "/store")
+        let info = try await store.importImage(name: "env", from: source)
+        #expect(info.labels == ["org.inginious.grading.name": "python3", "other": "x"])
+        #expect(try store.info("env").labels?["org.inginious.grading.name"] == "python3", "kept in image.json")
+        let plain = try await store.importImage(name: "plain", from: tmp.write("p.tar", tarOf(
+            [("manifest.json", manifest), ("config.json", json([:])), ("l1/layer.tar", lowerLayer())])))
+        #expect(plain.labels == nil)
+    }
+
     @Test("docker save archive whose layer path leads outside the archive is refused")
     func dockerSaveEscape() async {
         let tmp = TemporaryDirectory()

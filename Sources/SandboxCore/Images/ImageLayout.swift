@@ -21,6 +21,8 @@ package struct ImageLayout: Sendable, Equatable {
     }
     package var format: ImageFormat
     package var layers: [Layer]
+    /// The image's configuration (its labels, among others), when the layout names one.
+    package var config: Layer? = nil
 
     /// nil when `dir` is neither a docker-save archive (manifest.json) nor an OCI layout (oci-layout + index.json).
     package static func detect(in dir: FileDescriptor) async throws(SandboxError) -> ImageLayout? {
@@ -60,7 +62,7 @@ package struct ImageLayout: Sendable, Equatable {
                 parts.count == 3 && parts[0] == "blobs" && parts[1] == "sha256" ? "sha256:\(parts[2])" : nil
             return Layer(path: path, digest: digest)
         }
-        return ImageLayout(format: .dockerArchive, layers: layers)
+        return ImageLayout(format: .dockerArchive, layers: layers, config: first.Config.map { Layer(path: $0, digest: nil) })
     }
 
     struct Descriptor: Decodable {
@@ -80,6 +82,7 @@ package struct ImageLayout: Sendable, Equatable {
         var mediaType: String?
         var manifests: [Descriptor]?
         var layers: [Descriptor]?
+        var config: Descriptor?
     }
 
     static let hostArchitecture: String = {
@@ -98,7 +101,8 @@ package struct ImageLayout: Sendable, Equatable {
         // Nested indexes (docker 25+ writes index → index → manifest) are followed a few levels deep.
         for _ in 0..<8 {
             if let layers = document.layers {
-                return ImageLayout(format: .ociLayout, layers: layers.map { Layer(path: blobPath($0.digest), digest: $0.digest) })
+                return ImageLayout(format: .ociLayout, layers: layers.map { Layer(path: blobPath($0.digest), digest: $0.digest) },
+                                   config: document.config.map { Layer(path: blobPath($0.digest), digest: $0.digest) })
             }
             guard let manifests = document.manifests else {
                 throw .invalidRequest("OCI layout: \(name) has neither manifests nor layers")
@@ -215,5 +219,18 @@ package enum ConfinedPath {
             if data.count > 64 << 20 { throw .invalidRequest("image archive: \(path) is too large for a manifest") }
         }
         return data
+    }
+}
+
+/// An image configuration (docker's and OCI's are alike here): only its labels are read.
+struct ImageConfigLabels: Decodable {
+    struct Config: Decodable {
+        var Labels: [String: String]?
+    }
+    var config: Config?
+
+    /// The labels of the configuration `data`; none when it has none or is not one.
+    static func labels(_ data: Data) -> [String: String] {
+        (try? JSONDecoder().decode(ImageConfigLabels.self, from: data))?.config?.Labels ?? [:]
     }
 }

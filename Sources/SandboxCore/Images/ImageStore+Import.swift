@@ -36,7 +36,7 @@ extension ImageStore {
                 let sourceFd = try ImageFS.openDirectory(source)
                 defer { ImageFS.close(sourceFd) }
                 if let layout = try await ImageLayout.detect(in: sourceFd) {
-                    try await Self.apply(layout, from: sourceFd, into: staging.rootfs, progress: progress)
+                    staging.labels = try await Self.apply(layout, from: sourceFd, into: staging.rootfs, progress: progress)
                     return (source, layout.format)
                 }
                 progress?("copying \(source)")
@@ -56,7 +56,7 @@ extension ImageStore {
             try staging.moveRootfsAside(as: "archive")
             let archive = try ImageFS.openDirectory("archive", in: staging.directory)
             defer { ImageFS.close(archive) }
-            try await Self.apply(layout, from: archive, into: staging.rootfs, progress: progress)
+            staging.labels = try await Self.apply(layout, from: archive, into: staging.rootfs, progress: progress)
             try ImageFS.removeTree("archive", in: staging.directory, display: "\(staging.path)/archive")
             return (source, layout.format)
         }
@@ -67,6 +67,8 @@ extension ImageStore {
         var path: String
         var directory: FileDescriptor
         var rootfs: FileDescriptor
+        /// The image's labels (from an archive's configuration, or set by a build).
+        var labels: [String: String] = [:]
         var rootfsPath: String { path + "/rootfs" }
 
         /// Renames rootfs/ to `name` and starts an empty rootfs/.
@@ -124,9 +126,10 @@ extension ImageStore {
             let (source, format) = try await fill(&staging)
             progress?("normalizing the rootfs")
             let stats = try RootfsNormalizer.normalize(staging.rootfs, display: staging.rootfsPath, progress: progress)
-            let info = ImageInfo(
+            var info = ImageInfo(
                 name: name, source: source, format: format, createdAt: Date(),
                 sizeBytes: stats.sizeBytes, fileCount: stats.fileCount, rootfs: rootfsDirectory(name))
+            info.labels = staging.labels.isEmpty ? nil : staging.labels
             try Self.writeInfo(info, in: staging.directory, display: temporaryPath)
             try install(temporary, as: name, in: store, replace: replace, progress: progress)
             progress?("image \(name): \(stats.fileCount) entries, \(stats.sizeBytes / 1024) KiB")
@@ -181,7 +184,9 @@ extension ImageStore {
     }
 
     /// Applies the layers of a docker-save archive or OCI layout, bottom first, with whiteouts.
-    static func apply(_ layout: ImageLayout, from archive: FileDescriptor, into rootfs: FileDescriptor, progress: (@Sendable (String) -> Void)?) async throws(SandboxError) {
+    /// Applies the layers; returns the image's labels.
+    static func apply(_ layout: ImageLayout, from archive: FileDescriptor, into rootfs: FileDescriptor,
+                      progress: (@Sendable (String) -> Void)?) async throws(SandboxError) -> [String: String] {
         guard !layout.layers.isEmpty else { throw .invalidRequest("image archive has no layers") }
         for (i, layer) in layout.layers.enumerated() {
             let fd = try ConfinedPath.open(layer.path, in: archive)
@@ -193,6 +198,10 @@ extension ImageStore {
             progress?("layer \(i + 1)/\(layout.layers.count): \(layer.path)")
             _ = try await extract(fd, display: layer.path, into: rootfs, options: .init(layer: true))
         }
+        // The configuration is trusted no more than a layer: confined, and checked against its digest when named by one.
+        guard let config = layout.config, let data = try? ConfinedPath.read(config.path, in: archive) else { return [:] }
+        if let digest = config.digest { try await ImageLayout.verifyDigest(.bytes(Array(data)), digest, what: config.path) }
+        return ImageConfigLabels.labels(data)
     }
 
     /// Streams one tar (possibly compressed) from `file` into `root`; returns the number of entries.

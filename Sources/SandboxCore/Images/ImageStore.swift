@@ -205,6 +205,9 @@ public struct ImageInfo: Codable, Sendable, Equatable {
     public var fileCount: Int
     /// Absolute path of the rootfs directory.
     public var rootfs: String
+    /// The image's labels: an imported image's own (its configuration's `Labels`), or a built one's.
+    /// INGInious names its grading environments with `org.inginious.grading.name`.
+    public var labels: [String: String]?
 
     public init(name: String, source: String, format: ImageFormat, createdAt: Date, sizeBytes: UInt64, fileCount: Int, rootfs: String) {
         self.name = name
