@@ -96,6 +96,40 @@ struct ImageBuildTests {
     }
 }
 
+extension ImageBuildTests {
+    @Test(
+        "build(.inginiousDefault): INGInious's default environment, its stock in-box API working as uid 4242",
+        .enabled(if: ImageHost.canBuildFull, "needs root and debootstrap (or apt-get to install it)"),
+        .enabled(if: ImageHost.slowTestsEnabled, "slow (about 80 s and 150 MB of downloads from Debian and PyPI); run with GRADEBOX_SLOW_TESTS=1"))
+    func inginiousDefault() async throws {
+        let dir = try temporaryDirectory("imgstore")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = ImageStore(directory: dir)
+        let info = try await store.build(.inginiousDefault)
+        #expect(info.name == "inginious-default")
+        #expect(info.labels?["org.inginious.grading.name"] == "default")
+        for path in ["/usr/bin/feedback-result", "/usr/bin/run_student", "/usr/lib/python3/dist-packages/inginious_container_api/feedback.py",
+                     "/usr/lib/python3/dist-packages/inginious/feedback.py", "/task", "/.__output", "/.__input", "/archive", "/sockets"] {
+            #expect(FileManager.default.fileExists(atPath: info.rootfs + path), "\(path)")
+        }
+        // The stock commands write the feedback file as a run script's worker.
+        let out = try temporaryDirectory("feedback")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        chmod(out, 0o777)
+        let state = try temporaryDirectory("state")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let sandbox = Sandbox(stateDirectory: state, images: store)
+        var spec = SandboxSpec(image: "inginious-default", command: ["/bin/bash", "-c", "feedback-result success; feedback-msg -m hi; id -u"])
+        spec.user = UserID(uid: 4242, gid: 4242)
+        spec.workingDirectory = "/task"
+        spec.mounts = [BindMount(source: out, target: "/.__output", writable: true)]
+        let r = try sandbox.runBlocking(spec)
+        #expect(r.verdict == .OK && String(decoding: r.stdout, as: UTF8.self) == "4242\n")
+        #expect((try? String(contentsOfFile: out + "/__feedback.json", encoding: .utf8)) == #"{"result": "success", "text": "hi"}"#)
+        _ = try sandbox.gc(pool: true)
+    }
+}
+
 final class ProgressLines: @unchecked Sendable {
     private var lines: [String] = []
     private let lock = NSLock()

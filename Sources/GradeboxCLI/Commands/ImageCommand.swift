@@ -10,7 +10,7 @@ struct ImageCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Build `minimal` (busybox-static, stands in for Alpine) or `full` (Debian minbase, stands in for CentOS).")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "minimal or full.") var kind: BuiltinImage
+        @Argument(help: "minimal, full or inginious-default.") var kind: BuiltinImage
         @Option(help: "Image name (default: the kind).") var name: String?
         func run() async throws {
             let info = try await ImageStore(directory: global.images).build(kind, name: name) { line in

@@ -37,6 +37,8 @@ extension ImageStore {
                 try MinimalRootfs(busybox: busybox, applets: applets).write(into: staging.rootfs, display: staging.rootfsPath)
                 return ("busybox-static" + (version.isEmpty ? "" : " \(version)") + " (\(busybox))", .busybox)
             }
+        case .inginiousDefault:
+            return try await InginiousEnvironment.build(self, name: name, replace: replace, progress: progress)
         case .full:
             guard ImageFS.isRoot else {
                 throw .hostUnsupported("building the full image runs debootstrap, which needs root")

@@ -190,6 +190,12 @@ public enum BuiltinImage: String, CaseIterable, Sendable {
     case minimal
     /// Debian bookworm minbase from debootstrap, about 206 MB (stands in for CentOS).
     case full
+    /// INGInious's default grading environment, built offline: `full` plus what
+    /// INGInious's base image has (python3 with msgpack, zmq, jinja2, yaml and
+    /// IPython; bash, coreutils, gcc, make), its in-box API taken from the
+    /// `inginious` sdist on PyPI, and the user `worker` (4242, home /task).
+    /// Labelled `org.inginious.grading.name=default`.
+    case inginiousDefault = "inginious-default"
 }
 
 /// What the store knows about one image (its image.json).

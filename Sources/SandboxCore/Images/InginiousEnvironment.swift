@@ -1,0 +1,142 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The build of `inginious-default`, INGInious's default grading environment,
+/// from Debian's packages and PyPI only (no registry is reachable): what its
+/// Dockerfiles (base-containers/base and default in the `inginious` sdist) put
+/// in a Rocky Linux image, put in Debian bookworm minbase instead. Nothing of
+/// INGInious is kept in this repository: its in-box files are taken from the
+/// sdist at build time.
+enum InginiousEnvironment {
+    /// The INGInious release whose in-box API the environment carries: the
+    /// one whose back-end protocol `gradebox agent` speaks.
+    static let version = "0.9.2"
+
+    /// What INGInious's base image installs that a run script or a student
+    /// program uses, as Debian names it.
+    static let packages = [
+        "python3", "python3-msgpack", "python3-zmq", "python3-jinja2", "python3-yaml", "python3-ipython",
+        "bash", "coreutils", "gcc", "make", "libc6-dev", "procps", "zip", "unzip", "file", "bc", "jq",
+    ]
+
+    /// The mount points a grading box or a student box needs in a read-only root.
+    static let mountPoints = ["task", "course", "course/common", ".__input", ".__output", "archive", "sockets"]
+
+    static let labels = ["org.inginious.grading.name": "default", "org.inginious.grading.agent_version": "3"]
+
+    static func build(_ store: ImageStore, name: String, replace: Bool,
+                      progress: (@Sendable (String) -> Void)?) async throws(SandboxError) -> ImageInfo {
+        guard ImageFS.isRoot else {
+            throw .hostUnsupported("building \(name) runs debootstrap, which needs root")
+        }
+        if ImageTools.which("debootstrap") == nil { try await ImageStore.aptInstall("debootstrap", progress: progress) }
+        let sdist = try await fetchSdist(progress: progress)
+        defer { try? FileManager.default.removeItem(atPath: sdist.directory) }
+        let mirror = ImageStore.debianMirror()
+        return try await store.create(name: name, replace: replace, progress: progress) { (staging) async throws(SandboxError) -> (String, ImageFormat) in
+            let arguments = ["--variant=minbase", "bookworm", staging.rootfsPath, mirror]
+            progress?("debootstrap " + arguments.joined(separator: " "))
+            try await ImageTools.stream("debootstrap", arguments, progress: progress)
+            // The packages with apt in the new tree: debootstrap's --include fails
+            // to configure python3 packages in a minbase tree (python3-zmq here).
+            let rootfs = staging.rootfsPath
+            do {
+                try "#!/bin/sh\nexit 101\n".write(toFile: rootfs + "/usr/sbin/policy-rc.d", atomically: true, encoding: .utf8)
+                try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: rootfs + "/usr/sbin/policy-rc.d")
+            } catch { throw .syscall("write(\(rootfs)/usr/sbin/policy-rc.d)", errno: EIO) }
+            let apt = ["DEBIAN_FRONTEND": "noninteractive"]
+            progress?("apt-get install " + packages.joined(separator: " "))
+            try await ImageTools.stream("chroot", [rootfs, "apt-get", "install", "-y", "-q", "--no-install-recommends"] + packages,
+                                        environment: apt, progress: progress)
+            try await ImageTools.stream("chroot", [rootfs, "apt-get", "clean"], environment: apt, progress: progress)
+            try? FileManager.default.removeItem(atPath: rootfs + "/usr/sbin/policy-rc.d")
+            try ImageStore.removeDownloadedPackages(staging.rootfs, display: staging.rootfsPath)
+            try install(sdist.base, into: staging.rootfsPath, progress: progress)
+            staging.labels = labels
+            return ("debootstrap --variant=minbase bookworm \(mirror) + apt-get install \(packages.joined(separator: " ")) + inginious==\(version) base-containers/base", .debootstrap)
+        }
+    }
+
+    /// `pip download --no-deps --no-binary :all: inginious==VERSION`, unpacked;
+    /// `base` is its base-containers/base directory.
+    static func fetchSdist(progress: (@Sendable (String) -> Void)?) async throws(SandboxError) -> (directory: String, base: String) {
+        let dir = "/tmp/gradebox-inginious-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw .syscall("mkdir(\(dir))", errno: EIO)
+        }
+        let python = ImageTools.which("pip3") != nil ? "pip3" : "pip"
+        if ImageTools.which(python) == nil { try await ImageStore.aptInstall("python3-pip", progress: progress) }
+        progress?("pip download inginious==\(version) (its sdist, for the in-box API)")
+        try await ImageTools.stream(ImageTools.which("pip3") != nil ? "pip3" : "pip",
+                                    ["download", "--no-deps", "--no-binary", ":all:", "inginious==\(version)", "-d", dir],
+                                    progress: progress)
+        let archive = dir + "/inginious-\(version).tar.gz"
+        guard FileManager.default.fileExists(atPath: archive) else {
+            throw .toolFailed("pip download inginious==\(version)", status: 0, output: "no \(archive)")
+        }
+        _ = try await ImageTools.capture("tar", ["-xzf", archive, "-C", dir])
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        guard let top = entries.first(where: { $0.lowercased() == "inginious-\(version)" }) else {
+            throw .toolFailed("tar -xzf \(archive)", status: 0, output: "no inginious-\(version) directory in it")
+        }
+        let base = "\(dir)/\(top)/base-containers/base"
+        guard FileManager.default.fileExists(atPath: base + "/inginious_container_api/feedback.py") else {
+            throw .toolFailed("inginious \(version) sdist", status: 0, output: "no base-containers/base/inginious_container_api in it")
+        }
+        return (dir, base)
+    }
+
+    /// What base-containers/base/Dockerfile does, in `rootfs`: the commands in
+    /// /bin (INGInious itself root-only), the API importable as
+    /// `inginious_container_api` and as `inginious`, the user `worker`, and the
+    /// mount points of a grading box.
+    static func install(_ base: String, into rootfs: String, progress: (@Sendable (String) -> Void)?) throws(SandboxError) {
+        let fm = FileManager.default
+        func run(_ what: String, _ body: () throws -> Void) throws(SandboxError) {
+            do { try body() } catch { throw .toolFailed(what, status: 0, output: "\(error)") }
+        }
+        try run("install INGInious's commands") {
+            for name in try fm.contentsOfDirectory(atPath: base + "/bin").sorted() {
+                let target = "\(rootfs)/usr/bin/\(name)"
+                try? fm.removeItem(atPath: target)
+                try fm.copyItem(atPath: "\(base)/bin/\(name)", toPath: target)
+                try fm.setAttributes([.posixPermissions: name == "INGInious" ? 0o700 : 0o755], ofItemAtPath: target)
+            }
+        }
+        try run("install INGInious's python package") {
+            for package in ["inginious_container_api", "inginious"] {
+                let target = "\(rootfs)/usr/lib/python3/dist-packages/\(package)"
+                try? fm.removeItem(atPath: target)
+                try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+                for file in try fm.contentsOfDirectory(atPath: base + "/inginious_container_api") where file.hasSuffix(".py") {
+                    try fm.copyItem(atPath: "\(base)/inginious_container_api/\(file)", toPath: "\(target)/\(file)")
+                    try fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: "\(target)/\(file)")
+                }
+            }
+        }
+        try run("add the user worker (4242)") {
+            try append("worker:x:4242:4242:worker:/task:/bin/bash\n", to: rootfs + "/etc/passwd")
+            try append("worker:x:4242:\n", to: rootfs + "/etc/group")
+            try append("worker:*:19000:0:99999:7:::\n", to: rootfs + "/etc/shadow")
+        }
+        try run("make the grading box's mount points") {
+            for dir in mountPoints {
+                try fm.createDirectory(atPath: "\(rootfs)/\(dir)", withIntermediateDirectories: true)
+            }
+            try fm.setAttributes([.ownerAccountID: 4242, .groupOwnerAccountID: 4242], ofItemAtPath: rootfs + "/task")
+        }
+        progress?("INGInious \(version): its commands, its python package, the user worker and the mount points")
+    }
+
+    private static func append(_ line: String, to path: String) throws {
+        let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        guard !existing.split(separator: "\n").contains(where: { $0.hasPrefix(line.prefix { $0 != ":" } + ":") }) else { return }
+        try (existing + line).write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
