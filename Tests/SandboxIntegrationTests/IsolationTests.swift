@@ -338,7 +338,7 @@ struct IsolationTests {
         try Runtime.shared(sandbox.stateDirectory).warm.settle()
         let second = try sandbox.runBlocking(spec, pool: true)
         #expect(first.verdict == .OK && second.verdict == .OK)
-        #expect(first.out == second.out, "the same pool network namespace is reused")
+        #expect(first.out == second.out, "the same pool network namespace is reused (first ran warm: \(first.ranWarm), second: \(second.ranWarm))")
         #expect((first.memoryPeakBytes ?? 0) > 20_000_000)
         #expect((second.memoryPeakBytes ?? .max) < 20_000_000, "the peak was reset between users")
         let cleaned = try sandbox.gc(pool: true)
