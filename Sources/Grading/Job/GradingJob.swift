@@ -1,0 +1,217 @@
+import Foundation
+import SandboxCore
+
+/// One submission graded by one task: the grading box runs the task's run
+/// script as INGInious's container would (uid 4242, in a writable copy of
+/// the task at /task, the inputs in /.__input, the feedback in /.__output,
+/// the archive in /archive, $common read-only at /course/common), and its
+/// feedback becomes the job's result. The box is launched by the sandbox
+/// (`Sandbox.run`, the launcher every box goes through).
+///
+/// Not yet: run_student (student boxes), the job's cgroup subtree shared with them.
+public struct GradingJob: Sendable {
+    public var course: String
+    public var task: String
+    /// Problem id -> the student's answer: text, or a file (its name and bytes).
+    public var inputs: [String: Input]
+    public var debug = false
+    /// The submission's previous state (`@state`).
+    public var state = ""
+
+    public enum Input: Sendable, Equatable {
+        case text(String)
+        case file(name: String, bytes: [UInt8])
+    }
+
+    public init(course: String, task: String, inputs: [String: Input]) {
+        self.course = course
+        self.task = task
+        self.inputs = inputs
+    }
+
+    /// The task folder: `<course>/<task>`.
+    public var taskDirectory: String { "\(course)/\(task)" }
+}
+
+/// Where environments come from: images whose `org.inginious.grading.name` label names them.
+public struct Environments: Sendable {
+    public let images: ImageStore
+
+    public init(images: ImageStore) { self.images = images }
+
+    /// The image serving the environment `name`; nil when none does.
+    public func image(for name: String) -> ImageInfo? {
+        let all = (try? images.list()) ?? []
+        return all.first { $0.labels?["org.inginious.grading.name"] == name }
+    }
+}
+
+/// Runs grading jobs in gradebox boxes.
+public struct Grader: Sendable {
+    public let sandbox: Sandbox
+    public let environments: Environments
+    /// Where each job's files are made (and removed after it).
+    public var workDirectory = "/tmp"
+
+    public init(sandbox: Sandbox) {
+        self.sandbox = sandbox
+        environments = Environments(images: sandbox.images)
+    }
+
+    /// Grades `job`. A task that cannot be read, a missing run file or an
+    /// unknown environment is a `crash` result naming the file and field.
+    public func grade(_ job: GradingJob) async -> JobResult {
+        let t0 = Date()
+        var phases: [JobPhase] = []
+        func phase(_ name: String) { phases.append(JobPhase(name, ms: Date().timeIntervalSince(t0) * 1000)) }
+        phase("accepted")
+        var result: JobResult
+        do {
+            result = try await run(job, phase: phase)
+        } catch {
+            result = JobResult(result: "crash", text: "\(error)")
+        }
+        phase("done")
+        result.phases = phases
+        return result
+    }
+
+    private func run(_ job: GradingJob, phase: (String) -> Void) async throws -> JobResult {
+        let descriptor = try TaskDescriptor.load(job.taskDirectory + "/task.yaml")
+        for id in job.inputs.keys where !descriptor.problems.contains(where: { $0.id == id }) {
+            throw GradingError.input("\(job.taskDirectory)/task.yaml has no problem \(id)")
+        }
+        guard let image = environments.image(for: descriptor.environmentID) else {
+            throw GradingError.taskFile(path: job.taskDirectory + "/task.yaml", field: "environment_id",
+                                        problem: "no environment \(descriptor.environmentID) here (import its image, or build inginious-default)")
+        }
+        let files = try JobFiles(job: job, under: workDirectory)
+        defer { files.remove() }
+        phase("task view made")
+
+        let common = job.course + "/$common"
+        let hasCommon = FileManager.default.fileExists(atPath: common)
+        let exists = { (path: String) -> Bool in
+            if path.hasPrefix("/task/") { return FileManager.default.fileExists(atPath: files.task + path.dropFirst(5)) }
+            if path.hasPrefix("/course/common/") { return hasCommon && FileManager.default.fileExists(atPath: common + path.dropFirst(14)) }
+            return false
+        }
+        guard let argv = RunFile.command(runCommand: descriptor.runCommand, exists: exists) else {
+            return Feedback.result(.noRunFile, feedback: [], archive: nil, previousState: job.state, debug: job.debug)
+        }
+
+        var spec = SandboxSpec(image: image.name, command: argv)
+        spec.user = UserID(uid: 4242, gid: 4242)
+        spec.workingDirectory = "/task"
+        spec.workingDirectoryMode = .image
+        spec.environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/task", "LANG=C.UTF-8"]
+        spec.network = descriptor.networkGrading ? .host : .none
+        spec.mounts = [
+            BindMount(source: files.task, target: "/task", writable: true),
+            BindMount(source: files.input, target: "/.__input"),
+            BindMount(source: files.output, target: "/.__output", writable: true),
+            BindMount(source: files.archive, target: "/archive", writable: true),
+        ]
+        if hasCommon { spec.mounts.append(BindMount(source: common, target: "/course/common")) }
+        spec.limits.cpuTimeSeconds = Double(descriptor.limits.cpuSeconds)
+        spec.limits.wallTimeSeconds = Double(descriptor.limits.wallSeconds)
+        spec.limits.memoryBytes = UInt64(descriptor.limits.memoryMegabytes) << 20
+        spec.limits.pids = 512
+        phase("run script started")
+        let run: RunResult
+        switch await runBox(spec) {   // stdin: /dev/null, as INGInious gives its run script
+        case .success(let r): run = r
+        case .failure(.commandNotFound):
+            return Feedback.result(.notStarted, feedback: [], archive: nil, previousState: job.state, debug: job.debug)
+        case .failure(let error): throw GradingError.sandbox(error.description)
+        }
+        phase("run script exited")
+        switch run.verdict {
+        case .TO: return Feedback.result(.stopped("timeout"), feedback: [], archive: nil, previousState: job.state)
+        case .MLE: return Feedback.result(.stopped("overflow"), feedback: [], archive: nil, previousState: job.state)
+        case .XX: throw GradingError.sandbox("the grading box failed: \(run.failure?.description ?? "unknown step")")
+        default: break
+        }
+        let feedback = (try? Data(contentsOf: URL(fileURLWithPath: files.output + "/__feedback.json"))).map { [UInt8]($0) } ?? []
+        let archive = try? files.archiveTarball()
+        phase("feedback read")
+        return Feedback.result(.ran, feedback: feedback, archive: archive, previousState: job.state, debug: job.debug,
+                               stdout: run.stdout, stderr: run.stderr)
+    }
+}
+
+extension Grader {
+    func runBox(_ spec: SandboxSpec) async -> Result<RunResult, SandboxError> {
+        do { return .success(try await sandbox.run(spec)) } catch { return .failure(error) }
+    }
+}
+
+/// A job's own files on the host, removed after it: a copy of the task
+/// (INGInious gives each job a fresh /task), its inputs, and empty output and archive folders.
+struct JobFiles {
+    let root: String
+    var task: String { root + "/task" }
+    var input: String { root + "/input" }
+    var output: String { root + "/output" }
+    var archive: String { root + "/archive" }
+
+    init(job: GradingJob, under parent: String) throws {
+        root = "\(parent)/gradebox-job-\(UUID().uuidString)"
+        let fm = FileManager.default
+        do {
+            for dir in [root, input, output, archive] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            try fm.copyItem(atPath: job.taskDirectory, toPath: task)
+            // The run script runs as worker (4242): /task, the output and the archive are its.
+            for dir in [task, output, archive] { try Self.chownTree(dir) }
+            try fm.setAttributes([.posixPermissions: 0o700], ofItemAtPath: root)
+            try InputData.write(job.inputs, state: job.state, into: input)
+        } catch {
+            try? fm.removeItem(atPath: root)
+            throw GradingError.sandbox("preparing the job's files in \(root): \(error)")
+        }
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: root) }
+
+    static func chownTree(_ path: String) throws {
+        let fm = FileManager.default
+        try fm.setAttributes([.ownerAccountID: 4242, .groupOwnerAccountID: 4242], ofItemAtPath: path)
+        if let walker = fm.enumerator(atPath: path) {
+            for case let item as String in walker {
+                try fm.setAttributes([.ownerAccountID: 4242, .groupOwnerAccountID: 4242], ofItemAtPath: path + "/" + item)
+            }
+        }
+    }
+
+    /// /archive as INGInious sends it: a gzipped tar of its contents.
+    func archiveTarball() throws -> [UInt8] {
+        let tarball = root + "/archive.tgz"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/tar")
+        p.arguments = ["-czf", tarball, "-C", archive, "."]
+        try p.run()
+        p.waitUntilExit()
+        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: tarball)))
+    }
+}
+
+/// /.__input/__inputdata.json as INGInious's container writes it: {"input": {id: value}, "@state": ...};
+/// a file input's bytes go to /.__input/__inputfile_N and its value becomes that path.
+enum InputData {
+    static func write(_ inputs: [String: GradingJob.Input], state: String, into dir: String) throws {
+        var values: [String: Any] = [:]
+        var n = 0
+        for (id, input) in inputs.sorted(by: { $0.key < $1.key }) {
+            switch input {
+            case .text(let text): values[id] = text
+            case .file(let name, let bytes):
+                let path = "/.__input/__inputfile_\(n)"
+                try Data(bytes).write(to: URL(fileURLWithPath: "\(dir)/__inputfile_\(n)"))
+                n += 1
+                values[id] = ["filename": name, "value": path]
+            }
+        }
+        let object: [String: Any] = ["input": values, "@state": state]
+        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: URL(fileURLWithPath: dir + "/__inputdata.json"))
+    }
+}

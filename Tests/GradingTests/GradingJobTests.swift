@@ -1,0 +1,96 @@
+import Testing
+import Foundation
+import SandboxCore
+@testable import Grading
+
+/// An image store holding inginious-default: GRADEBOX_INGINIOUS_IMAGES, or the default store.
+private let environmentStore: ImageStore? = {
+    guard geteuid() == 0 else { return nil }
+    let directory = ProcessInfo.processInfo.environment["GRADEBOX_INGINIOUS_IMAGES"] ?? ImageStore.defaultDirectory
+    let store = ImageStore(directory: directory)
+    return Environments(images: store).image(for: "default") == nil ? nil : store
+}()
+
+/// A course folder as INGInious has it, written in a temporary directory.
+private struct Course {
+    let path: String
+
+    init() throws {
+        path = NSTemporaryDirectory() + "gradebox-course-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path + "/$common", withIntermediateDirectories: true)
+        try "name: Test course\n".write(toFile: path + "/course.yaml", atomically: true, encoding: .utf8)
+        try "helper from common\n".write(toFile: path + "/$common/helper.txt", atomically: true, encoding: .utf8)
+    }
+
+    func task(_ id: String, yaml: String = "", run: String? = nil, runName: String = "run") throws {
+        let dir = "\(path)/\(id)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let text = "name: \(id)\nenvironment_type: docker\nenvironment_id: default\n" + yaml
+        try text.write(toFile: dir + "/task.yaml", atomically: true, encoding: .utf8)
+        if let run {
+            try run.write(toFile: "\(dir)/\(runName)", atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(dir)/\(runName)")
+        }
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+@Suite("grading INGInious tasks in inginious-default, for real (root)", .serialized,
+       .enabled(if: environmentStore != nil, "needs root and the inginious-default image (gradebox image build inginious-default; scripts/test.sh builds it)"))
+struct GradingJobTests {
+    func grader() throws -> Grader {
+        let state = NSTemporaryDirectory() + "gradebox-grading-state"
+        return Grader(sandbox: Sandbox(stateDirectory: state, images: environmentStore!))
+    }
+
+    @Test func aShellRunScriptThatOnlySetsAResult() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        try course.task("t1", run: "#!/bin/bash\nfeedback-result success\n")
+        let r = await try grader().grade(GradingJob(course: course.path, task: "t1", inputs: [:]))
+        #expect(r.result == "success" && r.grade == 100, "\(r.text)")
+        #expect(r.phases.map(\.name).contains("feedback read"))
+        #expect(r.archive?.starts(with: [0x1f, 0x8b]) == true, "the archive is a gzipped tar")
+    }
+
+    @Test func aPythonRunScriptReadsTheInputsAndCommonFiles() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        try course.task("t2", yaml: "problems:\n  q1: {type: code}\n  f1: {type: file}\n", run: """
+            from inginious import input, feedback
+            code = input.get_input("q1")
+            name = input.get_input("f1:filename")
+            content = input.get_input("f1").decode()
+            common = open("/course/common/helper.txt").read().strip()
+            feedback.set_problem_result("success" if code == "print(42)" else "failed", "q1")
+            feedback.set_global_result("success" if name == "a.txt" and content == "uploaded" else "failed")
+            feedback.set_global_feedback(common + " / " + content)
+            """, runName: "run.py")
+        let job = GradingJob(course: course.path, task: "t2", inputs: [
+            "q1": .text("print(42)"), "f1": .file(name: "a.txt", bytes: Array("uploaded".utf8)),
+        ])
+        let r = await try grader().grade(job)
+        #expect(r.result == "success", "\(r.text)")
+        #expect(r.problems["q1"]?.first == "success")
+        #expect(r.text == "helper from common / uploaded", "\(r.text)")
+    }
+
+    @Test func crashesSayWhatINGIniousSays() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        try course.task("silent", run: "#!/bin/bash\ntrue\n")
+        try course.task("norun")
+        try course.task("slow", yaml: "environment_parameters:\n  limits: {time: 1, hard_time: 2, memory: 100}\n",
+                        run: "#!/bin/bash\nwhile :; do :; done\n")
+        let g = try grader()
+        let silent = await g.grade(GradingJob(course: course.path, task: "silent", inputs: [:]))
+        #expect(silent.result == "crash" && silent.text == "No feedback was given !")
+        let norun = await g.grade(GradingJob(course: course.path, task: "norun", inputs: [:]))
+        #expect(norun.result == "crash" && norun.text == "'/task/run' could not be found")
+        let slow = await g.grade(GradingJob(course: course.path, task: "slow", inputs: [:]))
+        #expect(slow.result == "timeout")
+        let unknown = await g.grade(GradingJob(course: course.path, task: "silent", inputs: ["nope": .text("x")]))
+        #expect(unknown.result == "crash" && unknown.text.contains("no problem nope"))
+    }
+}
