@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -64,4 +65,32 @@ ssize_t cs_write_nosigpipe(int fd, const void *buf, size_t len) {
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return n < 0 ? -e : n;
+}
+
+// recvmsg(2) of one message and the descriptors it carries (SCM_RIGHTS),
+// received close-on-exec: up to `max_fds` land in `fds`, their number in
+// `*n_fds` (any beyond are closed). Returns the bytes read, or -errno.
+ssize_t cs_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds, int *n_fds) {
+    char control[CMSG_SPACE(sizeof(int) * 16)];
+    struct iovec iov = { buf, len };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n;
+    do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    *n_fds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int *received = (int *)CMSG_DATA(c);
+        for (int i = 0; i < count; i++) {
+            if (*n_fds < max_fds) fds[(*n_fds)++] = received[i];
+            else close(received[i]);
+        }
+    }
+    return n;
 }

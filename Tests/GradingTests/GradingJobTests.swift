@@ -76,6 +76,35 @@ struct GradingJobTests {
         #expect(r.text == "helper from common / uploaded", "\(r.text)")
     }
 
+    /// INGInious's t2: the student's code saved in /task/student, run with run_student, its output checked.
+    @Test func runStudentRunsTheStudentsCodeInABoxOfItsOwn() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        try course.task("t2", yaml: "problems:\n  q1: {type: code}\nenvironment_parameters:\n  limits: {time: 5, memory: 200}\n", run: """
+            #!/bin/bash
+            getinput q1 > /task/student/student.py
+            cd /task/student
+            # run_student joins its words with spaces, as INGInious's does: programs go in files.
+            echo 'print(int(input()) * 2)' > double.py
+            echo 'while True: pass' > loop.py
+            echo 'x = bytearray(300 * 1024 * 1024)' > big.py
+            echo 'exit 7' > seven.sh
+            out=$(run_student python3 student.py)
+            piped=$(echo 21 | run_student python3 double.py)
+            run_student --time 1 python3 loop.py; slow2=$?
+            run_student --memory 50 python3 big.py; big=$?
+            run_student sh seven.sh; seven=$?
+            if [ "$out" = 42 ] && [ "$piped" = 42 ]; then feedback-result success; else feedback-result failed; fi
+            feedback-msg -m "out=$out piped=$piped slow2=$slow2 big=$big seven=$seven"
+            """)
+        var job = GradingJob(course: course.path, task: "t2", inputs: ["q1": .text("print(6*7)")])
+        job.debug = true
+        let r = await try grader().grade(job)
+        #expect(r.result == "success", "\(r.text) \(r.stderr ?? "")")
+        #expect(r.text.contains("slow2=253") && r.text.contains("big=252") && r.text.contains("seven=7"), "\(r.text)")
+        #expect(r.phases.map(\.name).contains("run_student asked"))
+    }
+
     @Test func crashesSayWhatINGIniousSays() async throws {
         let course = try Course()
         defer { course.remove() }

@@ -243,6 +243,9 @@ int cs_namespace_type(int fd);
 int cs_pidfd_open(pid_t pid);
 int cs_pidfd_send_signal(int pidfd, int sig);
 int cs_pipe_cloexec(int fds[2]);
+// recvmsg(2) of one message and up to max_fds descriptors it carries (SCM_RIGHTS, received
+// close-on-exec; any beyond are closed): the bytes read, or -errno.
+ssize_t cs_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds, int *n_fds);
 // write(2) without SIGPIPE in the caller (EPIPE is returned as -EPIPE); -errno where it fails.
 ssize_t cs_write_nosigpipe(int fd, const void *buf, size_t len);
 // CLOCK_MONOTONIC in nanoseconds: the clock of cs_event.mono_ns.

@@ -8,7 +8,9 @@ import SandboxCore
 /// feedback becomes the job's result. The box is launched by the sandbox
 /// (`Sandbox.run`, the launcher every box goes through).
 ///
-/// Not yet: run_student (student boxes), the job's cgroup subtree shared with them.
+/// `run_student` in the grading box asks the grader for a student box
+/// (`RunStudentServer`): the same isolation, /task/student shared, limits
+/// no looser than the task's. Not yet: one cgroup subtree for the whole job.
 public struct GradingJob: Sendable {
     public var course: String
     public var task: String
@@ -67,16 +69,16 @@ public struct Grader: Sendable {
         phase("accepted")
         var result: JobResult
         do {
-            result = try await run(job, phase: phase)
+            result = try await run(job, phase: phase, origin: t0)
         } catch {
             result = JobResult(result: "crash", text: "\(error)")
         }
         phase("done")
-        result.phases = phases
+        result.phases = (phases + result.phases).sorted { $0.ms < $1.ms }
         return result
     }
 
-    private func run(_ job: GradingJob, phase: (String) -> Void) async throws -> JobResult {
+    private func run(_ job: GradingJob, phase: (String) -> Void, origin: Date) async throws -> JobResult {
         let descriptor = try TaskDescriptor.load(job.taskDirectory + "/task.yaml")
         for id in job.inputs.keys where !descriptor.problems.contains(where: { $0.id == id }) {
             throw GradingError.input("\(job.taskDirectory)/task.yaml has no problem \(id)")
@@ -111,15 +113,23 @@ public struct Grader: Sendable {
             BindMount(source: files.input, target: "/.__input"),
             BindMount(source: files.output, target: "/.__output", writable: true),
             BindMount(source: files.archive, target: "/archive", writable: true),
+            BindMount(source: files.sockets, target: "/sockets", writable: true),
         ]
         if hasCommon { spec.mounts.append(BindMount(source: common, target: "/course/common")) }
         spec.limits.cpuTimeSeconds = Double(descriptor.limits.cpuSeconds)
         spec.limits.wallTimeSeconds = Double(descriptor.limits.wallSeconds)
         spec.limits.memoryBytes = UInt64(descriptor.limits.memoryMegabytes) << 20
         spec.limits.pids = 512
+        let parent = spec
+        let students = try RunStudentServer(path: files.sockets + "/gradebox.sock", launch: { [self] request, fds in
+            studentBox(request, fds, parent: parent, image: image.name, limits: descriptor.limits, network: descriptor.networkGrading,
+                       files: files, common: hasCommon ? common : nil)
+        }, origin: origin)
         phase("run script started")
+        let outcome = await runBox(spec)   // stdin: /dev/null, as INGInious gives its run script
+        students.stop()
         let run: RunResult
-        switch await runBox(spec) {   // stdin: /dev/null, as INGInious gives its run script
+        switch outcome {
         case .success(let r): run = r
         case .failure(.commandNotFound):
             return Feedback.result(.notStarted, feedback: [], archive: nil, previousState: job.state, debug: job.debug)
@@ -135,14 +145,62 @@ public struct Grader: Sendable {
         let feedback = (try? Data(contentsOf: URL(fileURLWithPath: files.output + "/__feedback.json"))).map { [UInt8]($0) } ?? []
         let archive = try? files.archiveTarball()
         phase("feedback read")
-        return Feedback.result(.ran, feedback: feedback, archive: archive, previousState: job.state, debug: job.debug,
-                               stdout: run.stdout, stderr: run.stderr)
+        var result = Feedback.result(.ran, feedback: feedback, archive: archive, previousState: job.state, debug: job.debug,
+                                     stdout: run.stdout, stderr: run.stderr)
+        result.phases = students.phases
+        return result
     }
 }
 
 extension Grader {
     func runBox(_ spec: SandboxSpec) async -> Result<RunResult, SandboxError> {
         do { return .success(try await sandbox.run(spec)) } catch { return .failure(error) }
+    }
+
+    /// A student box for `request`, with `fds` as its stdin, stdout and stderr:
+    /// the requested environment or the grading box's, each limit the
+    /// smaller of the requested one and the task's, the network only when
+    /// shared and the grading box has one, /task/student shared, and
+    /// INGInious's return codes: the program's own, 252 memory, 253 time, 254 could not start.
+    func studentBox(_ request: RunStudentServer.Request, _ fds: [Int32], parent: SandboxSpec, image: String,
+                    limits: TaskLimits, network: Bool, files: JobFiles, common: String?) -> Int32 {
+        var spec = parent
+        if let environment = request.environment, !environment.isEmpty {
+            guard let other = environments.image(for: environment) else { return 254 }
+            spec.image = other.name
+        } else {
+            spec.image = image
+        }
+        let argv = ShellWords.split(request.cmd)
+        guard !argv.isEmpty else { return 254 }
+        spec.command = argv
+        spec.workingDirectory = request.working_dir.hasPrefix("/") ? request.working_dir : "/task"
+        spec.workingDirectoryMode = .image
+        spec.network = request.share_network && network ? .host : .none
+        spec.mounts = [BindMount(source: files.task + "/student", target: "/task/student", writable: true)]
+        if let common, FileManager.default.fileExists(atPath: common + "/student") {
+            spec.mounts.append(BindMount(source: common + "/student", target: "/course/common/student"))
+        }
+        let time = request.time_limit > 0 ? min(request.time_limit, limits.cpuSeconds) : limits.cpuSeconds
+        let hard = request.hard_time_limit > 0 ? min(request.hard_time_limit, limits.wallSeconds) : limits.wallSeconds
+        let memory = request.memory_limit > 0 ? min(request.memory_limit, limits.memoryMegabytes) : limits.memoryMegabytes
+        spec.limits.cpuTimeSeconds = Double(time)
+        spec.limits.wallTimeSeconds = Double(hard)
+        spec.limits.memoryBytes = UInt64(memory) << 20
+        let result: RunResult
+        do {
+            result = try sandbox.runBlocking(spec, stdin: .descriptor(fds[0]), stdout: .descriptor(fds[1]), stderr: .descriptor(fds[2]))
+        } catch {
+            return 254
+        }
+        switch result.verdict {
+        case .OK, .RE: return result.exitCode ?? 254
+        case .TO: return 253
+        case .MLE: return 252
+        // Killed by a signal: as Python's exit() of a negative return code leaves it.
+        case .SG: return (256 - (result.signal ?? 0)) & 0xff
+        case .OLE, .XX: return 254
+        }
     }
 }
 
@@ -154,15 +212,19 @@ struct JobFiles {
     var input: String { root + "/input" }
     var output: String { root + "/output" }
     var archive: String { root + "/archive" }
+    var sockets: String { root + "/sockets" }
 
     init(job: GradingJob, under parent: String) throws {
         root = "\(parent)/gradebox-job-\(UUID().uuidString)"
         let fm = FileManager.default
         do {
-            for dir in [root, input, output, archive] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            for dir in [root, input, output, archive, sockets] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
             try fm.copyItem(atPath: job.taskDirectory, toPath: task)
+            // What run_student shares with the student boxes.
+            try fm.createDirectory(atPath: task + "/student", withIntermediateDirectories: true)
             // The run script runs as worker (4242): /task, the output and the archive are its.
             for dir in [task, output, archive] { try Self.chownTree(dir) }
+            try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: sockets)
             try fm.setAttributes([.posixPermissions: 0o700], ofItemAtPath: root)
             try InputData.write(job.inputs, state: job.state, into: input)
         } catch {

@@ -26,7 +26,8 @@ enum InginiousEnvironment {
     ]
 
     /// The mount points a grading box or a student box needs in a read-only root.
-    static let mountPoints = ["task", "course", "course/common", ".__input", ".__output", "archive", "sockets"]
+    static let mountPoints = ["task", "task/student", "course", "course/common", "course/common/student",
+                              ".__input", ".__output", "archive", "sockets"]
 
     static let labels = ["org.inginious.grading.name": "default", "org.inginious.grading.agent_version": "3"]
 
@@ -120,6 +121,16 @@ enum InginiousEnvironment {
                 }
             }
         }
+        try run("install gradebox's run_student") {
+            // INGInious's talks ZeroMQ to its container's main process, which relays
+            // to the Docker agent; gradebox's keeps the module's interface and asks
+            // the grader over a Unix socket in /sockets, handing it the descriptors.
+            for package in ["inginious_container_api", "inginious"] {
+                let target = "\(rootfs)/usr/lib/python3/dist-packages/\(package)/run_student.py"
+                try runStudentModule.write(toFile: target, atomically: true, encoding: .utf8)
+                try fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: target)
+            }
+        }
         try run("add the user worker (4242)") {
             try append("worker:x:4242:4242:worker:/task:/bin/bash\n", to: rootfs + "/etc/passwd")
             try append("worker:x:4242:\n", to: rootfs + "/etc/group")
@@ -139,4 +150,120 @@ enum InginiousEnvironment {
         guard !existing.split(separator: "\n").contains(where: { $0.hasPrefix(line.prefix { $0 != ":" } + ":") }) else { return }
         try (existing + line).write(toFile: path, atomically: true, encoding: .utf8)
     }
+}
+
+extension InginiousEnvironment {
+    /// The path of the grader's socket in a grading box.
+    static let runStudentSocket = "/sockets/gradebox.sock"
+
+    /// `inginious_container_api.run_student`, gradebox's: the same functions and
+    /// return codes as INGInious's (the program's own, 252 memory, 253 time,
+    /// 254 could not start, 251 root asked on a shared kernel), asking the
+    /// grader for a student box with one JSON line and the three descriptors.
+    static let runStudentModule = #"""
+# run_student for gradebox: the interface of INGInious's inginious_container_api.run_student,
+# served by the gradebox grader through /sockets/gradebox.sock (JSON and SCM_RIGHTS).
+import json
+import os
+import signal
+import socket
+
+_SOCKET = "/sockets/gradebox.sock"
+
+
+def run_student(cmd, container=None, time_limit=0, hard_time_limit=0, memory_limit=0, share_network=False,
+                working_dir=None, stdin=None, stdout=None, stderr=None, signal_handler_callback=None, ssh=False,
+                start_student_as_root=False, teardown_script=""):
+    """Runs `cmd` in a student box; returns its exit code, or 252 (memory), 253 (time), 254 (could not run)."""
+    if start_student_as_root:
+        return 251
+    if working_dir is None:
+        working_dir = os.getcwd()
+    opened = []
+    fds = []
+    for fd in (stdin, stdout, stderr):
+        if fd is None:
+            fd = os.open(os.devnull, os.O_RDWR)
+            opened.append(fd)
+        fds.append(fd)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(_SOCKET)
+            request = {"cmd": cmd, "environment": container, "time_limit": time_limit or 0,
+                       "hard_time_limit": hard_time_limit or 0, "memory_limit": memory_limit or 0,
+                       "share_network": bool(share_network), "working_dir": working_dir}
+            socket.send_fds(s, [json.dumps(request).encode() + b"\n"], fds)
+            if signal_handler_callback is not None:
+                signal_handler_callback(lambda signum: None)
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    return 254
+                reply += chunk
+            return int(json.loads(reply.decode())["retval"])
+    except Exception:
+        return 254
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def run_student_simple(cmd, cmd_input=None, container=None, time_limit=0, hard_time_limit=0, memory_limit=0,
+                       share_network=False, working_dir=None, stdout_err_fuse=False, text="utf-8"):
+    """run_student with an input string; returns (stdout, stderr, retval), or (stdout, retval) when fused."""
+    stdin = None
+    if cmd_input is not None:
+        r, w = os.pipe()
+        data = cmd_input.encode() if isinstance(cmd_input, str) else cmd_input
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                os.write(w, data)
+            finally:
+                os._exit(0)
+        os.close(w)
+        stdin = r
+    out_r, out_w = os.pipe()
+    err_r, err_w = (out_r, out_w) if stdout_err_fuse else os.pipe()
+    import threading
+    chunks = {out_r: [], err_r: []}
+
+    def drain(fd):
+        while True:
+            b = os.read(fd, 65536)
+            if not b:
+                break
+            chunks[fd].append(b)
+
+    readers = [threading.Thread(target=drain, args=(fd,)) for fd in set([out_r, err_r])]
+    for t in readers:
+        t.start()
+    retval = run_student(cmd, container, time_limit, hard_time_limit, memory_limit, share_network, working_dir,
+                         stdin, out_w, err_w)
+    os.close(out_w)
+    if not stdout_err_fuse:
+        os.close(err_w)
+    if stdin is not None:
+        os.close(stdin)
+    for t in readers:
+        t.join()
+    decode = (lambda b: b.decode(text)) if text is not False else (lambda b: b)
+    out = decode(b"".join(chunks[out_r]))
+    if stdout_err_fuse:
+        return out, retval
+    return out, decode(b"".join(chunks[err_r])), retval
+
+
+def _hack_signals(receive_signal):
+    """Kept for the run_student command: signals go to the student box's program through its process group."""
+    for name in [x for x in dir(signal) if x.startswith("SIG") and not x.startswith("SIG_")]:
+        if name in ("SIGSTOP", "SIGKILL", "SIGCHLD"):
+            continue
+        try:
+            signal.signal(getattr(signal, name), lambda signum, _: receive_signal(signum))
+        except (OSError, RuntimeError, ValueError):
+            pass
+"""#
 }

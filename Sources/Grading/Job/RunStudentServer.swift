@@ -1,0 +1,144 @@
+import Foundation
+import CSandbox
+import SandboxCore
+
+/// Serves `run_student` for one grading box: a Unix socket the box sees at
+/// /sockets/gradebox.sock. Each connection is one request (a JSON line, with
+/// the caller's stdin, stdout and stderr as SCM_RIGHTS descriptors); the
+/// student box it asks for is launched by the sandbox with those as its
+/// standard streams, and its return code is the reply. Requests are served
+/// one after another, on a thread of the server's own, until `stop`.
+final class RunStudentServer: @unchecked Sendable {
+    struct Request: Decodable {
+        var cmd: String
+        var environment: String?
+        var time_limit: Int
+        var hard_time_limit: Int
+        var memory_limit: Int
+        var share_network: Bool
+        var working_dir: String
+    }
+
+    /// Launches the student box for a request; returns INGInious's return code.
+    typealias Launch = @Sendable (Request, [Int32]) -> Int32
+
+    private let listener: Int32
+    private let done = DispatchSemaphore(value: 0)
+    /// When each request was asked for, its box ready, and its program exited (ms since `origin`).
+    private(set) var phases: [JobPhase] = []
+    private let lock = NSLock()
+
+    /// Listens at `path` (made connectable by the box's worker).
+    init(path: String, launch: @escaping Launch, origin: Date) throws {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw GradingError.sandbox("socket(AF_UNIX) for run_student: \(errnoName(errno))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            close(fd)
+            throw GradingError.sandbox("run_student socket path too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, chmod(path, 0o777) == 0, listen(fd, 8) == 0 else {
+            let e = errno
+            close(fd)
+            throw GradingError.sandbox("bind/listen(\(path)) for run_student: \(errnoName(e))")
+        }
+        listener = fd
+        let thread = Thread { [self] in
+            self.serve(launch: launch, origin: origin)
+            self.done.signal()
+        }
+        thread.start()
+    }
+
+    /// Stops accepting and waits for the request being served, if any.
+    func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        done.wait()
+        close(listener)
+    }
+
+    private func note(_ name: String, _ origin: Date) {
+        lock.lock()
+        phases.append(JobPhase(name, ms: Date().timeIntervalSince(origin) * 1000))
+        lock.unlock()
+    }
+
+    private func serve(launch: Launch, origin: Date) {
+        while true {
+            let connection = accept(listener, nil, nil)
+            if connection < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return   // stopped
+            }
+            defer { close(connection) }
+            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+            var fds = [Int32](repeating: -1, count: 3)
+            var count: Int32 = 0
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let n = buffer.withUnsafeMutableBytes { raw in
+                fds.withUnsafeMutableBufferPointer { cs_recv_with_fds(connection, raw.baseAddress, raw.count, $0.baseAddress, 3, &count) }
+            }
+            let received = Array(fds.prefix(Int(max(0, count))))
+            defer { received.forEach { close($0) } }
+            guard n > 0 else { continue }
+            var line = Array(buffer[0..<n])
+            while !line.contains(10) {
+                let more = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+                if more <= 0 { break }
+                line.append(contentsOf: buffer[0..<more])
+            }
+            let retval: Int32
+            if received.count == 3, let request = try? JSONDecoder().decode(Request.self, from: Data(line.prefix { $0 != 10 })) {
+                note("run_student asked", origin)
+                retval = launch(request, received)
+                note("run_student exited", origin)
+            } else {
+                retval = 254
+            }
+            let reply = Array("{\"retval\": \(retval)}\n".utf8)
+            _ = reply.withUnsafeBytes { cs_write_nosigpipe(connection, $0.baseAddress, $0.count) }
+        }
+    }
+}
+
+/// INGInious's run_student splits its command as Python's shlex.split does:
+/// words on blanks, single and double quotes, backslash escapes; no expansion.
+enum ShellWords {
+    static func split(_ text: String) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var inWord = false
+        var quote: Character?
+        var escaped = false
+        for c in text {
+            if escaped {
+                current.append(c)
+                escaped = false
+                inWord = true
+                continue
+            }
+            if let q = quote {
+                if c == q { quote = nil } else if c == "\\" && q == "\"" { escaped = true } else { current.append(c) }
+                continue
+            }
+            switch c {
+            case "\\": escaped = true
+            case "'", "\"": quote = c; inWord = true
+            case " ", "\t", "\n":
+                if inWord { words.append(current); current = ""; inWord = false }
+            default: current.append(c); inWord = true
+            }
+        }
+        if inWord { words.append(current) }
+        return words
+    }
+}
