@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Grading", targets: ["Grading"]),
         .executable(name: "gradebox", targets: ["gradebox"]),
         .executable(name: "gradebox-bench", targets: ["gradebox-bench"]),
+        .executable(name: "gradebox-grade", targets: ["gradebox-grade"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -85,6 +86,14 @@ let package = Package(
             dependencies: [
                 "SandboxCore",
                 "BenchCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // `gradebox grade ...`, exec'd by gradebox from beside it.
+        .executableTarget(
+            name: "gradebox-grade",
+            dependencies: [
+                "Grading",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

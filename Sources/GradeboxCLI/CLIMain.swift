@@ -11,6 +11,7 @@ public func gradeboxMain() -> Never {
     // Before parsing: every argument after `bench` belongs to gradebox-bench, --help included.
     let args = CommandLine.arguments
     if args.count > 1 && args[1] == "bench" { execBench(Array(args.dropFirst(2))) }
+    if args.count > 1 && args[1] == "grade" { execBeside("gradebox-grade", Array(args.dropFirst(2))) }
     if args.count > 1 && args[1] == "run", let invocation = FastRun.parse(args[2...]) {
         do throws(SandboxError) {
             exit(try invocation.execute())

@@ -51,3 +51,21 @@ private func gradebox(_ arguments: [String]) throws -> (status: Int32, stdout: S
         #expect(r.stderr.contains("put the command after `--`"), "\(r.stderr)")
     }
 }
+
+@Suite struct GradeCLITests {
+    @Test func aBadGradingRequestExitsTwoAndSaysWhy() throws {
+        let dir = NSTemporaryDirectory() + "gradebox-grade-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/course/t", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "name: t\nproblems:\n  q1: {type: code}\n".write(toFile: dir + "/course/t/task.yaml", atomically: true, encoding: .utf8)
+        let unknown = try gradebox(["grade", dir + "/course/t", "--input", "q9=x"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("has no problem q9"), "\(unknown.stderr)")
+        let unreadable = try gradebox(["grade", dir + "/course/t", "--input", "q1=@" + dir + "/missing.py"])
+        #expect(unreadable.status == 2 && unreadable.stderr.contains("cannot read"))
+        let notATask = try gradebox(["grade", dir + "/course"])
+        #expect(notATask.status == 2 && notATask.stderr.contains("task.yaml"))
+        try "problems: [oops\n".write(toFile: dir + "/course/t/task.yaml", atomically: true, encoding: .utf8)
+        let malformed = try gradebox(["grade", dir + "/course/t"])
+        #expect(malformed.status == 2 && malformed.stderr.contains("task.yaml"))
+    }
+}

@@ -17,14 +17,29 @@ struct BenchPassthrough: ParsableCommand {
     func run() throws { execBench(arguments) }
 }
 
-/// Replaces this process with `gradebox-bench ARGS`, found beside /proc/self/exe.
-func execBench(_ arguments: [String]) -> Never {
+/// `gradebox grade ...` is carried out by `gradebox-grade`, beside this one:
+/// grading reads YAML (Yams, and so Foundation), which `gradebox run` must not load.
+struct GradePassthrough: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grade",
+        abstract: "Grade a submission of an INGInious task in gradebox boxes (`gradebox grade --help`).")
+
+    @Argument(parsing: .captureForPassthrough, help: "Arguments of `gradebox-grade`.")
+    var arguments: [String] = []
+
+    func run() throws { execBeside("gradebox-grade", arguments) }
+}
+
+func execBench(_ arguments: [String]) -> Never { execBeside("gradebox-bench", arguments) }
+
+/// Replaces this process with `TOOL ARGS`, found beside /proc/self/exe.
+func execBeside(_ tool: String, _ arguments: [String]) -> Never {
     var buffer = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     let me = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
     let dir = me.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-    let bench = dir + "/gradebox-bench"
-    let argv = ([bench] + arguments).map { strdup($0) } + [nil]
-    execv(bench, argv)
-    fail("cannot run \(bench): \(String(cString: strerror(errno))) (build it: swift build --product gradebox-bench)", kind: "usage")
+    let path = dir + "/" + tool
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    execv(path, argv)
+    fail("cannot run \(path): \(String(cString: strerror(errno))) (build it: swift build --product \(tool))", kind: "usage")
 }

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import Grading
+import SandboxCore
+
+// `gradebox grade ...` runs this executable (see GradePassthrough in the
+// gradebox target): grading reads YAML, and `gradebox run` must stay small.
+
+@main
+struct GradeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gradebox grade",
+        abstract: "Grade one submission of an INGInious task in gradebox boxes, and print the result.",
+        discussion: """
+        The task is a folder of an INGInious course (COURSE/TASK, with its task.yaml); its environment \
+        is the image labelled org.inginious.grading.name (`gradebox image build inginious-default` builds `default`). \
+        Exit code: 0 when the result is success, 1 for any other result, 2 for a bad request.
+        """)
+
+    @Argument(help: "The task folder: COURSE/TASK.") var task: String
+    @Option(name: .customLong("input"), help: "A problem's answer: ID=TEXT, or ID=@FILE for a file (its name and bytes) (repeatable).")
+    var inputs: [String] = []
+    @Flag(help: "Print the result as one JSON object.") var json = false
+    @Flag(help: "INGInious's debug mode: keep the run script's stdout and stderr in the result.") var debug = false
+    @Option(name: .long, help: "State directory.") var root: String = Sandbox.defaultStateDirectory
+    @Option(name: .long, help: "Image store directory.") var images: String = ImageStore.defaultDirectory
+
+    func run() async throws {
+        let path = task.hasSuffix("/") ? String(task.dropLast()) : task
+        guard let slash = path.lastIndex(of: "/") else { throw bad("expected COURSE/TASK, got \(task)") }
+        let course = String(path[..<slash]).isEmpty ? "/" : String(path[..<slash])
+        var job = GradingJob(course: course, task: String(path[path.index(after: slash)...]), inputs: [:])
+        job.debug = debug
+        for input in inputs {
+            guard let eq = input.firstIndex(of: "="), eq != input.startIndex else { throw bad("--input: expected ID=TEXT or ID=@FILE, got '\(input)'") }
+            let id = String(input[..<eq])
+            let value = String(input[input.index(after: eq)...])
+            if value.hasPrefix("@") {
+                let file = String(value.dropFirst())
+                guard let data = FileManager.default.contents(atPath: file) else { throw bad("--input \(id): cannot read \(file)") }
+                job.inputs[id] = .file(name: (file as NSString).lastPathComponent, bytes: [UInt8](data))
+            } else {
+                job.inputs[id] = .text(value)
+            }
+        }
+        guard FileManager.default.fileExists(atPath: job.taskDirectory + "/task.yaml") else {
+            throw bad("\(job.taskDirectory)/task.yaml: no such file (expected an INGInious task folder)")
+        }
+        // The request's own mistakes are said here, before any box: a task file that cannot be read, an unknown problem.
+        let descriptor: TaskDescriptor
+        do { descriptor = try TaskDescriptor.load(job.taskDirectory + "/task.yaml") } catch { throw bad(error.description) }
+        for id in job.inputs.keys.sorted() where !descriptor.problems.contains(where: { $0.id == id }) {
+            throw bad("--input \(id): \(job.taskDirectory)/task.yaml has no problem \(id) (it has: \(descriptor.problems.map(\.id).joined(separator: ", ")))")
+        }
+        let grader = Grader(sandbox: Sandbox(stateDirectory: root, images: ImageStore(directory: images)))
+        let result = await grader.grade(job)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print("\(result.result) (grade \(result.grade))" + (result.text.isEmpty ? "" : ": \(result.text)"))
+            for (id, problem) in result.problems.sorted(by: { $0.key < $1.key }) { print("  \(id): \(problem.joined(separator: ": "))") }
+            print("  phases: " + result.phases.map { "\($0.name) \(String(format: "%.1f", $0.ms)) ms" }.joined(separator: ", "))
+        }
+        throw ExitCode(result.result == "success" ? 0 : 1)
+    }
+
+    private func bad(_ message: String) -> ValidationError { ValidationError(message) }
+
+    /// Bad requests (unknown option, unknown problem, unreadable file) exit 2, as `gradebox grade` promises;
+    /// help and the result's own codes are ArgumentParser's.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand { try await asyncCommand.run() } else { try command.run() }
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            FileHandle.standardError.write(Data("gradebox grade: \(message(for: error))\n".utf8))
+            Foundation.exit(2)
+        }
+    }
+}
