@@ -7,6 +7,16 @@ import SandboxCore
 // gradebox target): grading reads YAML, and `gradebox run` must stay small.
 
 @main
+enum GradeMain {
+    /// `gradebox grade bench ...` or `gradebox grade COURSE/TASK ...`: a task folder may not be named `bench`.
+    static func main() async {
+        if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "bench" {
+            await GradeCommand.run(GradeBench.self, Array(CommandLine.arguments.dropFirst(2)))
+        }
+        await GradeCommand.run(GradeCommand.self, Array(CommandLine.arguments.dropFirst()))
+    }
+}
+
 struct GradeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gradebox grade",
@@ -70,15 +80,16 @@ struct GradeCommand: AsyncParsableCommand {
 
     /// Bad requests (unknown option, unknown problem, unreadable file) exit 2, as `gradebox grade` promises;
     /// help and the result's own codes are ArgumentParser's.
-    static func main() async {
+    static func run<C: AsyncParsableCommand>(_ type: C.Type, _ arguments: [String]) async -> Never {
         do {
-            var command = try parseAsRoot()
+            var command = try type.parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand { try await asyncCommand.run() } else { try command.run() }
+            Foundation.exit(0)
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
         } catch {
-            if exitCode(for: error) == .success { exit(withError: error) }
-            FileHandle.standardError.write(Data("gradebox grade: \(message(for: error))\n".utf8))
+            if type.exitCode(for: error) == .success { type.exit(withError: error) }
+            FileHandle.standardError.write(Data("gradebox grade: \(type.message(for: error))\n".utf8))
             Foundation.exit(2)
         }
     }
