@@ -13,6 +13,9 @@ enum GradeMain {
         if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "bench" {
             await GradeCommand.run(GradeBench.self, Array(CommandLine.arguments.dropFirst(2)))
         }
+        if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "--test" {
+            await GradeCommand.run(GradeTest.self, Array(CommandLine.arguments.dropFirst(2)))
+        }
         await GradeCommand.run(GradeCommand.self, Array(CommandLine.arguments.dropFirst()))
     }
 }
@@ -92,5 +95,46 @@ struct GradeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("gradebox grade: \(type.message(for: error))\n".utf8))
             Foundation.exit(2)
         }
+    }
+}
+
+/// `gradebox grade --test COURSE [TASK...]`: INGInious's task tester.
+struct GradeTest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gradebox grade --test",
+        abstract: "Replay each task's test/*.test submissions (inginious-test-task's files) and compare the results; exit 1 on a mismatch.")
+
+    @Argument(help: "The course folder.") var course: String
+    @Argument(help: "Tasks to test (default: every task of the course that has test files).") var tasks: [String] = []
+    @Option(name: .long, help: "State directory.") var root: String = Sandbox.defaultStateDirectory
+    @Option(name: .long, help: "Image store directory.") var images: String = ImageStore.defaultDirectory
+
+    func run() async throws {
+        guard FileManager.default.fileExists(atPath: course) else { throw ValidationError("\(course): no such course folder") }
+        let chosen = tasks.isEmpty
+            ? ((try? FileManager.default.contentsOfDirectory(atPath: course)) ?? []).sorted().filter { !TaskTests.files(course: course, task: $0).isEmpty }
+            : tasks
+        for task in chosen where !FileManager.default.fileExists(atPath: "\(course)/\(task)/task.yaml") {
+            throw ValidationError("\(course)/\(task)/task.yaml: no such file")
+        }
+        let grader = Grader(sandbox: Sandbox(stateDirectory: root, images: ImageStore(directory: images)))
+        var failed: [String] = []
+        var total = 0
+        for task in chosen {
+            let files = TaskTests.files(course: course, task: task)
+            if files.isEmpty { print("\(task): no test files (\(course)/\(task)/test/*.test)") }
+            for file in files {
+                total += 1
+                let outcome: TaskTests.Outcome
+                do { outcome = try await TaskTests.replay(file, course: course, task: task, grader: grader) } catch {
+                    throw ValidationError(error.description)
+                }
+                print("\(outcome.passed ? "ok  " : "FAIL") \(task)/test/\((file as NSString).lastPathComponent)")
+                for m in outcome.mismatches { print("     \(m)") }
+                if !outcome.passed { failed.append(file) }
+            }
+        }
+        print("\(total - failed.count) passed, \(failed.count) failed")
+        if !failed.isEmpty { throw ExitCode(1) }
     }
 }

@@ -105,6 +105,38 @@ struct GradingJobTests {
         #expect(r.phases.map(\.name).contains("run_student asked"))
     }
 
+    /// INGInious's task tester: recorded submissions graded again and compared.
+    @Test func testFilesAreReplayedAndComparedAsTheTaskTesterDoes() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        try course.task("t", yaml: "problems:\n  q1: {type: code}\n  f1: {type: file}\n", run: """
+            #!/bin/bash
+            if [ "$(getinput q1)" = "42" ]; then feedback-result success; else feedback-result failed; fi
+            feedback-msg -m "answer $(getinput q1)"
+            feedback-result -i q1 "$(getinput q1 | sed 's/^42$/success/;t;s/.*/failed/')"
+            tag-set mytag "$(getinput f1)"
+            """)
+        let tests = course.path + "/t/test"
+        try FileManager.default.createDirectory(atPath: tests, withIntermediateDirectories: true)
+        try """
+            input:
+              q1: "42"
+              f1: {filename: a.txt, value: !!binary aGVsbG8=}
+            result: success
+            text: "answer 42"
+            problems:
+              q1: [success, ""]
+            """.write(toFile: tests + "/good.test", atomically: true, encoding: .utf8)
+        try "input:\n  q1: \"41\"\nresult: success\ntext: answer 41\n".write(toFile: tests + "/bad.test", atomically: true, encoding: .utf8)
+        let g = try grader()
+        let files = TaskTests.files(course: course.path, task: "t")
+        #expect(files.map { ($0 as NSString).lastPathComponent } == ["bad.test", "good.test"])
+        let bad = try await TaskTests.replay(files[0], course: course.path, task: "t", grader: g)
+        #expect(bad.mismatches == ["result: expected success, got failed"], "\(bad.mismatches)")
+        let good = try await TaskTests.replay(files[1], course: course.path, task: "t", grader: g)
+        #expect(good.passed, "\(good.mismatches)")
+    }
+
     @Test func crashesSayWhatINGIniousSays() async throws {
         let course = try Course()
         defer { course.remove() }

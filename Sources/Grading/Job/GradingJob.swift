@@ -23,6 +23,8 @@ public struct GradingJob: Sendable {
     public enum Input: Sendable, Equatable {
         case text(String)
         case file(name: String, bytes: [UInt8])
+        /// Any other answer as INGInious stores it: a multiple choice's list, a number.
+        case value(JSONValue)
     }
 
     public init(course: String, task: String, inputs: [String: Input]) {
@@ -273,6 +275,8 @@ enum InputData {
                 try Data(bytes).write(to: URL(fileURLWithPath: "\(dir)/__inputfile_\(n)"))
                 n += 1
                 values[id] = ["filename": name, "value": path]
+            case .value(let value):
+                values[id] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(value), options: [.fragmentsAllowed])
             }
         }
         let object: [String: Any] = ["input": values, "@state": state]
