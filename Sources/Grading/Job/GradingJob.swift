@@ -121,6 +121,8 @@ public struct Grader: Sendable {
         spec.limits.cpuTimeSeconds = Double(descriptor.limits.cpuSeconds)
         spec.limits.wallTimeSeconds = Double(descriptor.limits.wallSeconds)
         spec.limits.memoryBytes = UInt64(descriptor.limits.memoryMegabytes) << 20
+        // INGInious sets no pids limit; a box is never weaker than the sandbox's
+        // defaults, and a fork bomb in a run script must not starve the host.
         spec.limits.pids = 512
         let parent = spec
         let students = try RunStudentServer(path: files.sockets + "/gradebox.sock", launch: { [self] request, fds in

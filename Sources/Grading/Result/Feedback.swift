@@ -98,7 +98,7 @@ public enum Feedback {
         var grade: Double?
         if let g = object["grade"] {
             // JSON has one number type; a bool is not a grade.
-            guard let n = g as? NSNumber, !(g is Bool), CFNumberGetTypeIDIfAny(n) else { throw Unreadable(message: Text.badlyFormatted) }
+            guard let n = g as? NSNumber, !isBoolean(n) else { throw Unreadable(message: Text.badlyFormatted) }
             grade = n.doubleValue
         }
         _ = try string("stdout")
@@ -122,9 +122,9 @@ public enum Feedback {
     }
 }
 
-/// A number of JSONSerialization's: true unless it is a boolean in disguise.
-private func CFNumberGetTypeIDIfAny(_ n: NSNumber) -> Bool {
-    String(cString: n.objCType) != "c"
+/// JSONSerialization gives `true` and `false` as NSNumbers too: of type "c" (char).
+private func isBoolean(_ n: NSNumber) -> Bool {
+    String(cString: n.objCType) == "c"
 }
 
 extension InginiousIDs {

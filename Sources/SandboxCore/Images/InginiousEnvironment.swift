@@ -71,8 +71,9 @@ enum InginiousEnvironment {
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
             throw .syscall("mkdir(\(dir))", errno: EIO)
         }
-        let python = ImageTools.which("pip3") != nil ? "pip3" : "pip"
-        if ImageTools.which(python) == nil { try await ImageStore.aptInstall("python3-pip", progress: progress) }
+        if ImageTools.which("pip3") == nil && ImageTools.which("pip") == nil {
+            try await ImageStore.aptInstall("python3-pip", progress: progress)
+        }
         progress?("pip download inginious==\(version) (its sdist, for the in-box API)")
         try await ImageTools.stream(ImageTools.which("pip3") != nil ? "pip3" : "pip",
                                     ["download", "--no-deps", "--no-binary", ":all:", "inginious==\(version)", "-d", dir],

@@ -144,7 +144,7 @@ struct BoxLauncher {
             box.ownsGroup = true
             applies = true
         case .slot:
-            guard let slots else { throw .hostUnsupported("the warm pool holds cgroups, and no writable cgroup hierarchy was found") }
+            guard let slots else { throw SlotPool.noCgroups }
             let slot = try slots.acquire()
             rollback.add { slots.release(slot) }
             box.slot = slot

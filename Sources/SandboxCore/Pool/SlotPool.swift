@@ -32,6 +32,8 @@ package final class SlotPool: Sendable {
     package let directory: String
     let cgroups: (any CgroupDriver)?
     let sys: any Syscalls
+    /// The error of a pool on a host with no cgroup hierarchy gradebox can write.
+    static let noCgroups = SandboxError.hostUnsupported("the warm pool holds cgroups, and no writable cgroup hierarchy was found")
     /// Slots beyond this are not made: a box then waits for nothing, it gets a cold start instead.
     package static let maximumSlots = 64
 
@@ -111,7 +113,7 @@ package final class SlotPool: Sendable {
     }
 
     private func requireCgroups() throws(SandboxError) -> any CgroupDriver {
-        guard let cgroups else { throw .hostUnsupported("the warm pool holds cgroups, and no writable cgroup hierarchy was found") }
+        guard let cgroups else { throw Self.noCgroups }
         return cgroups
     }
 

@@ -180,7 +180,7 @@ final class WarmBoxes: Sendable {
 
     /// Makes a box of `plan` in a pool slot and leaves it at its gate; nothing is left on failure.
     private func make(shape: Shape, plan: LaunchPlan, spec: SandboxSpec) throws(SandboxError) -> Box {
-        guard let cgroups = launcher.cgroups else { throw .hostUnsupported("warm boxes live in pool cgroups; no cgroup hierarchy is writable") }
+        guard let cgroups = launcher.cgroups else { throw SlotPool.noCgroups }
         var request = LaunchRequest(plan)
         request.group = .slot
         request.gate = .program
