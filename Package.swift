@@ -50,11 +50,14 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // Debian's zlib (zlib1g-dev): a job's /archive is sent gzipped, as INGInious sends it.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // INGInious's task format, results and in-box contract, graded in gradebox boxes.
         .target(
             name: "Grading",
             dependencies: [
                 "SandboxCore",
+                "CZlib",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -96,6 +99,16 @@ let package = Package(
                 "Grading",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // INGInious's in-box commands (feedback-*, tag, getinput, run_student)
+        // as one small C program that `gradebox image build inginious-default`
+        // installs in the environment under each command's name. Linked
+        // statically so it runs in any image; the Swift runtime the linker
+        // brings along is never called.
+        .executableTarget(
+            name: "gradebox-inbox",
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Wno-unused-parameter"])],
+            linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections", "-Xlinker", "-s"])]
         ),
         .testTarget(name: "SandboxCoreTests", dependencies: ["SandboxCore"]),
         .testTarget(name: "SandboxIntegrationTests", dependencies: ["SandboxCore"]),

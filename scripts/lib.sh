@@ -27,15 +27,18 @@ install_packages() {
     fi
 }
 
-SANDBOX_PACKAGES=(busybox-static debootstrap uidmap iproute2 iputils-ping crun runc bubblewrap hyperfine sqlite3 lighttpd)
+SANDBOX_PACKAGES=(zlib1g-dev busybox-static debootstrap uidmap iproute2 iputils-ping crun runc bubblewrap hyperfine sqlite3 lighttpd)
 
 build_release() {
-    step "building gradebox and gradebox-bench (release, standard library linked statically)"
-    swift build -c release --static-swift-stdlib --product gradebox
-    swift build -c release --static-swift-stdlib --product gradebox-bench
+    step "building gradebox, gradebox-bench, gradebox-grade and gradebox-inbox (release, standard library linked statically)"
+    local product
+    for product in gradebox gradebox-bench gradebox-grade gradebox-inbox; do
+        swift build -c release --static-swift-stdlib --product "$product"
+    done
     mkdir -p out
     local bin
     bin="$(swift build -c release --static-swift-stdlib --show-bin-path)"
-    ln -sf "$bin/gradebox" out/gradebox
-    ln -sf "$bin/gradebox-bench" out/gradebox-bench
+    for product in gradebox gradebox-bench gradebox-grade gradebox-inbox; do
+        ln -sf "$bin/$product" "out/$product"
+    done
 }

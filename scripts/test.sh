@@ -19,8 +19,9 @@ step "setting up the benchmark's driver families"
 # environment: build it once (about 75 s; Debian's packages and PyPI).
 step "building the inginious-default environment (once)"
 gradebox_bin="$(swift build --show-bin-path)/gradebox"
-if ! "$gradebox_bin" image ls 2>/dev/null | grep -q '^inginious-default\b'; then
-    "$gradebox_bin" image build inginious-default \
+# (again when it predates gradebox's in-box commands: its SOURCE names them).
+if ! "$gradebox_bin" image ls 2>/dev/null | grep '^inginious-default\b' | grep -q 'gradebox-inbox'; then
+    "$gradebox_bin" image build inginious-default --replace \
         || echo "gradebox: inginious-default could not be built; the grading tests report why they did not run" >&2
 fi
 step "running the tests"

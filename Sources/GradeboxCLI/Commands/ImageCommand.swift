@@ -12,8 +12,9 @@ struct ImageCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "minimal, full or inginious-default.") var kind: BuiltinImage
         @Option(help: "Image name (default: the kind).") var name: String?
+        @Flag(help: "Replace an existing image of that name (it is kept until the new one is built).") var replace = false
         func run() async throws {
-            let info = try await ImageStore(directory: global.images).build(kind, name: name) { line in
+            let info = try await ImageStore(directory: global.images).build(kind, name: name, replace: replace) { line in
                 FileHandleLite.standardError.write("  \(line)\n")
             }
             FileHandleLite.standardOutput.write("built \(info.name): \(info.sizeBytes / 1024) KiB, \(info.fileCount) files\n")

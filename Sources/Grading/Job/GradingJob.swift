@@ -252,15 +252,7 @@ struct JobFiles {
     }
 
     /// /archive as INGInious sends it: a gzipped tar of its contents.
-    func archiveTarball() throws -> [UInt8] {
-        let tarball = root + "/archive.tgz"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/tar")
-        p.arguments = ["-czf", tarball, "-C", archive, "."]
-        try p.run()
-        p.waitUntilExit()
-        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: tarball)))
-    }
+    func archiveTarball() throws -> [UInt8] { try ArchiveTarball.make(of: archive) }
 }
 
 /// /.__input/__inputdata.json as INGInious's container writes it: {"input": {id: value}, "@state": ...};

@@ -36,6 +36,7 @@ enum InginiousEnvironment {
         guard ImageFS.isRoot else {
             throw .hostUnsupported("building \(name) runs debootstrap, which needs root")
         }
+        let inbox = try inboxProgram()
         if ImageTools.which("debootstrap") == nil { try await ImageStore.aptInstall("debootstrap", progress: progress) }
         let sdist = try await fetchSdist(progress: progress)
         defer { try? FileManager.default.removeItem(atPath: sdist.directory) }
@@ -58,9 +59,9 @@ enum InginiousEnvironment {
             try await ImageTools.stream("chroot", [rootfs, "apt-get", "clean"], environment: apt, progress: progress)
             try? FileManager.default.removeItem(atPath: rootfs + "/usr/sbin/policy-rc.d")
             try ImageStore.removeDownloadedPackages(staging.rootfs, display: staging.rootfsPath)
-            try install(sdist.base, into: staging.rootfsPath, progress: progress)
+            try install(sdist.base, inbox: inbox, into: staging.rootfsPath, progress: progress)
             staging.labels = labels
-            return ("debootstrap --variant=minbase bookworm \(mirror) + apt-get install \(packages.joined(separator: " ")) + inginious==\(version) base-containers/base", .debootstrap)
+            return ("debootstrap --variant=minbase bookworm \(mirror) + apt-get install \(packages.joined(separator: " ")) + inginious==\(version) base-containers/base + gradebox-inbox", .debootstrap)
         }
     }
 
@@ -98,7 +99,7 @@ enum InginiousEnvironment {
     /// /bin (INGInious itself root-only), the API importable as
     /// `inginious_container_api` and as `inginious`, the user `worker`, and the
     /// mount points of a grading box.
-    static func install(_ base: String, into rootfs: String, progress: (@Sendable (String) -> Void)?) throws(SandboxError) {
+    static func install(_ base: String, inbox: String, into rootfs: String, progress: (@Sendable (String) -> Void)?) throws(SandboxError) {
         let fm = FileManager.default
         func run(_ what: String, _ body: () throws -> Void) throws(SandboxError) {
             do { try body() } catch { throw .toolFailed(what, status: 0, output: "\(error)") }
@@ -132,6 +133,25 @@ enum InginiousEnvironment {
                 try fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: target)
             }
         }
+        try run("install gradebox's in-box commands (\(inbox))") {
+            // The stock scripts stay, in /usr/lib/inginious/bin, for a run
+            // script that wants them (and for the tests that compare the two).
+            let stock = rootfs + "/usr/lib/inginious/bin"
+            try fm.createDirectory(atPath: stock, withIntermediateDirectories: true)
+            let program = rootfs + "/usr/lib/gradebox/gradebox-inbox"
+            try fm.createDirectory(atPath: rootfs + "/usr/lib/gradebox", withIntermediateDirectories: true)
+            try? fm.removeItem(atPath: program)
+            try fm.copyItem(atPath: inbox, toPath: program)
+            try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: program)
+            for name in nativeCommands {
+                let target = "\(rootfs)/usr/bin/\(name)"
+                if fm.fileExists(atPath: target) {
+                    try? fm.removeItem(atPath: "\(stock)/\(name)")
+                    try fm.moveItem(atPath: target, toPath: "\(stock)/\(name)")
+                }
+                try fm.createSymbolicLink(atPath: target, withDestinationPath: "/usr/lib/gradebox/gradebox-inbox")
+            }
+        }
         try run("add the user worker (4242)") {
             try append("worker:x:4242:4242:worker:/task:/bin/bash\n", to: rootfs + "/etc/passwd")
             try append("worker:x:4242:\n", to: rootfs + "/etc/group")
@@ -144,6 +164,24 @@ enum InginiousEnvironment {
             try fm.setAttributes([.ownerAccountID: 4242, .groupOwnerAccountID: 4242], ofItemAtPath: rootfs + "/task")
         }
         progress?("INGInious \(version): its commands, its python package, the user worker and the mount points")
+    }
+
+    /// The commands gradebox-inbox carries out (the rest of INGInious's stay Python:
+    /// feedback-msg-tpl and parsetemplate render templates, archive is deprecated).
+    static let nativeCommands = ["feedback-result", "feedback-grade", "feedback-msg", "feedback-custom", "feedback-state",
+                                 "feedback", "tag", "tag-set", "getinput", "run_student"]
+
+    /// gradebox-inbox (a static C program built with gradebox): GRADEBOX_INBOX, or beside this executable.
+    static func inboxProgram() throws(SandboxError) -> String {
+        if let path = getenv("GRADEBOX_INBOX").map({ String(cString: $0) }), !path.isEmpty { return path }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        let me = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        let path = me.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/gradebox-inbox"
+        guard access(path, X_OK) == 0 else {
+            throw .hostUnsupported("the in-box commands program \(path) is missing (build it: swift build --product gradebox-inbox, or set GRADEBOX_INBOX)")
+        }
+        return path
     }
 
     private static func append(_ line: String, to path: String) throws {
