@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SandboxCore", targets: ["SandboxCore"]),
         .library(name: "BenchCore", targets: ["BenchCore"]),
         .library(name: "Grading", targets: ["Grading"]),
+        .library(name: "Agent", targets: ["Agent"]),
         .executable(name: "gradebox", targets: ["gradebox"]),
         .executable(name: "gradebox-bench", targets: ["gradebox-bench"]),
         .executable(name: "gradebox-grade", targets: ["gradebox-grade"]),
@@ -60,6 +61,12 @@ let package = Package(
                 "CZlib",
                 .product(name: "Yams", package: "Yams"),
             ]
+        ),
+        // `gradebox agent`: INGInious 0.9.2's agent protocol (MessagePack over
+        // ZeroMQ) in front of the grading engine.
+        .target(
+            name: "Agent",
+            dependencies: ["Grading"]
         ),
         // The sandbox CLI's commands: parsing and printing over SandboxCore.
         .target(
@@ -115,5 +122,6 @@ let package = Package(
         .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
         .testTarget(name: "GradeboxCLITests", dependencies: ["GradeboxCLI"]),
         .testTarget(name: "GradingTests", dependencies: ["Grading"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent"]),
     ]
 )
