@@ -203,6 +203,24 @@ struct CgroupV1Tests {
         for c in controllers { #expect(!fs.hasDirectory("\(root)/\(c)/gradebox/box-1")) }
     }
 
+    /// A BoxGroup: boxes' groups below it, in every hierarchy, removed before it.
+    @Test func aGroupForBoxesIsRemovedWithTheGroupsBelowIt() throws {
+        let fs = hostFS(withParents: true)
+        let driver = v1(fs)
+        let job = try driver.create(name: "job-1")
+        try driver.enableChildren(job)
+        _ = try driver.create(name: "job-1/box-2")
+        for c in controllers { #expect(fs.hasDirectory("\(root)/\(c)/gradebox/job-1/box-2")) }
+        for c in controllers {
+            fs.setFile("\(root)/\(c)/gradebox/job-1/cgroup.procs", "")
+            fs.setFile("\(root)/\(c)/gradebox/job-1/box-2/cgroup.procs", "")
+        }
+        try driver.remove(job)
+        for c in controllers {
+            #expect(!fs.hasDirectory("\(root)/\(c)/gradebox/job-1/box-2") && !fs.hasDirectory("\(root)/\(c)/gradebox/job-1"))
+        }
+    }
+
     @Test func removeEmptiesAGroupStillInUseThenRemovesIt() throws {
         let fs = hostFS(withParents: true)
         let driver = v1(fs)

@@ -142,6 +142,27 @@ struct CgroupV2Tests {
         try v2(v2Host(parentReady: false)).remove(handle)
     }
 
+    /// A BoxGroup: a group whose boxes' groups are below it.
+    @Test func aGroupForBoxesHandsItsControllersDownAndIsRemovedWithItsBoxes() throws {
+        let fs = v2Host(parentReady: true)
+        let driver = try v2(fs)
+        let job = try driver.create(name: "job-1")
+        fs.clearOperations()
+        try driver.enableChildren(job)
+        #expect(fs.changes == [.write("\(mount)/gradebox/job-1/cgroup.subtree_control", "+cpu +memory +pids")])
+        let box = try driver.create(name: "job-1/box-2")
+        #expect(box.directory == "\(mount)/gradebox/job-1/box-2")
+        #expect(throws: SandboxError.self) { try driver.create(name: "job-1/box-2/deeper") }
+        fs.setFile("\(mount)/gradebox/job-1/box-2/cgroup.events", "populated 0\n")
+        fs.setFile("\(mount)/gradebox/job-1/cgroup.events", "populated 0\n")
+        fs.clearOperations()
+        try driver.remove(job)
+        #expect(fs.changes.filter { if case .rmdir = $0 { true } else { false } } == [
+            .rmdir("\(mount)/gradebox/job-1"), .rmdir("\(mount)/gradebox/job-1/box-2"), .rmdir("\(mount)/gradebox/job-1"),
+        ], "refused while its box's group is there, then the box's group first")
+        #expect(!fs.hasDirectory("\(mount)/gradebox/job-1"))
+    }
+
     @Test func leftovers() throws {
         let fs = v2Host(parentReady: true)
         fs.addDirectory("\(mount)/gradebox/pool-0")

@@ -42,6 +42,31 @@ struct IsolationTests {
         return count
     }
 
+    /// `Sandbox.makeGroup`: boxes run in it are counted together, its limits
+    /// hold over all of them, and removing it leaves nothing.
+    @Test func boxesInAGroupShareItsLimitsAndGoWithIt() async throws {
+        let sandbox = try await Fixture.shared.sandbox()
+        let before = try HostTraces.now(sandbox)
+        var together = Limits()
+        together.pids = 12
+        let group = try sandbox.makeGroup(limits: together)
+        let spin = try shell(sandbox, "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done") { $0.group = group }
+        #expect(spin.verdict == .OK)
+        let usage = try sandbox.usage(of: group)
+        #expect(Double(usage.cpuNanoseconds) / 1e6 >= spin.cpuMs * 0.9, "the group counts its box's CPU: \(usage) vs \(spin.cpuMs) ms")
+        // The box may have 100 processes, the group 12: the group's limit binds
+        // (ash ends at a fork it cannot make: the forks are a subshell's; the
+        // count is the shell's builtins: no fork is left for a tool).
+        let forks = try shell(sandbox, "(i=0; while [ $i -lt 30 ]; do sleep 0.5 & i=$((i+1)); done) 2>/dev/null; set -- /proc/[0-9]*; echo $#") {
+            $0.group = group
+            $0.limits.pids = 100
+        }
+        let running = Int(forks.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(running > 0 && running <= 12, "processes in the box: \(running) (\(forks.verdict) \(forks.out) \(forks.err) \(String(describing: forks.failure)))")
+        try sandbox.removeGroup(group)
+        #expect(try HostTraces.now(sandbox).cgroups == before.cgroups, "the group and its boxes' groups are gone")
+    }
+
     @Test func helloWorldIsOK() async throws {
         let r = try await runAndCheckClean("echo hello")
         #expect(r.verdict == .OK)

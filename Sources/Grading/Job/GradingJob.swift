@@ -57,6 +57,10 @@ public struct Grader: Sendable {
     /// Where each job's files are made (and removed after it).
     public var workDirectory = "/tmp"
 
+    /// INGInious sets no pids limit; a box is never weaker than the sandbox's
+    /// defaults, and a fork bomb must not starve the host.
+    static let pidsPerBox = 512
+
     public init(sandbox: Sandbox) {
         self.sandbox = sandbox
         environments = Environments(images: sandbox.images)
@@ -89,6 +93,17 @@ public struct Grader: Sendable {
             throw GradingError.taskFile(path: job.taskDirectory + "/task.yaml", field: "environment_id",
                                         problem: "no environment \(descriptor.environmentID) here (import its image, or build inginious-default)")
         }
+        // One cgroup subtree for the job: the grading box and each student box
+        // get their own groups below it, and whatever is left when the job
+        // ends is killed with it. Together they hold at most what INGInious's
+        // two containers may (the run script's and one student's at a time:
+        // run_student requests are served one after another); each box's own
+        // limits are its own, so they are what a program meets first.
+        var together = Limits()
+        together.memoryBytes = 2 * (UInt64(descriptor.limits.memoryMegabytes) << 20)
+        together.pids = 2 * Self.pidsPerBox
+        let group = try sandbox.makeGroup(limits: together)
+        defer { try? sandbox.removeGroup(group) }
         let files = try JobFiles(job: job, under: workDirectory)
         defer { files.remove() }
         phase("task view made")
@@ -121,9 +136,8 @@ public struct Grader: Sendable {
         spec.limits.cpuTimeSeconds = Double(descriptor.limits.cpuSeconds)
         spec.limits.wallTimeSeconds = Double(descriptor.limits.wallSeconds)
         spec.limits.memoryBytes = UInt64(descriptor.limits.memoryMegabytes) << 20
-        // INGInious sets no pids limit; a box is never weaker than the sandbox's
-        // defaults, and a fork bomb in a run script must not starve the host.
-        spec.limits.pids = 512
+        spec.limits.pids = Self.pidsPerBox
+        spec.group = group
         let parent = spec
         let students = try RunStudentServer(path: files.sockets + "/gradebox.sock", launch: { [self] request, fds in
             studentBox(request, fds, parent: parent, image: image.name, limits: descriptor.limits, network: descriptor.networkGrading,

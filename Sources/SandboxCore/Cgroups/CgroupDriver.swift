@@ -82,8 +82,11 @@ package protocol CgroupDriver: Sendable {
     /// where the kernel allows it, and the handle's baselines move to the
     /// current OOM-kill count and CPU usage so `stats` counts from now.
     func reset(_ group: inout CgroupHandle) throws(SandboxError)
-    /// rmdir the group everywhere (kills what is left first).
+    /// rmdir the group everywhere (kills what is left first, and removes the groups below it).
     func remove(_ group: CgroupHandle) throws(SandboxError)
+    /// Lets boxes' groups be made below `group` with its controllers (v2:
+    /// its cgroup.subtree_control; v1 hierarchies need nothing).
+    func enableChildren(_ group: CgroupHandle) throws(SandboxError)
     /// Names of groups gradebox left behind below its parent group (for `gradebox gc`).
     func leftovers() throws(SandboxError) -> [String]
 }

@@ -25,9 +25,12 @@ func waitForEmptyCgroup(fs: any Syscalls, what: String, _ isEmpty: () throws(San
     }
 }
 
+/// A box's group is one path component below gradebox's parent group, or
+/// two for a box in a `BoxGroup` ("<group>/<box>").
 func validateCgroupName(_ name: String) throws(SandboxError) {
-    if name.isEmpty || name == "." || name == ".." || name.contains("/") || name.contains("\0") {
-        throw .invalidRequest("cgroup name \"\(name)\": must be one path component")
+    let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+    if parts.count > 2 || parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." || $0.contains("\0") }) {
+        throw .invalidRequest("cgroup name \"\(name)\": must be one path component, or two for a box in a group")
     }
 }
 

@@ -170,10 +170,21 @@ package struct CgroupV1: CgroupDriver {
     /// emptied and removed.
     package func remove(_ group: CgroupHandle) throws(SandboxError) {
         do { try removeDirectories(group) } catch where cgroupErrno(error) == EBUSY {
+            // Boxes' groups below it (a BoxGroup) go first: a group with children refuses too.
+            var children: Set<String> = []
+            for parent in parents {
+                let entries = (try? fs.entries("\(parent)/\(group.name)")) ?? []
+                for entry in entries where entry.isDirectory { children.insert(entry.name) }
+            }
+            for child in children.sorted() {
+                try remove(CgroupHandle(name: "\(group.name)/\(child)", procsFiles: [], directory: nil))
+            }
             try killAll(group)
             try removeDirectories(group)
         }
     }
+
+    package func enableChildren(_ group: CgroupHandle) throws(SandboxError) {}
 
     private func removeDirectories(_ group: CgroupHandle) throws(SandboxError) {
         for parent in parents {

@@ -149,10 +149,19 @@ package struct CgroupV2: CgroupDriver {
         let dir = "\(parent)/\(group.name)"
         do {
             do { try fs.rmdir(dir) } catch where cgroupErrno(error) == EBUSY {
+                // Boxes' groups below it (a BoxGroup) go first: a group with children refuses too.
+                for entry in (try? fs.entries(dir)) ?? [] where entry.isDirectory {
+                    try remove(CgroupHandle(name: "\(group.name)/\(entry.name)", procsFiles: [], directory: "\(dir)/\(entry.name)"))
+                }
                 try killAll(group)
                 try fs.rmdir(dir)
             }
         } catch where cgroupErrno(error) == ENOENT {}
+    }
+
+    /// A group holding boxes holds no process itself (v2's rule), and hands its controllers down.
+    package func enableChildren(_ group: CgroupHandle) throws(SandboxError) {
+        try enable(controllers.sorted(), in: "\(parent)/\(group.name)", known: "")
     }
 
     package func leftovers() throws(SandboxError) -> [String] {

@@ -177,7 +177,11 @@ package final class RecordingSyscalls: Syscalls {
 
     package func rmdir(_ path: String) throws(SandboxError) {
         if let e = record(.rmdir(path), key: path, { s in
-            s.directories.remove(path) == nil ? ENOENT : nil
+            guard s.directories.contains(path) else { return ENOENT }
+            // As a cgroup with groups below it refuses (a plain directory would say ENOTEMPTY).
+            if s.directories.contains(where: { Self.parent(of: $0) == path }) { return EBUSY }
+            s.directories.remove(path)
+            return nil
         }) { throw .syscall("rmdir(\(path))", errno: e) }
     }
 

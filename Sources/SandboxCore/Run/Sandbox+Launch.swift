@@ -9,9 +9,11 @@ import SystemPackage
 extension Sandbox {
     /// Plans the box and starts it: in a warm box when the run is pooled and
     /// one of its shape is ready, else cold (from a pool slot when pooled).
-    func launch(_ spec: SandboxSpec, pool usePool: Bool, stdin: StandardInput = .none,
+    func launch(_ spec: SandboxSpec, pool: Bool, stdin: StandardInput = .none,
                 stdout: OutputTarget = .capture, stderr: OutputTarget = .capture) throws(SandboxError) -> RunningBox {
         let t0 = Kernel.monotonicNs()
+        // A box of a group gets its own group below it: pool slots live elsewhere.
+        let usePool = pool && spec.group == nil
         var steps: [StepTime] = []
         func step(_ name: String) { steps.append(StepTime(step: name, ms: ms(Kernel.monotonicNs() - t0))) }
         // First of all, so that it is made while everything up to the clone is.
@@ -36,7 +38,9 @@ extension Sandbox {
         }
 
         var request = LaunchRequest(plan)
-        if usePool {
+        if let group = spec.group {
+            request.group = .own("\(group.name)/\(getpid())-\(Runtime.nextSerial())")
+        } else if usePool {
             request.group = .slot
             request.network = spec.network == .none ? .slot : .plan
         } else if spec.limits.needsCgroup {

@@ -28,6 +28,10 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
     /// Capabilities kept (names like "CAP_NET_BIND_SERVICE"); none by default.
     public var capabilities: [String]
     public var seccomp: Bool
+    /// Run the box in this group (`Sandbox.makeGroup`): its own group is made
+    /// below it, so the group's limits hold over this box and its siblings
+    /// together. nil: a group of its own (or a pool slot's).
+    public var group: BoxGroup?
 
     public init(
         image: String,
@@ -59,6 +63,7 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         self.user = user
         self.capabilities = capabilities
         self.seccomp = seccomp
+        self.group = nil
     }
 
     public static let defaultEnvironment = [

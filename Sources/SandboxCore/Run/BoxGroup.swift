@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A cgroup holding several boxes: a grading job's box and the student boxes
+/// it starts. Each box run with `SandboxSpec.group` set gets its own group
+/// below this one, with its own limits; this group's limits hold over all of
+/// them together, its usage counts all of them, and removing it ends them all.
+public struct BoxGroup: Codable, Sendable, Equatable {
+    package let handle: CgroupHandle
+    public var name: String { handle.name }
+}
+
+/// What a group's boxes used, together.
+public struct GroupUsage: Sendable, Equatable {
+    /// CPU time of every process that ran in the group.
+    public var cpuNanoseconds: UInt64
+    public var memoryPeakBytes: UInt64?
+}
+
+extension Sandbox {
+    /// Makes a group for boxes to run in together, with `limits` over all of
+    /// them (memory, memory+swap, CPU quota, pids; the time limits are each
+    /// box's). Needs a writable cgroup hierarchy.
+    public func makeGroup(limits: Limits = Limits()) throws(SandboxError) -> BoxGroup {
+        let runtime = try Runtime.shared(stateDirectory)
+        guard let driver = runtime.cgroups else {
+            throw .hostUnsupported("a group of boxes is a cgroup, and no writable cgroup hierarchy was found")
+        }
+        // Named as one-shot runs' groups are, so `gc` spares it while this process lives.
+        let handle = try driver.create(name: "\(runtime.groupPrefix)-\(getpid())-\(Runtime.nextSerial())")
+        do {
+            try driver.enableChildren(handle)
+            try driver.apply(limits, to: handle)
+        } catch {
+            try? driver.remove(handle)
+            throw error
+        }
+        return BoxGroup(handle: handle)
+    }
+
+    /// Kills whatever still runs in the group's boxes and removes it, with every group below it.
+    public func removeGroup(_ group: BoxGroup) throws(SandboxError) {
+        let runtime = try Runtime.shared(stateDirectory)
+        try runtime.cgroups?.remove(group.handle)
+    }
+
+    /// What the group's boxes used so far, together (ended boxes included).
+    public func usage(of group: BoxGroup) throws(SandboxError) -> GroupUsage {
+        let runtime = try Runtime.shared(stateDirectory)
+        guard let driver = runtime.cgroups else { return GroupUsage(cpuNanoseconds: 0, memoryPeakBytes: nil) }
+        let stats = try driver.stats(group.handle)
+        return GroupUsage(cpuNanoseconds: stats.cpuUsageNanoseconds, memoryPeakBytes: stats.memoryPeakBytes)
+    }
+}
