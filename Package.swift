@@ -59,6 +59,7 @@ let package = Package(
             dependencies: [
                 "SandboxCore",
                 "CZlib",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

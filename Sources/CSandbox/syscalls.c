@@ -31,6 +31,11 @@ int cs_is_cgroupfs(const char *path) {
     return statfs(path, &fs) == 0 && (fs.f_type == 0x27e0eb || fs.f_type == 0x63677270);
 }
 
+int cs_is_tmpfs(const char *path) {
+    struct statfs fs;
+    return statfs(path, &fs) == 0 && fs.f_type == 0x01021994;   // TMPFS_MAGIC
+}
+
 int cs_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0;
 }
@@ -93,4 +98,9 @@ ssize_t cs_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds,
         }
     }
     return n;
+}
+
+ssize_t cs_copy_file_range(int from, int to, size_t len) {
+    ssize_t n = copy_file_range(from, NULL, to, NULL, len, 0);
+    return n < 0 ? -errno : n;
 }

@@ -26,6 +26,8 @@ struct GradeBench: AsyncParsableCommand {
         var job: Int
         var result: String
         var ms: Double
+        /// The run script's and student's processes' CPU time; `ms` less this is the platform's share.
+        var programsCpuMs: Double?
         var phases: [String: Double]
     }
 
@@ -46,7 +48,7 @@ struct GradeBench: AsyncParsableCommand {
         FileManager.default.createFile(atPath: records, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: records))
         defer { try? out.close() }
-        print("task  mode          jobs  median ms  p95 ms  jobs/s  CPU-s/job  failures")
+        print("task  mode          jobs  median ms  p95 ms  jobs/s  CPU-s/job  platform ms  failures")
         for task in ["t1", "t2"] {
             let job = GradingJob(course: course, task: task, inputs: task == "t2" ? ["q1": .text("print(6*7)")] : [:])
             _ = await grader.grade(job)   // warm-up: the image's files in the page cache
@@ -70,14 +72,17 @@ struct GradeBench: AsyncParsableCommand {
                 let wall = Date().timeIntervalSince(start)
                 let cpu = Self.cpuSeconds() - cpu0
                 for (i, (r, ms)) in results.enumerated() {
-                    let record = Record(task: task, mode: mode, job: i, result: r.result, ms: ms,
+                    let record = Record(task: task, mode: mode, job: i, result: r.result, ms: ms, programsCpuMs: r.programsCpuMs,
                                         phases: Dictionary(r.phases.map { ($0.name, $0.ms) }, uniquingKeysWith: { a, _ in a }))
                     out.write(try JSONEncoder().encode(record) + Data("\n".utf8))
                 }
                 let ms = results.map(\.1).sorted()
                 let failures = results.filter { $0.0.result != "success" }.count
-                print(String(format: "%@    %-12@ %5d  %9.1f  %6.1f  %6.1f  %9.3f  %d", task, mode, jobs, ms[ms.count / 2],
-                             ms[min(ms.count - 1, Int(Double(ms.count) * 0.95))], Double(jobs) / wall, cpu / Double(jobs), failures))
+                // The platform's share: the job's time less its programs' CPU time (median over jobs).
+                let platform = results.compactMap { r, ms in r.programsCpuMs.map { ms - $0 } }.sorted()
+                print(String(format: "%@    %-12@ %5d  %9.1f  %6.1f  %6.1f  %9.3f  %11.1f  %d", task, mode, jobs, ms[ms.count / 2],
+                             ms[min(ms.count - 1, Int(Double(ms.count) * 0.95))], Double(jobs) / wall, cpu / Double(jobs),
+                             platform.isEmpty ? .nan : platform[platform.count / 2], failures))
             }
         }
         print("records: \(records)")

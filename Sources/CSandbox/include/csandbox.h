@@ -248,12 +248,16 @@ int cs_pipe_cloexec(int fds[2]);
 ssize_t cs_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds, int *n_fds);
 // write(2) without SIGPIPE in the caller (EPIPE is returned as -EPIPE); -errno where it fails.
 ssize_t cs_write_nosigpipe(int fd, const void *buf, size_t len);
+// copy_file_range(2) from and to the descriptors' offsets (_GNU_SOURCE): bytes copied, or -errno.
+ssize_t cs_copy_file_range(int from, int to, size_t len);
 // CLOCK_MONOTONIC in nanoseconds: the clock of cs_event.mono_ns.
 int64_t cs_monotonic_ns(void);
 // 1 when path is a network namespace (an nsfs bind mount), else 0.
 int cs_is_nsfs(const char *path);
 // 1 when path is the root or a directory of a cgroup (v1 or v2) file system, else 0.
 int cs_is_cgroupfs(const char *path);
+// 1 when path is on a tmpfs, else 0.
+int cs_is_tmpfs(const char *path);
 
 #ifdef __cplusplus
 }

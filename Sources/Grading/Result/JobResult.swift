@@ -51,6 +51,10 @@ public struct JobResult: Sendable, Equatable, Codable {
     public var stderr: String?
     /// The job's named, timed steps (ms since it was accepted).
     public var phases: [JobPhase] = []
+    /// CPU time of the job's programs: the run script's and its student
+    /// boxes' processes, from the job's cgroup. The job's time less this is
+    /// what the platform itself took.
+    public var programsCpuMs: Double?
 
     public init(result: String, text: String = "", grade: Double? = nil, problems: [String: [String]] = [:],
                 tests: [String: JSONValue] = [:], custom: [String: JSONValue] = [:], state: String = "",

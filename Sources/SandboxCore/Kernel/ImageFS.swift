@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSandbox
 import SystemPackage
 
 /// The *at() syscalls the image store needs, each relative to a directory
@@ -233,6 +234,71 @@ package enum ImageFS {
             try unlink(name, in: dir, directory: true, display: display)
         } else {
             try unlink(name, in: dir, directory: false, display: display)
+        }
+    }
+
+    /// Copies what is inside `source` into `target` (an empty directory):
+    /// regular files (by copy_file_range, with their permission bits),
+    /// directories and symlinks (as links, never followed); anything else is
+    /// left out. Each copy is given to `owner` (uid, gid) when one is named.
+    package static func copyTree(_ source: FileDescriptor, into target: FileDescriptor, owner: (UInt32, UInt32)?,
+                                 display: String) throws(SandboxError) {
+        for name in try entries(of: source, display: display) {
+            let shown = display + "/" + name
+            guard let st = try stat(name, in: source, display: shown) else { continue }
+            switch st.kind {
+            case .directory:
+                if let e = mkdir(name, in: target, mode: st.mode & 0o7777) { throw .syscall("mkdirat(\(shown))", errno: e.rawValue) }
+                let from = try openDirectory(name, in: source, display: shown)
+                defer { close(from) }
+                let to = try openDirectory(name, in: target, display: shown)
+                defer { close(to) }
+                // mkdirat's mode went through the umask: set it as it was.
+                try chmod(to, mode: st.mode & 0o7777, display: shown)
+                if let (uid, gid) = owner { try chown(to, uid: uid, gid: gid, display: shown) }
+                try copyTree(from, into: to, owner: owner, display: shown)
+            case .regular:
+                let from = try openFile(name, in: source, display: shown)
+                defer { close(from) }
+                let to: FileDescriptor
+                switch createFile(name, in: target) {
+                case .success(let fd): to = fd
+                case .failure(let e): throw .syscall("openat(O_CREAT|O_EXCL, \(shown))", errno: e.rawValue)
+                }
+                defer { close(to) }
+                try copyContents(from, to, size: st.size, display: shown)
+                try chmod(to, mode: st.mode & 0o7777, display: shown)
+                if let (uid, gid) = owner { try chown(to, uid: uid, gid: gid, display: shown) }
+            case .symlink:
+                let link = try readLink(name, in: source, display: shown)
+                if let e = symlink(link, name, in: target) { throw .syscall("symlinkat(\(shown))", errno: e.rawValue) }
+                if let (uid, gid) = owner { try chown(name, in: target, uid: uid, gid: gid, display: shown) }
+            default:
+                continue
+            }
+        }
+    }
+
+    /// copy_file_range(2) to the end (in the kernel, no copy through this process), read/write where a filesystem refuses it.
+    private static func copyContents(_ from: FileDescriptor, _ to: FileDescriptor, size: Int64, display: String) throws(SandboxError) {
+        var left = size
+        while left > 0 {
+            let n = Kernel.retrying {
+                let r = cs_copy_file_range(from.rawValue, to.rawValue, Int(left))
+                if r < 0 { errno = Int32(-r); return -1 }
+                return r
+            }
+            if n.result < 0 && (n.errno == EXDEV || n.errno == EINVAL || n.errno == ENOSYS || n.errno == EOPNOTSUPP) { break }
+            if n.result < 0 { throw .syscall("copy_file_range(\(display))", errno: n.errno) }
+            if n.result == 0 { return }   // the file shrank meanwhile
+            left -= Int64(n.result)
+        }
+        if left <= 0 { return }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = try read(from, into: &buffer, display: display)
+            if n == 0 { return }
+            try writeAll(to, buffer, count: n, display: display)
         }
     }
 

@@ -192,6 +192,9 @@ package struct Kernel: Syscalls {
         return at < 0 ? nil : Int64(at)
     }
 
+    /// True when `path` is on a tmpfs.
+    package static func isTmpfs(_ path: String) -> Bool { cs_is_tmpfs(path) == 1 }
+
     /// rm -rf for a directory gradebox made (no symlinks followed).
     package static func removeTree(_ path: String) {
         for entry in (try? directoryEntries(path)) ?? [] {
