@@ -164,6 +164,42 @@ struct GradingJobTests {
         #expect(r.result == "success", "\(r.text)")
     }
 
+    /// INGInious's kill: every program of the job ends, the result is `killed` with the previous state.
+    @Test func aKilledJobEndsAtOnceAsKilled() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        try course.task("k", run: "#!/bin/bash\necho 'import time; time.sleep(30)' > /task/student/s.py\nrun_student python3 /task/student/s.py\nfeedback-result success\n")
+        var job = GradingJob(course: course.path, task: "k", inputs: [:])
+        job.state = "before"
+        let control = JobControl()
+        let grader = try grader()
+        let start = Date()
+        async let result = grader.grade(job, control: control)
+        try await Task.sleep(for: .milliseconds(400))
+        control.kill()
+        let r = await result
+        #expect(r.result == "killed" && r.state == "before", "\(r.result): \(r.text)")
+        #expect(Date().timeIntervalSince(start) < 5, "the run script and its student box ended at the kill")
+        let early = JobControl()
+        early.kill()
+        #expect(await grader.grade(job, control: early).result == "killed", "killed before it started: never started")
+    }
+
+    /// Settings from the caller (INGInious's back-end sends them): task.yaml is not read.
+    @Test func settingsFromTheCallerReplaceTaskYaml() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        try course.task("s", yaml: "environment_parameters: {limits: {time: 30}}\n", run: "#!/bin/bash\nfeedback-result failed\n")
+        try "#!/bin/bash\nfeedback-result success\nfeedback-msg -m \"$(getinput @username)\"\n".write(toFile: course.path + "/s/other", atomically: true, encoding: .utf8)
+        chmod(course.path + "/s/other", 0o755)
+        try "not: [valid".write(toFile: course.path + "/s/task.yaml", atomically: true, encoding: .utf8)
+        var job = GradingJob(course: course.path, task: "s", inputs: ["@username": .text("alice")])
+        job.settings = TaskSettings(environmentID: "default", limits: TaskLimits(cpuSeconds: 5, wallSeconds: 15, memoryMegabytes: 100),
+                                    runCommand: "/task/other")
+        let r = await try grader().grade(job)
+        #expect(r.result == "success" && r.text == "alice", "\(r.result): \(r.text)")
+    }
+
     /// INGInious's task tester: recorded submissions graded again and compared.
     @Test func testFilesAreReplayedAndComparedAsTheTaskTesterDoes() async throws {
         let course = try Course()

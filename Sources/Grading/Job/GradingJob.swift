@@ -19,6 +19,10 @@ public struct GradingJob: Sendable {
     public var debug = false
     /// The submission's previous state (`@state`).
     public var state = ""
+    /// How the task is run, when the caller knows it already: INGInious's
+    /// back-end sends the environment and its parameters with each job, and
+    /// its agents do not read task.yaml. nil: read from task.yaml.
+    public var settings: TaskSettings?
 
     public enum Input: Sendable, Equatable {
         case text(String)
@@ -35,6 +39,61 @@ public struct GradingJob: Sendable {
 
     /// The task folder: `<course>/<task>`.
     public var taskDirectory: String { "\(course)/\(task)" }
+}
+
+/// What grading a task needs to know besides its files: its environment and the environment's parameters.
+public struct TaskSettings: Sendable, Equatable {
+    /// The environment's name (an image's `org.inginious.grading.name`).
+    public var environmentID: String
+    public var limits: TaskLimits
+    /// Replaces the run file when set (split on spaces, as INGInious does).
+    public var runCommand: String?
+    public var networkGrading: Bool
+
+    public init(environmentID: String, limits: TaskLimits, runCommand: String? = nil, networkGrading: Bool = false) {
+        self.environmentID = environmentID
+        self.limits = limits
+        self.runCommand = runCommand
+        self.networkGrading = networkGrading
+    }
+}
+
+extension TaskDescriptor {
+    public var settings: TaskSettings {
+        TaskSettings(environmentID: environmentID, limits: limits, runCommand: runCommand, networkGrading: networkGrading)
+    }
+}
+
+/// A running job, for who wants to end it early (INGInious's kill).
+public final class JobControl: @unchecked Sendable {
+    private let lock = NSLock()
+    private var group: BoxGroup?
+    private var sandbox: Sandbox?
+    private var killedFlag = false
+
+    public init() {}
+
+    /// True once `kill` was called.
+    public var killed: Bool { lock.withLock { killedFlag } }
+
+    /// Ends every program of the job (its grading box's and student boxes');
+    /// the job's result is then `killed`. Before the job's boxes exist, they never start.
+    public func kill() {
+        let target: (BoxGroup, Sandbox)? = lock.withLock {
+            killedFlag = true
+            return group.flatMap { g in sandbox.map { (g, $0) } }
+        }
+        if let (group, sandbox) = target { try? sandbox.killGroup(group) }
+    }
+
+    /// Called by the grader once the job's group exists; false when the job was killed already.
+    func attach(_ group: BoxGroup, _ sandbox: Sandbox) -> Bool {
+        lock.withLock {
+            self.group = group
+            self.sandbox = sandbox
+            return !killedFlag
+        }
+    }
 }
 
 /// Where environments come from: images whose `org.inginious.grading.name` label names them.
@@ -75,7 +134,7 @@ public struct Grader: Sendable {
 
     /// Grades `job`. A task that cannot be read, a missing run file or an
     /// unknown environment is a `crash` result naming the file and field.
-    public func grade(_ job: GradingJob) async -> JobResult {
+    public func grade(_ job: GradingJob, control: JobControl? = nil) async -> JobResult {
         let t0 = Date()
         var phases: [JobPhase] = []
         func phase(_ name: String) { phases.append(JobPhase(name, ms: Date().timeIntervalSince(t0) * 1000)) }
@@ -83,9 +142,13 @@ public struct Grader: Sendable {
         var result: JobResult
         var programsCpuMs: Double?
         do {
-            result = try await run(job, phase: phase, origin: t0, programsCpuMs: &programsCpuMs)
+            result = try await run(job, control: control, phase: phase, origin: t0, programsCpuMs: &programsCpuMs)
         } catch {
             result = JobResult(result: "crash", text: "\(error)")
+        }
+        if control?.killed == true {
+            // As INGInious's agent reports a job killed from its back-end: the previous state kept.
+            result = JobResult(result: "killed", state: job.state)
         }
         result.programsCpuMs = programsCpuMs
         phase("done")
@@ -93,10 +156,21 @@ public struct Grader: Sendable {
         return result
     }
 
-    private func run(_ job: GradingJob, phase: (String) -> Void, origin: Date, programsCpuMs: inout Double?) async throws -> JobResult {
-        let descriptor = try TaskDescriptor.load(job.taskDirectory + "/task.yaml")
-        for id in job.inputs.keys where !descriptor.problems.contains(where: { $0.id == id }) {
-            throw GradingError.input("\(job.taskDirectory)/task.yaml has no problem \(id)")
+    private func run(_ job: GradingJob, control: JobControl?, phase: (String) -> Void, origin: Date,
+                     programsCpuMs: inout Double?) async throws -> JobResult {
+        let descriptor: TaskSettings
+        if let settings = job.settings {
+            descriptor = settings
+            guard FileManager.default.fileExists(atPath: job.taskDirectory) else {
+                throw GradingError.input("no task folder \(job.taskDirectory)")
+            }
+        } else {
+            let task = try TaskDescriptor.load(job.taskDirectory + "/task.yaml")
+            // "@..." inputs are the platform's (@username, @lang, @time, @random ...), not problems.
+            for id in job.inputs.keys where !id.hasPrefix("@") && !task.problems.contains(where: { $0.id == id }) {
+                throw GradingError.input("\(job.taskDirectory)/task.yaml has no problem \(id)")
+            }
+            descriptor = task.settings
         }
         guard let image = environments.image(for: descriptor.environmentID) else {
             throw GradingError.taskFile(path: job.taskDirectory + "/task.yaml", field: "environment_id",
@@ -112,6 +186,10 @@ public struct Grader: Sendable {
         together.memoryBytes = 2 * (UInt64(descriptor.limits.memoryMegabytes) << 20)
         together.pids = 2 * Self.pidsPerBox
         let group = try sandbox.makeGroup(limits: together)
+        if let control, !control.attach(group, sandbox) {
+            try? sandbox.removeGroup(group)
+            return JobResult(result: "killed", state: job.state)
+        }
         defer {
             try? sandbox.removeGroup(group)
             phase("job group removed")
@@ -242,7 +320,9 @@ extension Grader {
 /// /.__input/__inputdata.json as INGInious's container writes it: {"input": {id: value}, "@state": ...};
 /// a file input's bytes go to /.__input/__inputfile_N and its value becomes that path.
 enum InputData {
-    static func write(_ inputs: [String: GradingJob.Input], state: String, into dir: String) throws {
+    /// As the container's INGInious process writes it from its agent's start message: the
+    /// inputs under "input" (with "@state"), the debug flag and what the container runs on.
+    static func write(_ inputs: [String: GradingJob.Input], state: String, debug: Bool, into dir: String) throws {
         var values: [String: Any] = [:]
         var n = 0
         for (id, input) in inputs.sorted(by: { $0.key < $1.key }) {
@@ -257,7 +337,9 @@ enum InputData {
                 values[id] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(value), options: [.fragmentsAllowed])
             }
         }
-        let object: [String: Any] = ["input": values, "@state": state]
+        if values["@state"] == nil { values["@state"] = state }
+        let object: [String: Any] = ["type": "start", "input": values, "debug": debug, "envtypes": ["docker": true],
+                                     "run_as_root": false, "shared_kernel": true]
         try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: URL(fileURLWithPath: dir + "/__inputdata.json"))
     }
 }

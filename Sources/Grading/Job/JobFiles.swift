@@ -62,7 +62,7 @@ struct JobFiles {
         if ImageFS.mkdir("student", in: task, mode: 0o755) == nil {
             try ImageFS.chown("student", in: task, uid: worker.0, gid: worker.1, display: "\(root)/task/student")
         }
-        try InputData.write(job.inputs, state: job.state, into: root + "/input")
+        try InputData.write(job.inputs, state: job.state, debug: job.debug, into: root + "/input")
     }
 
     func remove() { Self.removeTree(root) }

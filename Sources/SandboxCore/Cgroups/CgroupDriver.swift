@@ -84,6 +84,8 @@ package protocol CgroupDriver: Sendable {
     func reset(_ group: inout CgroupHandle) throws(SandboxError)
     /// rmdir the group everywhere (kills what is left first, and removes the groups below it).
     func remove(_ group: CgroupHandle) throws(SandboxError)
+    /// `killAll` of the groups below `group` (a BoxGroup's boxes), then of `group`.
+    func killTree(_ group: CgroupHandle) throws(SandboxError)
     /// Lets boxes' groups be made below `group` with its controllers (v2:
     /// its cgroup.subtree_control; v1 hierarchies need nothing).
     func enableChildren(_ group: CgroupHandle) throws(SandboxError)

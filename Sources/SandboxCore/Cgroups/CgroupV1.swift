@@ -171,17 +171,24 @@ package struct CgroupV1: CgroupDriver {
     package func remove(_ group: CgroupHandle) throws(SandboxError) {
         do { try removeDirectories(group) } catch where cgroupErrno(error) == EBUSY {
             // Boxes' groups below it (a BoxGroup) go first: a group with children refuses too.
-            var children: Set<String> = []
-            for parent in parents {
-                let entries = (try? fs.entries("\(parent)/\(group.name)")) ?? []
-                for entry in entries where entry.isDirectory { children.insert(entry.name) }
-            }
-            for child in children.sorted() {
-                try remove(CgroupHandle(name: "\(group.name)/\(child)", procsFiles: [], directory: nil))
-            }
+            for child in children(of: group) { try remove(child) }
             try killAll(group)
             try removeDirectories(group)
         }
+    }
+
+    package func killTree(_ group: CgroupHandle) throws(SandboxError) {
+        for child in children(of: group) { try killTree(child) }
+        try killAll(group)
+    }
+
+    /// The groups below `group`, in any hierarchy.
+    private func children(of group: CgroupHandle) -> [CgroupHandle] {
+        var names: Set<String> = []
+        for parent in parents {
+            for entry in (try? fs.entries("\(parent)/\(group.name)")) ?? [] where entry.isDirectory { names.insert(entry.name) }
+        }
+        return names.sorted().map { CgroupHandle(name: "\(group.name)/\($0)", procsFiles: [], directory: nil) }
     }
 
     package func enableChildren(_ group: CgroupHandle) throws(SandboxError) {}

@@ -150,13 +150,25 @@ package struct CgroupV2: CgroupDriver {
         do {
             do { try fs.rmdir(dir) } catch where cgroupErrno(error) == EBUSY {
                 // Boxes' groups below it (a BoxGroup) go first: a group with children refuses too.
-                for entry in (try? fs.entries(dir)) ?? [] where entry.isDirectory {
-                    try remove(CgroupHandle(name: "\(group.name)/\(entry.name)", procsFiles: [], directory: "\(dir)/\(entry.name)"))
-                }
+                for child in children(of: group) { try remove(child) }
                 try killAll(group)
                 try fs.rmdir(dir)
             }
         } catch where cgroupErrno(error) == ENOENT {}
+    }
+
+    /// cgroup.kill reaches the whole subtree; where it is missing, each pid is
+    /// killed, and only a group's own are listed: the groups below go first.
+    package func killTree(_ group: CgroupHandle) throws(SandboxError) {
+        for child in children(of: group) { try killTree(child) }
+        try killAll(group)
+    }
+
+    private func children(of group: CgroupHandle) -> [CgroupHandle] {
+        let dir = "\(parent)/\(group.name)"
+        return ((try? fs.entries(dir)) ?? []).filter(\.isDirectory).map {
+            CgroupHandle(name: "\(group.name)/\($0.name)", procsFiles: ["\(dir)/\($0.name)/cgroup.procs"], directory: "\(dir)/\($0.name)")
+        }
     }
 
     /// A group holding boxes holds no process itself (v2's rule), and hands its controllers down.

@@ -47,6 +47,13 @@ extension Sandbox {
         try runtime.cgroups?.remove(group.handle)
     }
 
+    /// SIGKILL to every program of the group's boxes; the group stays, for
+    /// `usage` and `removeGroup`. Each box ends as killed by a signal (SG).
+    public func killGroup(_ group: BoxGroup) throws(SandboxError) {
+        let runtime = try Runtime.shared(stateDirectory)
+        try runtime.cgroups?.killTree(group.handle)
+    }
+
     /// What the group's boxes used so far, together (ended boxes included).
     public func usage(of group: BoxGroup) throws(SandboxError) -> GroupUsage {
         let runtime = try Runtime.shared(stateDirectory)
