@@ -17,6 +17,9 @@
 
 static int grader = -1;
 
+/* Where `gradebox image build inginious-default` keeps INGInious's own command. */
+#define STOCK_RUN_STUDENT "/usr/lib/inginious/bin/run_student"
+
 static void forward(int signum) {
     char line[32];
     int n = snprintf(line, sizeof line, "{\"signal\": %d}\n", signum);
@@ -99,6 +102,8 @@ int cmd_run_student(int argc, char **argv) {
     }
     strcpy(address.sun_path, path);
     if (connect(grader, (struct sockaddr *)&address, sizeof address) != 0) {
+        /* No gradebox grader here (the image under INGInious's own Docker agent): INGInious's command serves. */
+        if (errno == ENOENT && !getenv("GRADEBOX_INBOX_ROOT")) execv(STOCK_RUN_STUDENT, argv);
         fprintf(stderr, "run_student: connect %s: %s\n", path, strerror(errno));
         return 254;
     }

@@ -127,8 +127,13 @@ enum InginiousEnvironment {
             // INGInious's talks ZeroMQ to its container's main process, which relays
             // to the Docker agent; gradebox's keeps the module's interface and asks
             // the grader over a Unix socket in /sockets, handing it the descriptors.
+            // INGInious's stays beside it, used where there is no gradebox grader
+            // (the same image under INGInious's Docker agent).
             for package in ["inginious_container_api", "inginious"] {
                 let target = "\(rootfs)/usr/lib/python3/dist-packages/\(package)/run_student.py"
+                let stock = "\(rootfs)/usr/lib/python3/dist-packages/\(package)/_inginious_run_student.py"
+                try? fm.removeItem(atPath: stock)
+                try fm.moveItem(atPath: target, toPath: stock)
                 try runStudentModule.write(toFile: target, atomically: true, encoding: .utf8)
                 try fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: target)
             }
@@ -202,6 +207,8 @@ extension InginiousEnvironment {
     static let runStudentModule = #"""
 # run_student for gradebox: the interface of INGInious's inginious_container_api.run_student,
 # served by the gradebox grader through /sockets/gradebox.sock (JSON and SCM_RIGHTS).
+# Without that socket (the image under INGInious's own Docker agent), INGInious's module,
+# kept as _inginious_run_student, serves instead.
 import json
 import os
 import signal
@@ -210,7 +217,7 @@ import socket
 _SOCKET = "/sockets/gradebox.sock"
 
 
-def run_student(cmd, container=None, time_limit=0, hard_time_limit=0, memory_limit=0, share_network=False,
+def _gradebox_run_student(cmd, container=None, time_limit=0, hard_time_limit=0, memory_limit=0, share_network=False,
                 working_dir=None, stdin=None, stdout=None, stderr=None, signal_handler_callback=None, ssh=False,
                 start_student_as_root=False, teardown_script=""):
     """Runs `cmd` in a student box; returns its exit code, or 252 (memory), 253 (time), 254 (could not run)."""
@@ -248,7 +255,7 @@ def run_student(cmd, container=None, time_limit=0, hard_time_limit=0, memory_lim
             os.close(fd)
 
 
-def run_student_simple(cmd, cmd_input=None, container=None, time_limit=0, hard_time_limit=0, memory_limit=0,
+def _gradebox_run_student_simple(cmd, cmd_input=None, container=None, time_limit=0, hard_time_limit=0, memory_limit=0,
                        share_network=False, working_dir=None, stdout_err_fuse=False, text="utf-8"):
     """run_student with an input string; returns (stdout, stderr, retval), or (stdout, retval) when fused."""
     stdin = None
@@ -295,7 +302,7 @@ def run_student_simple(cmd, cmd_input=None, container=None, time_limit=0, hard_t
     return out, decode(b"".join(chunks[err_r])), retval
 
 
-def _hack_signals(receive_signal):
+def _gradebox_hack_signals(receive_signal):
     """Kept for the run_student command: signals go to the student box's program through its process group."""
     for name in [x for x in dir(signal) if x.startswith("SIG") and not x.startswith("SIG_")]:
         if name in ("SIGSTOP", "SIGKILL", "SIGCHLD"):
@@ -304,5 +311,13 @@ def _hack_signals(receive_signal):
             signal.signal(getattr(signal, name), lambda signum, _: receive_signal(signum))
         except (OSError, RuntimeError, ValueError):
             pass
+
+
+if os.path.exists(_SOCKET):
+    run_student = _gradebox_run_student
+    run_student_simple = _gradebox_run_student_simple
+    _hack_signals = _gradebox_hack_signals
+else:
+    from ._inginious_run_student import run_student, run_student_simple, _hack_signals  # noqa: F401
 """#
 }
