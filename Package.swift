@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "gradebox", targets: ["gradebox"]),
         .executable(name: "gradebox-bench", targets: ["gradebox-bench"]),
         .executable(name: "gradebox-grade", targets: ["gradebox-grade"]),
+        .executable(name: "gradebox-agent", targets: ["gradebox-agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -67,7 +68,17 @@ let package = Package(
         // ZeroMQ) in front of the grading engine.
         .target(
             name: "Agent",
-            dependencies: ["Grading"]
+            dependencies: ["Grading", "CZMQ"]
+        ),
+        // Debian's libzmq (libzmq3-dev): the transport INGInious's back-end speaks.
+        .systemLibrary(name: "CZMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        // `gradebox agent ...`, exec'd by gradebox from beside it.
+        .executableTarget(
+            name: "gradebox-agent",
+            dependencies: [
+                "Agent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         // The sandbox CLI's commands: parsing and printing over SandboxCore.
         .target(

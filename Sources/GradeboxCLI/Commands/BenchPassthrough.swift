@@ -43,3 +43,16 @@ func execBeside(_ tool: String, _ arguments: [String]) -> Never {
     execv(path, argv)
     fail("cannot run \(path): \(String(cString: strerror(errno))) (build it: swift build --product \(tool))", kind: "usage")
 }
+
+/// `gradebox agent ...` is carried out by `gradebox-agent`, beside this one:
+/// it links ZeroMQ and the grading engine, which `gradebox run` must not load.
+struct AgentPassthrough: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Grade an INGInious back-end's jobs: a drop-in for its Docker agent (`gradebox agent --help`).")
+
+    @Argument(parsing: .captureForPassthrough, help: "Arguments of `gradebox-agent`.")
+    var arguments: [String] = []
+
+    func run() throws { execBeside("gradebox-agent", arguments) }
+}

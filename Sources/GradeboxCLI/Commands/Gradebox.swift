@@ -13,7 +13,7 @@ struct Gradebox: ParsableCommand {
         subcommands: [
             RunCommand.self, CreateCommand.self, StartCommand.self, ExecCommand.self,
             StopCommand.self, DeleteCommand.self, PsCommand.self, LogsCommand.self,
-            GcCommand.self, ImageCommand.self, PoolCommand.self, BenchPassthrough.self, GradePassthrough.self,
+            GcCommand.self, ImageCommand.self, PoolCommand.self, BenchPassthrough.self, GradePassthrough.self, AgentPassthrough.self,
         ]
     )
 }

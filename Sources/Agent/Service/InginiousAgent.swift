@@ -1,0 +1,229 @@
+import Foundation
+import Grading
+import SandboxCore
+
+/// `gradebox agent`: an agent of INGInious 0.9.2's back-end, as its Docker
+/// agent is one, grading every job in gradebox boxes.
+///
+/// One thread, the caller's, owns the ZeroMQ socket: it says hello, answers
+/// pings, starts jobs and sends what they give back. Jobs are graded as tasks
+/// of their own; their messages reach the socket through an outbox and a
+/// wake-up pipe. Every job it is given gets one `AgentJobStarted` and then
+/// exactly one `AgentJobDone`, whatever happens to it. When the back-end has
+/// been silent for `silenceLimit`, the agent ends what it runs (the back-end
+/// has crashed those jobs already when it dropped the agent), connects
+/// again and says hello again, as INGInious's agents do.
+public final class InginiousAgent: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// The back-end's address for agents, e.g. tcp://127.0.0.1:2001.
+        public var backend: String
+        /// INGInious's tasks folder: COURSE/TASK/... as the back-end names them.
+        public var tasks: String
+        /// Jobs graded at once (`available_job_slots`).
+        public var concurrency: Int
+        public var name: String
+        /// INGInious's agents reconnect after 10 s without any message from the back-end (it pings every second or so).
+        public var silenceLimit: TimeInterval = 10
+
+        public init(backend: String, tasks: String, concurrency: Int, name: String) {
+            self.backend = backend
+            self.tasks = tasks
+            self.concurrency = concurrency
+            self.name = name
+        }
+    }
+
+    let options: Options
+    let grader: Grader
+    let log: @Sendable (String) -> Void
+
+    private let lock = NSLock()
+    private var outbox: [(generation: Int, message: AgentMessage)] = []
+    private var running: [String: JobControl] = [:]
+    private var stopping = false
+    /// Bumped at each (re)connection: what a job of an older one sends is dropped.
+    private var generation = 0
+    private let wake: (read: Int32, write: Int32)
+
+    public init(options: Options, grader: Grader, log: @escaping @Sendable (String) -> Void) throws {
+        precondition(options.concurrency > 0)
+        self.options = options
+        self.grader = grader
+        self.log = log
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw DealerSocket.Failure(description: "pipe for the agent's wake-ups: \(String(cString: strerror(errno)))") }
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        wake = (fds[0], fds[1])
+    }
+
+    deinit {
+        close(wake.read)
+        close(wake.write)
+    }
+
+    /// The environments this agent offers: images labelled org.inginious.grading.name
+    /// for INGInious's Docker agent version 3 (the stock agent's check), as type `docker`.
+    func environments() -> [String: EnvironmentInfo] {
+        var found: [String: EnvironmentInfo] = [:]
+        for image in (try? grader.sandbox.images.list()) ?? [] {
+            guard let name = image.labels?["org.inginious.grading.name"] else { continue }
+            guard image.labels?["org.inginious.grading.agent_version"] == "3" else {
+                log("image \(image.name) (environment \(name)) is not for INGInious's agent version 3: not offered")
+                continue
+            }
+            // Ids that change when the image is rebuilt or replaced: the back-end compares them between agents.
+            let id = "gradebox:" + String(UInt64(bitPattern: Int64(truncatingIfNeeded: (image.name + image.source + "\(image.createdAt.timeIntervalSince1970)").hashValue)), radix: 16)
+            found[name] = EnvironmentInfo(id: id, created: Int64(image.createdAt.timeIntervalSince1970))
+        }
+        return found
+    }
+
+    /// The Docker agent's share of memory per job slot: the host's memory divided by the slots.
+    var memoryPerSlotMB: Int {
+        Int(ProcessInfo.processInfo.physicalMemory / UInt64(options.concurrency) / 1024 / 1024)
+    }
+
+    /// Runs until `stop` (then ends the running jobs and returns).
+    public func run() throws {
+        let socket = try DealerSocket(connectingTo: options.backend)
+        defer { socket.close() }
+        var offered = environments()
+        try hello(socket, offered)
+        var lastHeard = Date()
+        while !isStopping {
+            let ready = socket.poll(wake: wake.read, timeoutMs: 1000)
+            if ready.wake { drainWake() }
+            if ready.message {
+                while let frames = try socket.receive() {
+                    lastHeard = Date()
+                    guard let frame = frames.first else { continue }
+                    do {
+                        try handle(try BackendMessage.decode(frame), socket: socket, offered: offered)
+                    } catch {
+                        log("a message from the back-end was not understood and is ignored: \(error)")
+                    }
+                }
+            }
+            try flush(socket)
+            if Date().timeIntervalSince(lastHeard) > options.silenceLimit {
+                log("no word from the back-end for \(Int(options.silenceLimit)) s: ending running jobs, connecting again")
+                endRunningJobs(reason: "reconnection")
+                try socket.reconnect()
+                offered = environments()
+                try hello(socket, offered)
+                lastHeard = Date()
+            }
+        }
+        endRunningJobs(reason: "the agent is stopping")
+    }
+
+    /// Asks `run` to return (from a signal handler's thread or any other).
+    public func stop() {
+        lock.withLock { stopping = true }
+        notify()
+    }
+
+    private var isStopping: Bool { lock.withLock { stopping } }
+
+    private func hello(_ socket: DealerSocket, _ offered: [String: EnvironmentInfo]) throws {
+        lock.withLock {
+            generation += 1
+            outbox.removeAll()
+        }
+        log("saying hello to \(options.backend) as \"\(options.name)\": \(options.concurrency) slots, environments \(offered.keys.sorted().joined(separator: ", "))")
+        try socket.send(AgentMessage.hello(AgentHello(friendlyName: options.name, availableJobSlots: options.concurrency,
+                                                      availableEnvironments: ["docker": offered])).encode())
+    }
+
+    private func handle(_ message: BackendMessage, socket: DealerSocket, offered: [String: EnvironmentInfo]) throws {
+        switch message {
+        case .ping:
+            try socket.send(AgentMessage.pong.encode())
+        case .killJob(let jobID, let state):
+            if let control = lock.withLock({ running[jobID] }) {
+                log("job \(jobID): killed by the back-end")
+                control.kill()
+            } else {
+                // As INGInious's agent: the back-end hears the job is done, whatever it thought.
+                log("job \(jobID): asked to kill it, but it is not running here")
+                try socket.send(AgentMessage.jobDone(AgentJobDone(jobID: jobID, result: ResultText("killed", ""), grade: 0,
+                                                                  state: state)).encode())
+            }
+        case .newJob(let job):
+            try socket.send(AgentMessage.jobStarted(jobID: job.jobID).encode())
+            start(job, offered: offered)
+        }
+    }
+
+    private func start(_ message: BackendNewJob, offered: [String: EnvironmentInfo]) {
+        let previousState: String = { if case .string(let s)? = message.inputdata["@state"] { return s } else { return "" } }()
+        let job: GradingJob
+        do {
+            job = try JobRequest.make(message, tasks: options.tasks, environments: Set(offered.keys), memoryPerSlotMB: memoryPerSlotMB)
+        } catch {
+            log("job \(message.jobID) (\(message.courseID)/\(message.taskID)): not started: \(error.detail)")
+            send(.jobDone(AgentJobDone(jobID: message.jobID, result: ResultText("crash", error.text), grade: 0, state: previousState)))
+            return
+        }
+        if message.debug == .ssh { log("job \(message.jobID): SSH debugging is not offered by gradebox; graded in debug mode instead") }
+        let control = JobControl()
+        let generation = lock.withLock {
+            running[message.jobID] = control
+            return self.generation
+        }
+        log("job \(message.jobID) (\(message.courseID)/\(message.taskID)): started")
+        let grader = self.grader
+        Task.detached { [self] in
+            let start = Date()
+            let result = await grader.grade(job, control: control)
+            let ms = Date().timeIntervalSince(start) * 1000
+            log("job \(message.jobID) (\(message.courseID)/\(message.taskID)): \(result.result) in \(String(format: "%.1f", ms)) ms"
+                + (result.result == "crash" ? ": \(result.text)" : ""))
+            lock.withLock { _ = running.removeValue(forKey: message.jobID) }
+            send(.jobDone(AgentJobDone(jobID: message.jobID, result)), generation: generation)
+        }
+    }
+
+    /// Queues a message for the socket's thread.
+    private func send(_ message: AgentMessage, generation: Int? = nil) {
+        lock.withLock {
+            let current = self.generation
+            if let generation, generation != current { return }   // for a connection that is gone
+            outbox.append((current, message))
+        }
+        notify()
+    }
+
+    private func flush(_ socket: DealerSocket) throws {
+        let pending = lock.withLock { () -> [AgentMessage] in
+            let current = generation
+            let messages = outbox.filter { $0.generation == current }.map(\.message)
+            outbox.removeAll()
+            return messages
+        }
+        for message in pending { try socket.send(message.encode()) }
+    }
+
+    private func notify() {
+        var byte: UInt8 = 1
+        _ = Glibc.write(wake.write, &byte, 1)
+    }
+
+    private func drainWake() {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while Glibc.read(wake.read, &buffer, buffer.count) > 0 {}
+    }
+
+    /// Kills every running job and waits (up to 5 s) for their boxes to be gone.
+    private func endRunningJobs(reason: String) {
+        let controls = lock.withLock { () -> [String: JobControl] in
+            generation += 1   // their results are for a connection that is no more
+            return running
+        }
+        guard !controls.isEmpty else { return }
+        log("ending \(controls.count) running job(s): \(reason)")
+        for control in controls.values { control.kill() }
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline, lock.withLock({ !running.isEmpty }) { usleep(10_000) }
+    }
+}

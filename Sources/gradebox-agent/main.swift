@@ -1,0 +1,67 @@
+import Agent
+import ArgumentParser
+import Foundation
+import Grading
+import SandboxCore
+
+/// `gradebox agent`: started in place of INGInious's Docker agent, against the same back-end.
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Grade an INGInious back-end's jobs in gradebox boxes: a drop-in for INGInious 0.9.2's Docker agent.",
+        discussion: """
+            Connects to the back-end's agent address (inginious-backend AGENT_ADDR CLIENT_ADDR) and offers, as \
+            environments of type docker, the images labelled org.inginious.grading.name (`gradebox image import` a \
+            `docker save` of a school's environment images; `gradebox image build inginious-default` builds `default`). \
+            SSH debugging is not offered: a job asking for it is graded in debug mode.
+            """)
+
+    @Option(help: "The back-end's address for agents, e.g. tcp://127.0.0.1:2001.") var backend: String
+    @Option(help: "INGInious's tasks folder (COURSE/TASK/...).") var tasks: String
+    @Option(help: "Jobs graded at once (default: the number of CPUs).") var concurrency: Int?
+    @Option(help: "The name the back-end shows for this agent.") var name: String?
+    @Option(name: .long, help: "State directory.") var root: String = Sandbox.defaultStateDirectory
+    @Option(name: .long, help: "Image store directory.") var images: String = ImageStore.defaultDirectory
+
+    func validate() throws {
+        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: tasks, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("--tasks \(tasks): no such folder")
+        }
+        guard backend.hasPrefix("tcp://") || backend.hasPrefix("ipc://") else {
+            throw ValidationError("--backend \(backend): expected tcp://HOST:PORT (or ipc://PATH)")
+        }
+    }
+
+    func run() throws {
+        let slots = concurrency ?? ProcessInfo.processInfo.activeProcessorCount
+        let host = ProcessInfo.processInfo.hostName
+        let options = InginiousAgent.Options(backend: backend, tasks: (tasks as NSString).standardizingPath,
+                                             concurrency: slots, name: name ?? "gradebox on \(host)")
+        let grader = Grader(sandbox: Sandbox(stateDirectory: root, images: ImageStore(directory: images)))
+        let agent = try InginiousAgent(options: options, grader: grader, log: { line in
+            FileHandle.standardError.write(Data("\(Self.timestamp()) gradebox agent: \(line)\n".utf8))
+        })
+        // SIGTERM / SIGINT: end the running jobs (their boxes with them) and leave.
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { agent.stop() }
+            source.resume()
+            Self.signalSources.append(source)
+        }
+        try agent.run()
+        try? grader.sandbox.drainWarmBoxes()
+    }
+
+    nonisolated(unsafe) static var signalSources: [any DispatchSourceSignal] = []
+
+    static func timestamp() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss.SSS"
+        return f.string(from: Date())
+    }
+}
+
+AgentCommand.main()
