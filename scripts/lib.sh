@@ -27,18 +27,18 @@ install_packages() {
     fi
 }
 
-SANDBOX_PACKAGES=(zlib1g-dev busybox-static debootstrap uidmap iproute2 iputils-ping crun runc bubblewrap hyperfine sqlite3 lighttpd)
+SANDBOX_PACKAGES=(zlib1g-dev libzmq3-dev busybox-static debootstrap uidmap iproute2 iputils-ping crun runc bubblewrap hyperfine sqlite3 lighttpd)
 
 build_release() {
-    step "building gradebox, gradebox-bench, gradebox-grade and gradebox-inbox (release, standard library linked statically)"
+    step "building gradebox, gradebox-bench, gradebox-grade, gradebox-agent and gradebox-inbox (release, standard library linked statically)"
     local product
-    for product in gradebox gradebox-bench gradebox-grade gradebox-inbox; do
+    for product in gradebox gradebox-bench gradebox-grade gradebox-agent gradebox-inbox; do
         swift build -c release --static-swift-stdlib --product "$product"
     done
     mkdir -p out
     local bin
     bin="$(swift build -c release --static-swift-stdlib --show-bin-path)"
-    for product in gradebox gradebox-bench gradebox-grade gradebox-inbox; do
+    for product in gradebox gradebox-bench gradebox-grade gradebox-agent gradebox-inbox; do
         ln -sf "$bin/$product" "out/$product"
     done
 }
