@@ -32,9 +32,13 @@ public struct Sandbox: Sendable {
     ///   - stdin: what the program reads (a pooled run with input runs in a
     ///     slot, not in a warm box: a warm box's descriptors are made before its run).
     ///   - stdout, stderr: kept in the result, or written to a descriptor of the caller's as they come.
+    ///   - control: signals for the program while it runs, from another thread.
     public func run(_ spec: SandboxSpec, pool: Bool = false, stdin: StandardInput = .none,
-                    stdout: OutputTarget = .capture, stderr: OutputTarget = .capture) async throws(SandboxError) -> RunResult {
+                    stdout: OutputTarget = .capture, stderr: OutputTarget = .capture,
+                    control: RunControl? = nil) async throws(SandboxError) -> RunResult {
         var running = try launch(spec, pool: pool, stdin: stdin, stdout: stdout, stderr: stderr)
+        control?.attach(initPid: running.supervisor.pid)
+        defer { control?.detach() }
         if let result = try running.finish(until: Kernel.monotonicNs() + Sandbox.inlineWaitNs) { return result }
         let rest = running
         return try await onOwnThread { () throws(SandboxError) -> RunResult in
@@ -48,8 +52,11 @@ public struct Sandbox: Sendable {
 
     /// The same as `run`, on the calling thread (the CLI's path: no thread hop).
     public func runBlocking(_ spec: SandboxSpec, pool usePool: Bool = false, stdin: StandardInput = .none,
-                            stdout: OutputTarget = .capture, stderr: OutputTarget = .capture) throws(SandboxError) -> RunResult {
+                            stdout: OutputTarget = .capture, stderr: OutputTarget = .capture,
+                            control: RunControl? = nil) throws(SandboxError) -> RunResult {
         var running = try launch(spec, pool: usePool, stdin: stdin, stdout: stdout, stderr: stderr)
+        control?.attach(initPid: running.supervisor.pid)
+        defer { control?.detach() }
         return try running.finish(until: nil)!
     }
 }

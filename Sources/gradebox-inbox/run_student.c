@@ -123,7 +123,8 @@ int cmd_run_student(int argc, char **argv) {
         return 254;
     }
     /* As the stock command does: most signals go to the student's program. */
-    static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH};
+    /* Not the job-control ones: a student program stopped would only wait for its time limit. */
+    static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGWINCH};
     struct sigaction action = {.sa_handler = forward, .sa_flags = SA_RESTART};
     for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaction(forwarded[i], &action, NULL);
 

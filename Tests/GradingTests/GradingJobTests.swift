@@ -164,6 +164,33 @@ struct GradingJobTests {
         #expect(r.result == "success", "\(r.text)")
     }
 
+    /// run_student passes its caller's signals on to the student's program, the command's and the Python function's.
+    @Test func runStudentPassesSignalsOn() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        try course.task("sig", run: #"""
+            #!/bin/bash
+            cd /task/student
+            printf 'import signal, sys, time\ndef h(n, f):\n    print("got", n, flush=True)\n    sys.exit(3)\nsignal.signal(signal.SIGUSR1, h)\nprint("ready", flush=True)\ntime.sleep(20)\n' > h.py
+            run_student python3 h.py > out.txt &
+            for i in $(seq 100); do grep -q ready out.txt 2>/dev/null && break; sleep 0.05; done
+            kill -USR1 $!
+            wait $!; code=$?
+            python3 -c '
+            import os, signal, threading, time
+            from inginious import run_student
+            threading.Timer(0.8, lambda: os.kill(os.getpid(), signal.SIGUSR1)).start()
+            out = open("out2.txt", "w")
+            r = run_student.run_student("python3 h.py", stdout=out.fileno(), signal_handler_callback=run_student._hack_signals)
+            open("code2.txt", "w").write(str(r))
+            '
+            feedback-result success
+            feedback-msg -m "code=$code out=$(tr '\n' ' ' < out.txt) code2=$(cat code2.txt) out2=$(tr '\n' ' ' < out2.txt)"
+            """#)
+        let r = await try grader().grade(GradingJob(course: course.path, task: "sig", inputs: [:]))
+        #expect(r.text == "code=3 out=ready got 10  code2=3 out2=ready got 10 ", "\(r.result): \(r.text)")
+    }
+
     /// INGInious's kill: every program of the job ends, the result is `killed` with the previous state.
     @Test func aKilledJobEndsAtOnceAsKilled() async throws {
         let course = try Course()

@@ -233,8 +233,8 @@ public struct Grader: Sendable {
         spec.limits.pids = Self.pidsPerBox
         spec.group = group
         let parent = spec
-        let students = try RunStudentServer(path: files.sockets + "/gradebox.sock", launch: { [self] request, fds in
-            studentBox(request, fds, parent: parent, image: image.name, limits: descriptor.limits, network: descriptor.networkGrading,
+        let students = try RunStudentServer(path: files.sockets + "/gradebox.sock", launch: { [self] request, fds, control in
+            studentBox(request, fds, control: control, parent: parent, image: image.name, limits: descriptor.limits, network: descriptor.networkGrading,
                        files: files, common: hasCommon ? common : nil)
         }, origin: origin)
         phase("run script started")
@@ -275,7 +275,7 @@ extension Grader {
     /// smaller of the requested one and the task's, the network only when
     /// shared and the grading box has one, /task/student shared, and
     /// INGInious's return codes: the program's own, 252 memory, 253 time, 254 could not start.
-    func studentBox(_ request: RunStudentServer.Request, _ fds: [Int32], parent: SandboxSpec, image: String,
+    func studentBox(_ request: RunStudentServer.Request, _ fds: [Int32], control: RunControl, parent: SandboxSpec, image: String,
                     limits: TaskLimits, network: Bool, files: JobFiles, common: String?) -> Int32 {
         var spec = parent
         if let environment = request.environment, !environment.isEmpty {
@@ -302,7 +302,8 @@ extension Grader {
         spec.limits.memoryBytes = UInt64(memory) << 20
         let result: RunResult
         do {
-            result = try sandbox.runBlocking(spec, stdin: .descriptor(fds[0]), stdout: .descriptor(fds[1]), stderr: .descriptor(fds[2]))
+            result = try sandbox.runBlocking(spec, stdin: .descriptor(fds[0]), stdout: .descriptor(fds[1]), stderr: .descriptor(fds[2]),
+                                          control: control)
         } catch {
             return 254
         }

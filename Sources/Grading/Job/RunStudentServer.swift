@@ -6,8 +6,10 @@ import SandboxCore
 /// /sockets/gradebox.sock. Each connection is one request (a JSON line, with
 /// the caller's stdin, stdout and stderr as SCM_RIGHTS descriptors); the
 /// student box it asks for is launched by the sandbox with those as its
-/// standard streams, and its return code is the reply. Requests are served
-/// one after another, on a thread of the server's own, until `stop`.
+/// standard streams, and its return code is the reply. While it runs, each
+/// further line `{"signal": N}` is a signal the caller got, passed on to the
+/// student's program. Requests are served one after another, on a thread of
+/// the server's own, until `stop`.
 final class RunStudentServer: @unchecked Sendable {
     struct Request: Decodable {
         var cmd: String
@@ -19,8 +21,9 @@ final class RunStudentServer: @unchecked Sendable {
         var working_dir: String
     }
 
-    /// Launches the student box for a request; returns INGInious's return code.
-    typealias Launch = @Sendable (Request, [Int32]) -> Int32
+    /// Launches the student box for a request, with a control for the signals
+    /// its caller passes on; returns INGInious's return code.
+    typealias Launch = @Sendable (Request, [Int32], RunControl) -> Int32
 
     private let listener: Int32
     private let done = DispatchSemaphore(value: 0)
@@ -99,7 +102,10 @@ final class RunStudentServer: @unchecked Sendable {
             let retval: Int32
             if received.count == 3, let request = try? JSONDecoder().decode(Request.self, from: Data(line.prefix { $0 != 10 })) {
                 note("run_student asked", origin)
-                retval = launch(request, received)
+                let control = RunControl()
+                let relay = SignalRelay(connection: connection, control: control, already: Array(line.drop { $0 != 10 }.dropFirst()))
+                retval = launch(request, received, control)
+                relay.stop()
                 note("run_student exited", origin)
             } else {
                 retval = 254
@@ -107,6 +113,42 @@ final class RunStudentServer: @unchecked Sendable {
             let reply = Array("{\"retval\": \(retval)}\n".utf8)
             _ = reply.withUnsafeBytes { cs_write_nosigpipe(connection, $0.baseAddress, $0.count) }
         }
+    }
+}
+
+/// Reads `{"signal": N}` lines from a run_student connection while its
+/// student box runs, on a thread of its own, and passes each signal on.
+private final class SignalRelay: @unchecked Sendable {
+    private let connection: Int32
+    private let done = DispatchSemaphore(value: 0)
+
+    init(connection: Int32, control: RunControl, already: [UInt8]) {
+        self.connection = connection
+        Thread { [self] in
+            var pending = already
+            var buffer = [UInt8](repeating: 0, count: 256)
+            while true {
+                while let end = pending.firstIndex(of: 10) {
+                    let line = pending[..<end]
+                    pending.removeSubrange(...end)
+                    struct Line: Decodable { var signal: Int32 }
+                    if let sig = try? JSONDecoder().decode(Line.self, from: Data(line)).signal, (1...64).contains(sig) {
+                        control.signal(sig)
+                    }
+                }
+                let n = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                pending.append(contentsOf: buffer[0..<n])
+            }
+            done.signal()
+        }.start()
+    }
+
+    /// Ends the relay (the box has ended) and waits for its thread.
+    func stop() {
+        shutdown(connection, Int32(SHUT_RD))
+        done.wait()
     }
 }
 

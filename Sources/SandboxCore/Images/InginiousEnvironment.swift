@@ -240,7 +240,8 @@ def _gradebox_run_student(cmd, container=None, time_limit=0, hard_time_limit=0, 
                        "share_network": bool(share_network), "working_dir": working_dir}
             socket.send_fds(s, [json.dumps(request).encode() + b"\n"], fds)
             if signal_handler_callback is not None:
-                signal_handler_callback(lambda signum: None)
+                # The caller's signals, passed on to the student's program (one line each).
+                signal_handler_callback(lambda signum: s.send(json.dumps({"signal": int(signum)}).encode() + b"\n"))
             reply = b""
             while not reply.endswith(b"\n"):
                 chunk = s.recv(4096)

@@ -365,6 +365,20 @@ extension Kernel {
         return UInt64(f[19])
     }
 
+    /// Sends `sig` to the process `parent` has as its first child (a box's
+    /// program, its init's child), through a pidfd taken before the parent
+    /// is checked: a pid reused meanwhile is never signalled. False when
+    /// there is no such child any more.
+    package static func signalFirstChild(of parent: Int32, _ sig: Int32) -> Bool {
+        guard let text = readText("/proc/\(parent)/task/\(parent)/children"),
+              let child = text.split(separator: " ").first.flatMap({ Int32($0) }) else { return false }
+        let fd = cs_pidfd_open(child)
+        if fd < 0 { return false }
+        defer { close(fd) }
+        guard let fields = statFields(child), fields.count > 1, Int32(fields[1]) == parent else { return false }
+        return cs_pidfd_send_signal(fd, sig) == 0
+    }
+
     /// Field 3 of /proc/<pid>/stat: R, S, D, Z (zombie), X (dead)...
     package static func processState(_ pid: Int32) -> String? {
         statFields(pid)?.first.map(String.init)
