@@ -85,6 +85,10 @@ public final class InginiousAgent: @unchecked Sendable {
 
     /// Runs until `stop` (then ends the running jobs and returns).
     public func run() throws {
+        let left = grader.removeLeftovers()
+        if left.jobFolders + left.cgroups > 0 {
+            log("removed what a grader killed mid-job left: \(left.jobFolders) job folder(s), \(left.cgroups) cgroup(s)")
+        }
         let socket = try DealerSocket(connectingTo: options.backend)
         defer { socket.close() }
         var offered = environments()

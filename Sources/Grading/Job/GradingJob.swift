@@ -132,6 +132,15 @@ public struct Grader: Sendable {
         environments = Environments(images: sandbox.images)
     }
 
+    /// Removes what graders killed mid-job left: their job folders, and the
+    /// sandbox's own leftovers (cgroups of processes that are gone, dead boxes).
+    /// For a long-lived grader (`gradebox agent`) starting up. Returns what was removed.
+    public func removeLeftovers() -> (jobFolders: Int, cgroups: Int) {
+        let folders = JobFiles.removeLeftovers(under: workDirectory)
+        let report = try? sandbox.gc()
+        return (folders, report?.cgroups.count ?? 0)
+    }
+
     /// Grades `job`. A task that cannot be read, a missing run file or an
     /// unknown environment is a `crash` result naming the file and field.
     public func grade(_ job: GradingJob, control: JobControl? = nil) async -> JobResult {

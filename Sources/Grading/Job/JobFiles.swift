@@ -22,7 +22,7 @@ struct JobFiles {
     static let worker: (UInt32, UInt32) = (4242, 4242)
 
     init(job: GradingJob, under parent: String) throws {
-        root = "\(parent)/gradebox-job-\(UUID().uuidString)"
+        root = "\(parent)/\(Self.prefix)\(getpid())-\(UUID().uuidString)"
         do {
             try Self.make(root, job: job)
         } catch {
@@ -66,6 +66,22 @@ struct JobFiles {
     }
 
     func remove() { Self.removeTree(root) }
+
+    /// A job's folder is named for the process grading it: gradebox-job-<pid>-<uuid>.
+    static let prefix = "gradebox-job-"
+
+    /// Removes the job folders under `parent` of grading processes that are
+    /// gone (killed mid-job: their boxes died with them, their files did not).
+    static func removeLeftovers(under parent: String) -> Int {
+        var removed = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid != getpid() else { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }
+            removeTree(parent + "/" + name)
+            removed += 1
+        }
+        return removed
+    }
 
     /// rm -rf of the job's folder, descending without following a link the run script made.
     private static func removeTree(_ root: String) {
