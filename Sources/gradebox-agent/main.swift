@@ -39,7 +39,8 @@ struct AgentCommand: ParsableCommand {
         let host = ProcessInfo.processInfo.hostName
         let options = InginiousAgent.Options(backend: backend, tasks: (tasks as NSString).standardizingPath,
                                              concurrency: slots, name: name ?? "gradebox on \(host)")
-        let grader = Grader(sandbox: Sandbox(stateDirectory: root, images: ImageStore(directory: images)))
+        var grader = Grader(sandbox: Sandbox(stateDirectory: root, images: ImageStore(directory: images)))
+        grader.reusesGroups = true
         let agent = try InginiousAgent(options: options, grader: grader, log: { line in
             FileHandle.standardError.write(Data("\(Self.timestamp()) gradebox agent: \(line)\n".utf8))
         })
@@ -57,10 +58,15 @@ struct AgentCommand: ParsableCommand {
 
     nonisolated(unsafe) static var signalSources: [any DispatchSourceSignal] = []
 
+    /// UTC, to the millisecond, without a DateFormatter (ICU's locale lookups were 5 % of the agent's CPU).
     static func timestamp() -> String {
-        let f = DateFormatter()
-        f.dateFormat = "yyyy-MM-dd HH:mm:ss.SSS"
-        return f.string(from: Date())
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var t = time_t(now.tv_sec)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        return String(format: "%04d-%02d-%02d %02d:%02d:%02d.%03d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(now.tv_nsec / 1_000_000))
     }
 }
 

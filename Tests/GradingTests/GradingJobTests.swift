@@ -1,6 +1,6 @@
 import Testing
 import Foundation
-import SandboxCore
+@testable import SandboxCore
 @testable import Grading
 
 /// An image store holding inginious-default: GRADEBOX_INGINIOUS_IMAGES, or the default store.
@@ -225,6 +225,46 @@ struct GradingJobTests {
                                     runCommand: "/task/other")
         let r = await try grader().grade(job)
         #expect(r.result == "success" && r.text == "alice", "\(r.result): \(r.text)")
+    }
+
+    /// A long-lived grader keeps each job's cgroups and namespaces for the
+    /// next: hostile jobs (a fork bomb, an output flood, a memory hog) leave
+    /// the next job nothing of theirs, and nothing is left once drained.
+    @Test func reusedGroupsComeBackCleanAfterHostileJobs() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        let limits = "environment_parameters:\n  limits: {time: 3, hard_time: 10, memory: 200}\n"
+        try course.task("bomb", yaml: limits, run: """
+            #!/bin/bash
+            echo 'import os' > /task/student/b.py; echo 'while True:' >> /task/student/b.py; echo '    try: os.fork()' >> /task/student/b.py
+            echo '    except OSError: pass' >> /task/student/b.py
+            run_student --time 1 python3 /task/student/b.py; feedback-result success; feedback-msg -m "bomb=$?"
+            """)
+        try course.task("flood", yaml: limits, run: "#!/bin/bash\nyes | head -c 30000000\nfeedback-result success\n")
+        try course.task("hog", yaml: limits, run: """
+            #!/bin/bash
+            echo 'x = bytearray(150 * 1024 * 1024); print(len(x) > 0)' > /task/student/h.py
+            a=$(run_student --memory 50 python3 /task/student/h.py); first=$?
+            b=$(run_student python3 /task/student/h.py); second=$?
+            feedback-result success; feedback-msg -m "$first $second $b"
+            """)
+        var grader = try grader()
+        grader.reusesGroups = true
+        for round in 0..<2 {
+            let bomb = await grader.grade(GradingJob(course: course.path, task: "bomb", inputs: [:]))
+            #expect(bomb.result == "success", "round \(round): \(bomb.result) \(bomb.text)")
+            var flood = GradingJob(course: course.path, task: "flood", inputs: [:])
+            flood.debug = true
+            let flooded = await grader.grade(flood)
+            #expect(flooded.result == "success" && (flooded.stdout?.utf8.count ?? 0) <= 1 << 20,
+                    "round \(round): \(flooded.result), \(flooded.stdout?.utf8.count ?? 0) bytes of stdout kept")
+            let hog = await grader.grade(GradingJob(course: course.path, task: "hog", inputs: [:]))
+            #expect(hog.text == "252 0 True", "round \(round): the 50 MB box is OOM-killed, the next one has the task's 200 MB: \(hog.text)")
+        }
+        _ = try grader.sandbox.drainWarmBoxes()
+        let prefix = "box-" + stableHash(grader.sandbox.stateDirectory) + "-\(getpid())-"
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/memory/gradebox")) ?? []).filter { $0.hasPrefix(prefix) }
+        #expect(left.isEmpty, "cgroups left after the drain: \(left)")
     }
 
     /// INGInious's task tester: recorded submissions graded again and compared.

@@ -65,7 +65,7 @@ public final class InginiousAgent: @unchecked Sendable {
     /// for INGInious's Docker agent version 3 (the stock agent's check), as type `docker`.
     func environments() -> [String: EnvironmentInfo] {
         var found: [String: EnvironmentInfo] = [:]
-        for image in (try? grader.sandbox.images.list()) ?? [] {
+        for image in grader.environments.all() {
             guard let name = image.labels?["org.inginious.grading.name"] else { continue }
             guard image.labels?["org.inginious.grading.agent_version"] == "3" else {
                 log("image \(image.name) (environment \(name)) is not for INGInious's agent version 3: not offered")

@@ -99,13 +99,38 @@ public final class JobControl: @unchecked Sendable {
 /// Where environments come from: images whose `org.inginious.grading.name` label names them.
 public struct Environments: Sendable {
     public let images: ImageStore
+    private let cache = ListCache()
 
     public init(images: ImageStore) { self.images = images }
 
     /// The image serving the environment `name`; nil when none does.
     public func image(for name: String) -> ImageInfo? {
-        let all = (try? images.list()) ?? []
-        return all.first { $0.labels?["org.inginious.grading.name"] == name }
+        all().first { $0.labels?["org.inginious.grading.name"] == name }
+    }
+
+    /// The store's images, read again only when its folder changed (an image
+    /// added, replaced or removed renames an entry in it): reading every
+    /// image.json was a tenth of an agent's CPU per job.
+    public func all() -> [ImageInfo] {
+        var st = stat()
+        let stamp = stat(images.directory, &st) == 0 ? [UInt64(st.st_mtim.tv_sec), UInt64(st.st_mtim.tv_nsec), UInt64(st.st_ino)] : []
+        return cache.read(stamp: stamp) { (try? images.list()) ?? [] }
+    }
+
+    private final class ListCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stamp: [UInt64] = []
+        private var list: [ImageInfo]?
+
+        func read(stamp now: [UInt64], _ load: () -> [ImageInfo]) -> [ImageInfo] {
+            lock.lock()
+            defer { lock.unlock() }
+            if let list, stamp == now, !now.isEmpty { return list }
+            let fresh = load()
+            stamp = now
+            list = fresh
+            return fresh
+        }
     }
 }
 
@@ -115,6 +140,11 @@ public struct Grader: Sendable {
     public let environments: Environments
     /// Where each job's files are made (and removed after it).
     public var workDirectory = Grader.defaultWorkDirectory
+    /// Keep each job's cgroups and network namespaces for the next job
+    /// (`Sandbox.makeGroup(pooled:)`): for a long-lived grader (`gradebox
+    /// agent`, the benchmark), which calls `sandbox.drainWarmBoxes()` before it
+    /// exits. Off for a process that grades once: what it kept would outlive it.
+    public var reusesGroups = false
 
     /// /dev/shm when it is a tmpfs, else /tmp. On this kind of machine /tmp
     /// is ext4 on a virtual disk, where making and removing a job's few
@@ -126,6 +156,8 @@ public struct Grader: Sendable {
     /// INGInious sets no pids limit; a box is never weaker than the sandbox's
     /// defaults, and a fork bomb must not starve the host.
     static let pidsPerBox = 512
+    /// Of the run script's stdout and of its stderr (a student box's go to the run script, uncapped).
+    static let outputKeptPerStream = 1 << 20
 
     public init(sandbox: Sandbox) {
         self.sandbox = sandbox
@@ -194,7 +226,7 @@ public struct Grader: Sendable {
         var together = Limits()
         together.memoryBytes = 2 * (UInt64(descriptor.limits.memoryMegabytes) << 20)
         together.pids = 2 * Self.pidsPerBox
-        let group = try sandbox.makeGroup(limits: together)
+        let group = try sandbox.makeGroup(limits: together, pooled: reusesGroups)
         if let control, !control.attach(group, sandbox) {
             try? sandbox.removeGroup(group)
             return JobResult(result: "killed", state: job.state)
@@ -240,6 +272,11 @@ public struct Grader: Sendable {
         spec.limits.wallTimeSeconds = Double(descriptor.limits.wallSeconds)
         spec.limits.memoryBytes = UInt64(descriptor.limits.memoryMegabytes) << 20
         spec.limits.pids = Self.pidsPerBox
+        // What the run script prints is kept for debug mode only, as INGInious
+        // does: up to a cap, the rest dropped while the script goes on.
+        spec.limits.stdoutBytes = Self.outputKeptPerStream
+        spec.limits.stderrBytes = Self.outputKeptPerStream
+        spec.limits.onOutputLimit = .truncate
         spec.group = group
         let parent = spec
         let students = try RunStudentServer(path: files.sockets + "/gradebox.sock", launch: { [self] request, fds, control in
@@ -309,6 +346,8 @@ extension Grader {
         spec.limits.cpuTimeSeconds = Double(time)
         spec.limits.wallTimeSeconds = Double(hard)
         spec.limits.memoryBytes = UInt64(memory) << 20
+        spec.limits.stdoutBytes = nil
+        spec.limits.stderrBytes = nil
         let result: RunResult
         do {
             result = try sandbox.runBlocking(spec, stdin: .descriptor(fds[0]), stdout: .descriptor(fds[1]), stderr: .descriptor(fds[2]),

@@ -20,6 +20,9 @@ struct LaunchRequest {
         case slot
         /// The group of a box that exists (exec): joined, neither written nor removed.
         case joined(CgroupHandle?)
+        /// A group kept for reuse (a pooled `BoxGroup`'s member): its limits
+        /// written, not removed; `giveBack` returns it once the box is released.
+        case reused(CgroupHandle)
     }
     var group: Group = .none
 
@@ -59,6 +62,8 @@ struct LaunchRequest {
         case slot
         /// The box joins the namespace `job` is making beside it.
         case madeBeside(NetworkNamespaceJob)
+        /// The box joins the namespace bound at this path (a pooled group member's slot).
+        case bound(String)
     }
     var network: Network = .plan
 
@@ -70,6 +75,8 @@ struct LaunchRequest {
     /// The init's image to exec once the program runs (`CCore.reaperImage`): it shares our memory until then.
     var reaper: FileDescriptor?
     var dieWithParent = true
+    /// Called once the box is released (or its launch rolled back): a reused group's member goes back.
+    var giveBack: (@Sendable () -> Void)?
 
     init(_ plan: LaunchPlan) { self.plan = plan }
 }
@@ -84,6 +91,8 @@ struct LaunchedBox: @unchecked Sendable {
     var slot: PoolSlot?
     /// The group was made for this box: `release` removes it.
     var ownsGroup = false
+    /// What `release` gives back last (`LaunchRequest.giveBack`).
+    var giveBack: (@Sendable () -> Void)?
 }
 
 /// What a launch has made so far, undone in reverse order unless committed:
@@ -152,6 +161,13 @@ struct BoxLauncher {
             applies = true
         case .joined(let group):
             box.group = group
+        case .reused(let group):
+            box.group = group
+            applies = true
+        }
+        if let giveBack = r.giveBack {
+            rollback.add { giveBack() }
+            box.giveBack = giveBack
         }
         // 2. Apply the limits.
         if applies, let group = box.group {
@@ -172,6 +188,8 @@ struct BoxLauncher {
             if let slot = box.slot { io.joinNetwork(try sys.open(slot.networkNamespace, O_RDONLY)) }
         case .madeBeside(let job):
             io.joinNetwork(madeBy: job)
+        case .bound(let path):
+            io.joinNetwork(try sys.open(path, O_RDONLY))
         }
         io.descriptors.mountTemplate = r.mountTemplate
         io.descriptors.reaper = r.reaper
@@ -212,6 +230,7 @@ struct BoxLauncher {
         }
         box.io?.closeAll()
         if let slot = box.slot { slots?.release(slot) }
+        box.giveBack?()
         if let removal { throw removal }
         return reaping
     }

@@ -67,9 +67,12 @@ extension Sandbox {
     /// (they would end with the process anyway); returns how many there were.
     @discardableResult
     public func drainWarmBoxes() throws(SandboxError) -> Int {
-        let warm = try Runtime.shared(stateDirectory).warm
-        warm.settle()
-        return warm.drain()
+        let runtime = try Runtime.shared(stateDirectory)
+        runtime.warm.settle()
+        let drained = runtime.warm.drain()
+        // This process's idle groups of boxes (`makeGroup(pooled: true)`) go too.
+        if let driver = runtime.cgroups { _ = runtime.groups.drain(driver: driver) }
+        return drained
     }
 
     /// Waits (up to `timeoutSeconds`) until the boxes this process is making

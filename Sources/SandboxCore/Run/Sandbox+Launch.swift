@@ -16,16 +16,32 @@ extension Sandbox {
         let usePool = pool && spec.group == nil
         var steps: [StepTime] = []
         func step(_ name: String) { steps.append(StepTime(step: name, ms: ms(Kernel.monotonicNs() - t0))) }
+        // A member of a pooled group brings its network namespace.
+        let pooledGroup = spec.group?.pooled == true
         // First of all, so that it is made while everything up to the clone is.
-        let network = !usePool && spec.network == .none && geteuid() == 0 && spec.userNamespace != .always
+        let network = !usePool && !pooledGroup && spec.network == .none && geteuid() == 0 && spec.userNamespace != .always
             ? NetworkNamespaceJob.begin() : nil
         let runtime = try Runtime.shared(stateDirectory)
+        var member: (index: Int, cgroup: CgroupHandle, networkNamespace: String?)?
+        if let group = spec.group, group.pooled, let driver = runtime.cgroups {
+            member = try runtime.groups.member(of: group.name, network: spec.network == .none && geteuid() == 0 && spec.userNamespace != .always,
+                                               driver: driver, slots: runtime.pool)
+        }
+        let giveBack: (@Sendable () -> Void)? = member.flatMap { m in
+            guard let name = spec.group?.name, let driver = runtime.cgroups else { return nil }
+            let groups = runtime.groups
+            return { groups.giveBack(name, m.index, driver: driver) }
+        }
+        // Until the launcher holds it (an error before then gives it back here).
+        var memberHeld = giveBack
+        defer { memberHeld?() }
         step("runtime")
         let rootfs = try images.rootfsPath(spec.image)
         try runtime.checkMountSources(spec)
         let template = Planner.mayUseMountTemplate(spec, host: runtime.host) ? runtime.templates?.descriptor(for: rootfs) : nil
         // Planned (and so validated) before anything is made: a bad spec leaves nothing.
-        let (plan, warmPlan) = try runtime.plan(spec, rootfs: rootfs, joinsNetwork: spec.network == .none && (usePool || network != nil),
+        let (plan, warmPlan) = try runtime.plan(spec, rootfs: rootfs,
+                                                joinsNetwork: spec.network == .none && (usePool || network != nil || member?.networkNamespace != nil),
                                                 pooled: usePool && makesWarmBoxes, mountTemplate: template != nil)
         step("planned")
         // A pooled run takes a warm box of its shape when one is ready, and
@@ -38,7 +54,12 @@ extension Sandbox {
         }
 
         var request = LaunchRequest(plan)
-        if let group = spec.group {
+        if let member {
+            request.group = .reused(member.cgroup)
+            if let namespace = member.networkNamespace { request.network = .bound(namespace) }
+            request.giveBack = giveBack
+            memberHeld = nil
+        } else if let group = spec.group {
             request.group = .own("\(group.name)/\(getpid())-\(Runtime.nextSerial())")
         } else if usePool {
             request.group = .slot

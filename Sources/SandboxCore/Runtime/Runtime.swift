@@ -17,6 +17,8 @@ final class Runtime: Sendable {
     let pool: SlotPool
     /// Boxes made ahead of time for pooled runs in this process.
     let warm: WarmBoxes
+    /// Groups of boxes kept for reuse in this process (`makeGroup(pooled: true)`).
+    let groups: GroupPool
     /// The images' mount templates (root only).
     let templates: MountTemplates?
     let stateDirectory: String
@@ -61,6 +63,8 @@ final class Runtime: Sendable {
         launcher = BoxLauncher(sys: sys, cgroups: cgroups, cgroupProblem: cgroupProblem, slots: pool)
         templates = nil
         warm = WarmBoxes(launcher: launcher, templates: nil)
+        let slots = pool
+        groups = GroupPool(releasingSlotsTo: { slots.release($0) })
     }
 
     private init(stateDirectory: String) throws(SandboxError) {
@@ -88,6 +92,8 @@ final class Runtime: Sendable {
         launcher = BoxLauncher(sys: sys, cgroups: cgroups, cgroupProblem: cgroupProblem, slots: pool)
         templates = host.isRoot ? MountTemplates(stateDirectory: stateDirectory, mountPoint: host.rootMountPoint) : nil
         warm = WarmBoxes(launcher: launcher, templates: templates)
+        let slots = pool
+        groups = GroupPool(releasingSlotsTo: { slots.release($0) })
     }
 
     /// The plan of `spec` in this process (`PlanMemo`).
