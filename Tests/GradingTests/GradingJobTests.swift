@@ -267,6 +267,42 @@ struct GradingJobTests {
         #expect(left.isEmpty, "cgroups left after the drain: \(left)")
     }
 
+    /// An environment image as INGInious builds them (FROM its base image)
+    /// has none of the grading box's mount points: Docker makes them in the
+    /// container's layer, the grader under a writable overlay.
+    @Test func anImageWithoutTheMountPointsIsGradedToo() async throws {
+        let store = NSTemporaryDirectory() + "gradebox-stock-image-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: store) }
+        let original = try #require(Environments(images: environmentStore!).image(for: "default"))
+        try FileManager.default.createDirectory(atPath: store + "/stock", withIntermediateDirectories: true)
+        let copy = Process()
+        copy.executableURL = URL(fileURLWithPath: "/bin/cp")
+        copy.arguments = ["-al", original.rootfs, store + "/stock/rootfs"]
+        try copy.run()
+        copy.waitUntilExit()
+        for dir in ["task/student", "task", "course/common/student", "course/common", "course", ".__input", ".__output", "archive", "sockets"] {
+            try FileManager.default.removeItem(atPath: store + "/stock/rootfs/" + dir)
+        }
+        var json = try String(contentsOfFile: original.rootfs + "/../image.json", encoding: .utf8)
+        json = json.replacingOccurrences(of: original.rootfs.replacingOccurrences(of: "/", with: "\\/"), with: (store + "/stock/rootfs").replacingOccurrences(of: "/", with: "\\/"))
+            .replacingOccurrences(of: "\"name\" : \"\(original.name)\"", with: "\"name\" : \"stock\"")
+        try json.write(toFile: store + "/stock/image.json", atomically: true, encoding: .utf8)
+        let images = ImageStore(directory: store)
+        #expect(Environments(images: images).image(for: "default")?.name == "stock")
+
+        let course = try Course()
+        defer { course.remove() }
+        try course.task("t2", yaml: "problems:\n  q1: {type: code}\n", run: """
+            #!/bin/bash
+            getinput q1 > /task/student/student.py
+            cd /task/student
+            if [ "$(run_student python3 student.py)" = 42 ]; then feedback-result success; else feedback-result failed; fi
+            """)
+        let grader = Grader(sandbox: Sandbox(stateDirectory: NSTemporaryDirectory() + "gradebox-grading-state", images: images))
+        let r = await grader.grade(GradingJob(course: course.path, task: "t2", inputs: ["q1": .text("print(6*7)")]))
+        #expect(r.result == "success", "\(r.result): \(r.text)")
+    }
+
     /// INGInious's task tester: recorded submissions graded again and compared.
     @Test func testFilesAreReplayedAndComparedAsTheTaskTesterDoes() async throws {
         let course = try Course()

@@ -19,6 +19,11 @@
 #   `_run_student_intern RUNTIME PARENT_RUNTIME`.
 # - USER root (no USER): INGInious chowns /task etc. and drops to `worker`
 #   (uid 4242) itself. WORKDIR: none in the stock image (INGInious chdirs to /task).
+# - No /.__input: INGInious's student containers (_run_student_intern) mkdir
+#   it unconditionally and die when it exists. gradebox's inginious-default
+#   has it (a read-only root needs its mount points); the image exported here
+#   leaves it out, and gradebox grades that image under a writable overlay,
+#   as it does INGInious's own images (they have none of the mount points).
 # - ENV LANG/LANGUAGE/LC_ALL: the stock image sets en_US.UTF-8; Debian minbase
 #   has only C.UTF-8, so C.UTF-8 (UTF-8 I/O for Python either way). PATH set
 #   explicitly (docker import has none; the daemon's default is the same).
@@ -35,7 +40,7 @@ ensure_docker
 
 created="$(sed -n 's/.*"createdAt" *: *"\([^"]*\)".*/\1/p' "$ROOTFS/../image.json" 2>/dev/null || true)"
 say "docker import $ROOTFS (gradebox image created ${created:-?}) as $DOCKER_IMAGE"
-tar -C "$ROOTFS" --numeric-owner -c . | docker import \
+tar -C "$ROOTFS" --numeric-owner --exclude=./.__input -c . | docker import \
     --change 'LABEL org.inginious.grading.name=default' \
     --change 'LABEL org.inginious.grading.agent_version=3' \
     --change "LABEL org.gradebox.rootfs.created=${created:-unknown}" \

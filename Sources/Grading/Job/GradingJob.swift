@@ -268,6 +268,7 @@ public struct Grader: Sendable {
             BindMount(source: files.sockets, target: "/sockets", writable: true),
         ]
         if hasCommon { spec.mounts.append(BindMount(source: common, target: "/course/common")) }
+        spec.rootfs = Self.rootfsMode(image, for: spec.mounts)
         spec.limits.cpuTimeSeconds = Double(descriptor.limits.cpuSeconds)
         spec.limits.wallTimeSeconds = Double(descriptor.limits.wallSeconds)
         spec.limits.memoryBytes = UInt64(descriptor.limits.memoryMegabytes) << 20
@@ -280,7 +281,7 @@ public struct Grader: Sendable {
         spec.group = group
         let parent = spec
         let students = try RunStudentServer(path: files.sockets + "/gradebox.sock", launch: { [self] request, fds, control in
-            studentBox(request, fds, control: control, parent: parent, image: image.name, limits: descriptor.limits, network: descriptor.networkGrading,
+            studentBox(request, fds, control: control, parent: parent, image: image, limits: descriptor.limits, network: descriptor.networkGrading,
                        files: files, common: hasCommon ? common : nil)
         }, origin: origin)
         phase("run script started")
@@ -312,6 +313,14 @@ public struct Grader: Sendable {
 }
 
 extension Grader {
+    /// The image's root read-only when it has every mount point the box
+    /// needs (inginious-default does); else under a writable tmpfs layer,
+    /// where the sandbox makes them: INGInious's own images have none of
+    /// /task, /.__input ... (Docker makes them in the container's layer).
+    static func rootfsMode(_ image: ImageInfo, for mounts: [BindMount]) -> RootfsMode {
+        mounts.allSatisfy { ImageFS.isDirectory(image.rootfs + $0.target) } ? .bind : .overlay
+    }
+
     func runBox(_ spec: SandboxSpec) async -> Result<RunResult, SandboxError> {
         do { return .success(try await sandbox.run(spec)) } catch { return .failure(error) }
     }
@@ -321,15 +330,17 @@ extension Grader {
     /// smaller of the requested one and the task's, the network only when
     /// shared and the grading box has one, /task/student shared, and
     /// INGInious's return codes: the program's own, 252 memory, 253 time, 254 could not start.
-    func studentBox(_ request: RunStudentServer.Request, _ fds: [Int32], control: RunControl, parent: SandboxSpec, image: String,
+    func studentBox(_ request: RunStudentServer.Request, _ fds: [Int32], control: RunControl, parent: SandboxSpec, image: ImageInfo,
                     limits: TaskLimits, network: Bool, files: JobFiles, common: String?) -> Int32 {
         var spec = parent
+        let studentImage: ImageInfo
         if let environment = request.environment, !environment.isEmpty {
             guard let other = environments.image(for: environment) else { return 254 }
-            spec.image = other.name
+            studentImage = other
         } else {
-            spec.image = image
+            studentImage = image
         }
+        spec.image = studentImage.name
         let argv = ShellWords.split(request.cmd)
         guard !argv.isEmpty else { return 254 }
         spec.command = argv
@@ -340,6 +351,7 @@ extension Grader {
         if let common, FileManager.default.fileExists(atPath: common + "/student") {
             spec.mounts.append(BindMount(source: common + "/student", target: "/course/common/student"))
         }
+        spec.rootfs = Self.rootfsMode(studentImage, for: spec.mounts)
         let time = request.time_limit > 0 ? min(request.time_limit, limits.cpuSeconds) : limits.cpuSeconds
         let hard = request.hard_time_limit > 0 ? min(request.hard_time_limit, limits.wallSeconds) : limits.wallSeconds
         let memory = request.memory_limit > 0 ? min(request.memory_limit, limits.memoryMegabytes) : limits.memoryMegabytes
