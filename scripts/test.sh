@@ -24,5 +24,10 @@ if ! "$gradebox_bin" image ls 2>/dev/null | grep '^inginious-default\b' | grep -
     "$gradebox_bin" image build inginious-default --replace \
         || echo "gradebox: inginious-default could not be built; the grading tests report why they did not run" >&2
 fi
+# gradebox agent's end-to-end tests drive the stock INGInious 0.9.2 back-end,
+# client and task tester: from PyPI, in a virtualenv (about 15 s).
+step "installing INGInious 0.9.2 (PyPI) in a virtualenv for the agent's end-to-end tests"
+bash "$(dirname "$0")/inginious/setup-venv.sh" \
+    || echo "gradebox: the INGInious virtualenv could not be made; the agent's end-to-end tests report why they did not run" >&2
 step "running the tests"
 swift test --skip-build
