@@ -1,4 +1,5 @@
 import ArgumentParser
+import SandboxCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -34,11 +35,7 @@ func execBench(_ arguments: [String]) -> Never { execBeside("gradebox-bench", ar
 
 /// Replaces this process with `TOOL ARGS`, found beside /proc/self/exe.
 func execBeside(_ tool: String, _ arguments: [String]) -> Never {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    let me = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-    let dir = me.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-    let path = dir + "/" + tool
+    let path = Kernel.besideExecutable(tool)
     let argv = ([path] + arguments).map { strdup($0) } + [nil]
     execv(path, argv)
     fail("cannot run \(path): \(String(cString: strerror(errno))) (build it: swift build --product \(tool))", kind: "usage")

@@ -179,10 +179,7 @@ enum InginiousEnvironment {
     /// gradebox-inbox (a static C program built with gradebox): GRADEBOX_INBOX, or beside this executable.
     static func inboxProgram() throws(SandboxError) -> String {
         if let path = getenv("GRADEBOX_INBOX").map({ String(cString: $0) }), !path.isEmpty { return path }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let me = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-        let path = me.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/gradebox-inbox"
+        let path = Kernel.besideExecutable("gradebox-inbox")
         guard access(path, X_OK) == 0 else {
             throw .hostUnsupported("the in-box commands program \(path) is missing (build it: swift build --product gradebox-inbox, or set GRADEBOX_INBOX)")
         }

@@ -192,6 +192,15 @@ package struct Kernel: Syscalls {
         return at < 0 ? nil : Int64(at)
     }
 
+    /// `name` in the folder of this process's executable (/proc/self/exe):
+    /// gradebox's tools are installed side by side.
+    package static func besideExecutable(_ name: String) -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        let me = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        return me.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/" + name
+    }
+
     /// True when `path` is on a tmpfs.
     package static func isTmpfs(_ path: String) -> Bool { cs_is_tmpfs(path) == 1 }
 
