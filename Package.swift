@@ -60,6 +60,8 @@ let package = Package(
             dependencies: [
                 "SandboxCore",
                 "CZlib",
+                "CZMQ",
+                "MessagePack",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -68,8 +70,10 @@ let package = Package(
         // ZeroMQ) in front of the grading engine.
         .target(
             name: "Agent",
-            dependencies: ["Grading", "CZMQ"]
+            dependencies: ["Grading", "MessagePack", "CZMQ"]
         ),
+        // A MessagePack codec of our own (no package for it resolves here): INGInious's wire format.
+        .target(name: "MessagePack"),
         // Debian's libzmq (libzmq3-dev): the transport INGInious's back-end speaks.
         .systemLibrary(name: "CZMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
         // `gradebox agent ...`, exec'd by gradebox from beside it.
@@ -134,6 +138,6 @@ let package = Package(
         .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
         .testTarget(name: "GradeboxCLITests", dependencies: ["GradeboxCLI"]),
         .testTarget(name: "GradingTests", dependencies: ["Grading"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "MessagePack"]),
     ]
 )

@@ -1,3 +1,4 @@
+import MessagePack
 import Agent
 import ArgumentParser
 import Foundation

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import SandboxCore
 @testable import Agent
+@testable import MessagePack
 @testable import Grading
 
 /// The real thing: INGInious 0.9.2's stock back-end (from PyPI, in a

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Agent
+@testable import MessagePack
 @testable import Grading
 
 private func newJob(course: String = "c", task: String = "t", environment: String = "default",

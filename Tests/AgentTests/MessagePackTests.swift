@@ -1,5 +1,6 @@
 import Testing
 @testable import Agent
+@testable import MessagePack
 
 /// Decodes, or records the error: `#expect(throws:)` cannot name a typed-throws case's payload.
 private func decodeError(_ bytes: [UInt8]) -> MessagePackError? {

@@ -1,6 +1,7 @@
 import Grading
 import Testing
 @testable import Agent
+@testable import MessagePack
 
 private func backendError(_ bytes: [UInt8]) -> ProtocolError? {
     do {

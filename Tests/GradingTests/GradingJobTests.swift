@@ -267,28 +267,44 @@ struct GradingJobTests {
         #expect(left.isEmpty, "cgroups left after the drain: \(left)")
     }
 
-    /// An environment image as INGInious builds them (FROM its base image)
-    /// has none of the grading box's mount points: Docker makes them in the
-    /// container's layer, the grader under a writable overlay.
-    @Test func anImageWithoutTheMountPointsIsGradedToo() async throws {
+    /// An environment image as INGInious builds them (FROM its base image):
+    /// none of the grading box's mount points (Docker makes them in the
+    /// container's layer: the grader uses a writable overlay), and INGInious's
+    /// own in-box commands and run_student, which ask for a student container
+    /// over ZeroMQ at /sockets/main.sock (the grader serves that too).
+    @Test func anImageAsINGIniousBuildsThemIsGradedToo() async throws {
         let store = NSTemporaryDirectory() + "gradebox-stock-image-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: store) }
         let original = try #require(Environments(images: environmentStore!).image(for: "default"))
-        try FileManager.default.createDirectory(atPath: store + "/stock", withIntermediateDirectories: true)
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: store + "/stock", withIntermediateDirectories: true)
+        let rootfs = store + "/stock/rootfs"
         let copy = Process()
         copy.executableURL = URL(fileURLWithPath: "/bin/cp")
-        copy.arguments = ["-al", original.rootfs, store + "/stock/rootfs"]
+        copy.arguments = ["-al", original.rootfs, rootfs]   // hard links: files are replaced, never written
         try copy.run()
         copy.waitUntilExit()
         for dir in ["task/student", "task", "course/common/student", "course/common", "course", ".__input", ".__output", "archive", "sockets"] {
-            try FileManager.default.removeItem(atPath: store + "/stock/rootfs/" + dir)
+            try fm.removeItem(atPath: rootfs + "/" + dir)
+        }
+        // INGInious's commands and module in place of gradebox's.
+        try fm.removeItem(atPath: rootfs + "/usr/lib/gradebox")
+        for name in try fm.contentsOfDirectory(atPath: rootfs + "/usr/lib/inginious/bin") {
+            try? fm.removeItem(atPath: rootfs + "/usr/bin/" + name)
+            try fm.copyItem(atPath: rootfs + "/usr/lib/inginious/bin/" + name, toPath: rootfs + "/usr/bin/" + name)
+        }
+        for package in ["inginious_container_api", "inginious"] {
+            let dir = rootfs + "/usr/lib/python3/dist-packages/" + package
+            try fm.removeItem(atPath: dir + "/run_student.py")
+            try fm.copyItem(atPath: dir + "/_inginious_run_student.py", toPath: dir + "/run_student.py")
         }
         var json = try String(contentsOfFile: original.rootfs + "/../image.json", encoding: .utf8)
-        json = json.replacingOccurrences(of: original.rootfs.replacingOccurrences(of: "/", with: "\\/"), with: (store + "/stock/rootfs").replacingOccurrences(of: "/", with: "\\/"))
+        json = json.replacingOccurrences(of: original.rootfs.replacingOccurrences(of: "/", with: "\\/"), with: rootfs.replacingOccurrences(of: "/", with: "\\/"))
             .replacingOccurrences(of: "\"name\" : \"\(original.name)\"", with: "\"name\" : \"stock\"")
         try json.write(toFile: store + "/stock/image.json", atomically: true, encoding: .utf8)
         let images = ImageStore(directory: store)
-        #expect(Environments(images: images).image(for: "default")?.name == "stock")
+        let image = try #require(Environments(images: images).image(for: "default"))
+        #expect(image.name == "stock" && !Grader.bringsGradeboxRunStudent(image))
 
         let course = try Course()
         defer { course.remove() }
@@ -296,11 +312,15 @@ struct GradingJobTests {
             #!/bin/bash
             getinput q1 > /task/student/student.py
             cd /task/student
-            if [ "$(run_student python3 student.py)" = 42 ]; then feedback-result success; else feedback-result failed; fi
+            out=$(echo 4 | run_student python3 student.py)
+            python3 -c 'from inginious import run_student; print(run_student.run_student_simple("python3 student.py", "5\\n"))' > simple.txt
+            if [ "$out" = 8 ]; then feedback-result success; else feedback-result failed; fi
+            feedback-msg -m "$out $(cat simple.txt)"
             """)
         let grader = Grader(sandbox: Sandbox(stateDirectory: NSTemporaryDirectory() + "gradebox-grading-state", images: images))
-        let r = await grader.grade(GradingJob(course: course.path, task: "t2", inputs: ["q1": .text("print(6*7)")]))
-        #expect(r.result == "success", "\(r.result): \(r.text)")
+        let r = await grader.grade(GradingJob(course: course.path, task: "t2", inputs: ["q1": .text("print(int(input()) * 2)")]))
+        #expect(r.result == "success" && r.text == "8 ('10\\n', '', 0)", "\(r.result): \(r.text)")
+        #expect(r.phases.map(\.name).contains("run_student asked"))
     }
 
     /// INGInious's task tester: recorded submissions graded again and compared.

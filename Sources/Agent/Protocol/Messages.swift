@@ -1,3 +1,4 @@
+import MessagePack
 import Grading
 
 // INGInious 0.9.2's back-end <-> agent messages (inginious/common/messages.py).

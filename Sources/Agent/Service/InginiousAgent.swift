@@ -1,3 +1,4 @@
+import MessagePack
 import Foundation
 import Grading
 import SandboxCore

@@ -1,3 +1,4 @@
+import MessagePack
 import CZMQ
 import Foundation
 

@@ -280,13 +280,18 @@ public struct Grader: Sendable {
         spec.limits.onOutputLimit = .truncate
         spec.group = group
         let parent = spec
-        let students = try RunStudentServer(path: files.sockets + "/gradebox.sock", launch: { [self] request, fds, control in
+        let launchStudent: RunStudentServer.Launch = { [self] request, fds, control in
             studentBox(request, fds, control: control, parent: parent, image: image, limits: descriptor.limits, network: descriptor.networkGrading,
                        files: files, common: hasCommon ? common : nil)
-        }, origin: origin)
+        }
+        let students = try RunStudentServer(path: files.sockets + "/gradebox.sock", launch: launchStudent, origin: origin)
+        // An image that brings INGInious's own run_student (not gradebox's) asks on /sockets/main.sock.
+        let stockStudents = Self.bringsGradeboxRunStudent(image) ? nil
+            : try StockRunStudentServer(sockets: files.sockets, launch: launchStudent, origin: origin)
         phase("run script started")
         let outcome = await runBox(spec)   // stdin: /dev/null, as INGInious gives its run script
         students.stop()
+        stockStudents?.stop()
         programsCpuMs = (try? sandbox.usage(of: group)).map { Double($0.cpuNanoseconds) / 1e6 }
         let run: RunResult
         switch outcome {
@@ -307,7 +312,7 @@ public struct Grader: Sendable {
         phase("feedback read")
         var result = Feedback.result(.ran, feedback: feedback, archive: archive, previousState: job.state, debug: job.debug,
                                      stdout: run.stdout, stderr: run.stderr)
-        result.phases = students.phases
+        result.phases = students.phases + (stockStudents?.phases ?? [])
         return result
     }
 }
@@ -317,6 +322,12 @@ extension Grader {
     /// needs (inginious-default does); else under a writable tmpfs layer,
     /// where the sandbox makes them: INGInious's own images have none of
     /// /task, /.__input ... (Docker makes them in the container's layer).
+    /// Whether the image's run_student is gradebox's (inginious-default's is):
+    /// else the grader serves INGInious's own protocol too.
+    static func bringsGradeboxRunStudent(_ image: ImageInfo) -> Bool {
+        FileManager.default.fileExists(atPath: image.rootfs + "/usr/lib/gradebox/gradebox-inbox")
+    }
+
     static func rootfsMode(_ image: ImageInfo, for mounts: [BindMount]) -> RootfsMode {
         mounts.allSatisfy { ImageFS.isDirectory(image.rootfs + $0.target) } ? .bind : .overlay
     }

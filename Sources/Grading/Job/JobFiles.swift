@@ -35,12 +35,12 @@ struct JobFiles {
         guard mkdir(root, 0o700) == 0 else { throw SandboxError.syscall("mkdir(\(root))", errno: errno) }
         let dir = try ImageFS.openDirectory(root)
         defer { ImageFS.close(dir) }
-        func folder(_ name: String, owner: (UInt32, UInt32)?) throws -> FileDescriptor {
+        func folder(_ name: String, owner: (UInt32, UInt32)?, mode: UInt32 = 0o755) throws -> FileDescriptor {
             let display = "\(root)/\(name)"
-            if let e = ImageFS.mkdir(name, in: dir, mode: 0o755) { throw SandboxError.syscall("mkdirat(\(display))", errno: e.rawValue) }
+            if let e = ImageFS.mkdir(name, in: dir, mode: mode) { throw SandboxError.syscall("mkdirat(\(display))", errno: e.rawValue) }
             let fd = try ImageFS.openDirectory(name, in: dir, display: display)
             do {
-                try ImageFS.chmod(fd, mode: 0o755, display: display)   // past the umask
+                try ImageFS.chmod(fd, mode: mode, display: display)   // past the umask
                 if let (uid, gid) = owner { try ImageFS.chown(fd, uid: uid, gid: gid, display: display) }
             } catch {
                 ImageFS.close(fd)
@@ -48,11 +48,13 @@ struct JobFiles {
             }
             return fd
         }
-        // The run script writes its feedback and archive; the run_student
-        // socket is made by the grader, connectable by the worker.
-        for (name, owner) in [("input", nil), ("output", worker), ("archive", worker), ("sockets", nil)] as [(String, (UInt32, UInt32)?)] {
+        // The run script writes its feedback and archive. The grader's
+        // run_student sockets are made in /sockets, and INGInious's own
+        // run_student makes its socket there as the worker (its mode, as INGInious's agent sets it).
+        for (name, owner) in [("input", nil), ("output", worker), ("archive", worker)] as [(String, (UInt32, UInt32)?)] {
             ImageFS.close(try folder(name, owner: owner))
         }
+        ImageFS.close(try folder("sockets", owner: nil, mode: 0o777))
         let task = try folder("task", owner: worker)
         defer { ImageFS.close(task) }
         let source = try ImageFS.openDirectory(job.taskDirectory)
@@ -63,6 +65,9 @@ struct JobFiles {
             try ImageFS.chown("student", in: task, uid: worker.0, gid: worker.1, display: "\(root)/task/student")
         }
         try InputData.write(job.inputs, state: job.state, debug: job.debug, into: root + "/input")
+        // As INGInious's container has it on a shared-kernel runtime (Docker's runc, crun): INGInious's
+        // own run_student then hands its descriptors over a socket (StockRunStudentServer serves that).
+        FileManager.default.createFile(atPath: root + "/input/__shared_kernel", contents: nil)
     }
 
     func remove() { Self.removeTree(root) }

@@ -96,7 +96,7 @@ extension MessagePackValue {
     }
 
     /// The name errors use for what a value is.
-    var kind: String {
+    package var kind: String {
         switch self {
         case .nil: "nil"
         case .bool: "bool"

@@ -1,0 +1,216 @@
+import CSandbox
+import CZMQ
+import Foundation
+import MessagePack
+import SandboxCore
+
+/// INGInious's own run_student, served: the stock `inginious_container_api`
+/// module an environment image brings (a school's images, built FROM
+/// INGInious's base image) asks its container's main process for a student
+/// container over ZeroMQ at `ipc:///sockets/main.sock`, and hands the
+/// descriptors to that container's `_run_student_intern` over the Unix socket
+/// it made at `/sockets/<id>.sock`. The grader is both here: it answers on
+/// main.sock (REP), takes the descriptors and the command as the intern
+/// would (`H`, then `S` with SCM_RIGHTS, then a msgpack command), starts the
+/// student box with them, passes the 3-digit signal numbers it is sent on,
+/// and answers the module's `dummy_message` with the return code.
+///
+/// Only INGInious's shared-kernel path is served (the grader writes
+/// /.__input/__shared_kernel, as the Docker agent's containers have it);
+/// SSH sessions are not offered.
+final class StockRunStudentServer: @unchecked Sendable {
+    private let context: UnsafeMutableRawPointer
+    private let socket: UnsafeMutableRawPointer
+    private let sockets: String
+    private let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var stopping = false
+    private var serial = 0
+    /// When each request was asked for and its program exited (ms since `origin`).
+    private(set) var phases: [JobPhase] = []
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Listens at `<sockets>/main.sock` (connectable by the box's worker).
+    init(sockets: String, launch: @escaping RunStudentServer.Launch, origin: Date) throws {
+        self.sockets = sockets
+        guard let context = zmq_ctx_new() else { throw Failure(description: "zmq_ctx_new for run_student") }
+        guard let socket = zmq_socket(context, ZMQ_REP) else {
+            zmq_ctx_term(context)
+            throw Failure(description: "zmq_socket(REP) for run_student")
+        }
+        var linger: Int32 = 0
+        zmq_setsockopt(socket, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
+        let path = sockets + "/main.sock"
+        guard zmq_bind(socket, "ipc://" + path) == 0, chmod(path, 0o777) == 0 else {
+            let why = String(cString: zmq_strerror(zmq_errno()))
+            zmq_close(socket)
+            zmq_ctx_term(context)
+            throw Failure(description: "zmq_bind(ipc://\(path)) for run_student: \(why)")
+        }
+        self.context = context
+        self.socket = socket
+        Thread { [self] in
+            serve(launch: launch, origin: origin)
+            done.signal()
+        }.start()
+    }
+
+    /// Stops serving (after the request being served, if any) and closes the socket.
+    func stop() {
+        lock.withLock { stopping = true }
+        done.wait()
+        zmq_close(socket)
+        zmq_ctx_term(context)
+    }
+
+    private var isStopping: Bool { lock.withLock { stopping } }
+
+    private func note(_ name: String, _ origin: Date) {
+        lock.withLock { phases.append(JobPhase(name, ms: Date().timeIntervalSince(origin) * 1000)) }
+    }
+
+    private func serve(launch: RunStudentServer.Launch, origin: Date) {
+        var retval: Int32?
+        while !isStopping {
+            var item = zmq_pollitem_t(socket: socket, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+            guard zmq_poll(&item, 1, 50) > 0 else { continue }
+            var message = zmq_msg_t()
+            zmq_msg_init(&message)
+            defer { zmq_msg_close(&message) }
+            guard zmq_msg_recv(&message, socket, ZMQ_DONTWAIT) >= 0 else { continue }
+            let bytes = Array(UnsafeRawBufferPointer(start: zmq_msg_data(&message), count: zmq_msg_size(&message)))
+            let request = try? MessagePackValue.decode(bytes)
+            switch request?["type"]?.stringValue {
+            case "run_student"?:
+                serial += 1
+                reply(["type": .string("run_student_started"), "container_id": .string("gradebox-student-\(serial)")])
+                note("run_student asked", origin)
+                retval = runStudent(request!, launch: launch)
+                note("run_student exited", origin)
+            case "dummy_message"?:
+                // The module polls with these until the return code comes.
+                reply(["type": .string("run_student_retval"), "retval": .int(Int64(retval ?? 254))])
+                retval = nil
+            default:
+                reply(["type": .string("error"), "message": .string("not offered by gradebox")])
+            }
+        }
+    }
+
+    private func reply(_ fields: KeyValuePairs<String, MessagePackValue>) {
+        let bytes = MessagePackValue.map(fields.map { (.string($0.key), $0.value) }).encode()
+        _ = bytes.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// As `_run_student_intern` does in a student container: takes the caller's
+    /// descriptors and command from its socket, runs the student box with them.
+    private func runStudent(_ request: MessagePackValue, launch: RunStudentServer.Launch) -> Int32 {
+        guard case .string(let id)? = request["socket_id"], !id.isEmpty, !id.contains("/"), !id.hasPrefix(".") else { return 254 }
+        guard let (connection, fds, command) = handshake(sockets + "/\(id).sock") else { return 254 }
+        defer {
+            close(connection)
+            fds.forEach { close($0) }
+        }
+        // Root on a shared kernel: INGInious refuses it the same way.
+        if command["user"]?.stringValue == "root" { return 251 }
+        func int(_ key: String) -> Int {
+            switch request[key] {
+            case .int(let i)?: return Int(clamping: i)
+            case .uint(let u)?: return Int(clamping: u)
+            case .float(let d)? where d.isFinite: return Int(d)
+            default: return 0
+            }
+        }
+        let environment = request["environment"]?.stringValue
+        let asked = RunStudentServer.Request(
+            cmd: command["command"]?.stringValue ?? "", environment: environment, time_limit: int("time_limit"),
+            hard_time_limit: int("hard_time_limit"), memory_limit: int("memory_limit"),
+            share_network: request["share_network"]?.boolValue ?? false,
+            working_dir: command["working_dir"]?.stringValue ?? "/task/student")
+        let control = RunControl()
+        let signals = StockSignalRelay(connection: connection, control: control)
+        let retval = launch(asked, fds, control)
+        signals.stop()
+        return retval
+    }
+
+    /// `H`, then `S` with three descriptors, then the msgpack command; nil when the caller is not there or says otherwise.
+    private func handshake(_ path: String) -> (Int32, [Int32], MessagePackValue)? {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { close(fd); return nil }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        // The caller waits in accept(); a caller gone must not hold the grader.
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        var hello: UInt8 = UInt8(ascii: "H")
+        guard connected == 0, cs_write_nosigpipe(fd, &hello, 1) == 1 else { close(fd); return nil }
+        var fds = [Int32](repeating: -1, count: 3)
+        var count: Int32 = 0
+        var s: UInt8 = 0
+        let n = fds.withUnsafeMutableBufferPointer { cs_recv_with_fds(fd, &s, 1, $0.baseAddress, 3, &count) }
+        let received = Array(fds.prefix(Int(max(0, count))))
+        guard n == 1, s == UInt8(ascii: "S"), received.count == 3 else {
+            received.forEach { close($0) }
+            close(fd)
+            return nil
+        }
+        // The command: one msgpack map, read until it decodes whole.
+        var pending: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while pending.count < 1 << 20 {
+            let got = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else { break }
+            pending.append(contentsOf: chunk[0..<got])
+            if let command = try? MessagePackValue.decode(pending), command["type"]?.stringValue == "run_student_command" {
+                var none = timeval()
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, socklen_t(MemoryLayout<timeval>.size))
+                return (fd, received, command)
+            }
+        }
+        received.forEach { close($0) }
+        close(fd)
+        return nil
+    }
+}
+
+/// The stock module's signals while a student box runs: three ASCII digits
+/// each on the connection ("---" or its end: no more), passed on to the program.
+private final class StockSignalRelay: @unchecked Sendable {
+    private let connection: Int32
+    private let done = DispatchSemaphore(value: 0)
+
+    init(connection: Int32, control: RunControl) {
+        self.connection = connection
+        Thread { [self] in
+            var digits: [UInt8] = []
+            var byte: UInt8 = 0
+            while recv(connection, &byte, 1, 0) == 1 {
+                digits.append(byte)
+                guard digits.count == 3 else { continue }
+                if let sig = Int32(String(decoding: digits, as: UTF8.self)), (1...64).contains(sig) { control.signal(sig) }
+                else if digits == Array("---".utf8) { break }
+                digits = []
+            }
+            done.signal()
+        }.start()
+    }
+
+    func stop() {
+        shutdown(connection, Int32(SHUT_RD))
+        done.wait()
+    }
+}
