@@ -193,6 +193,21 @@ struct AgentEndToEndTests {
         #expect(!folders.contains { $0.hasPrefix("gradebox-job-\(first.process.processIdentifier)-") }, "the killed agent's job folder is left")
     }
 
+    /// A back-end restarted under the agent: ZeroMQ reconnects the socket
+    /// silently, the new back-end knows nothing of the agent and never pings
+    /// it; after 10 s without a word the agent says hello again.
+    @Test func anAgentComesBackToARestartedBackEnd() throws {
+        let d = try Deployment()
+        defer { d.stop() }
+        let agent = try d.startAgent("r")
+        d.backend.stop()
+        d.backend = try Child(Stock.venv + "/bin/inginious-backend", ["tcp://127.0.0.1:\(d.agentPort)", "tcp://127.0.0.1:\(d.clientPort)"],
+                              log: d.dir + "/backend-2.log")
+        #expect(d.backend.waitFor("(r) said hello", seconds: 25), "the agent said hello to the new back-end: \(agent.output)")
+        let after = try d.submit("t1", ["--expect", "success"])
+        #expect(after.status == 0, "\(after.results)")
+    }
+
     @Test func aSecondAgentSharesTheLoad() throws {
         let d = try Deployment()
         defer { d.stop() }
