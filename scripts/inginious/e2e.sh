@@ -5,7 +5,7 @@
 #
 #   scripts/inginious/e2e.sh                      # the stock Docker agent (runc)
 #   RUNTIME=crun scripts/inginious/e2e.sh         # its grading containers on crun (RUNTIME=auto: the stock CLI's choice)
-#   AGENT_CMD='gradebox agent "$AGENT_ADDR" ...' scripts/inginious/e2e.sh   # any other agent; $AGENT_ADDR is the back-end's agent address
+#   AGENT_CMD='gradebox agent --backend "$AGENT_ADDR" --tasks "$TASKS"' scripts/inginious/e2e.sh   # any other agent; $AGENT_ADDR is the back-end's agent address, $TASKS the example course's folder
 #
 # Env: JOBS (20), MEASURE ("t1 t2": the tasks measured; "" for none), AGENT_PORT (52001), CLIENT_PORT (52000), LOGS (a new temp dir), SKIP_IMAGE=1 (keep the Docker image).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -16,7 +16,7 @@ CLIENT_PORT="${CLIENT_PORT:-52000}"
 LOGS="${LOGS:-$(mktemp -d /tmp/gradebox-inginious-e2e.XXXXXX)}"
 export AGENT_ADDR="tcp://127.0.0.1:$AGENT_PORT"
 CLIENT="tcp://127.0.0.1:$CLIENT_PORT"
-TASKS="$INGI_DIR/example-course"
+export TASKS="$INGI_DIR/example-course"
 COURSE=gradebox-bench
 PY="$VENV/bin/python"
 H="$INGI_DIR/harness.py"

@@ -177,6 +177,54 @@ def percentile(sorted_values, p):
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p))]
 
 
+def cgroup_cpu_ns(path):
+    """A cgroup's CPU usage in ns, its descendants' (even removed ones) included: v1 cpuacct.usage, or v2 cpu.stat."""
+    try:
+        with open(path) as f:
+            if path.endswith("cpu.stat"):
+                return next(int(l.split()[1]) for l in f if l.startswith("usage_usec ")) * 1000
+            return int(f.read())
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
+def cpu_sample(pids, cgroups=()):
+    """CPU counters now, in clock ticks: the whole machine's busy time (/proc/stat's cpu line: user, nice, system, irq,
+    softirq, steal; not idle nor iowait) and each pid's own utime+stime (/proc/PID/stat fields 14 and 15: all its
+    threads, not its children; None once it is gone); in ns, each cgroup's usage."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    own = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+            own[pid] = int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            own[pid] = None
+    return {"t": time.monotonic(), "busy": v[0] + v[1] + v[2] + v[5] + v[6] + v[7], "total": sum(v), "own": own,
+            "cgroups": {path: cgroup_cpu_ns(path) for path in cgroups}}
+
+
+def cpu_delta(before, after, jobs):
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = (after["busy"] - before["busy"]) / hz
+    out = {"clk_tck": hz, "interval_s": round(after["t"] - before["t"], 3), "machine_busy_s": round(busy, 3),
+           "machine_total_s": round((after["total"] - before["total"]) / hz, 3),
+           "machine_ms_per_job": round(busy * 1000 / jobs, 3) if jobs else None, "pids": {}}
+    for pid, b in before["own"].items():
+        a = after["own"].get(pid)
+        s = None if a is None or b is None else (a - b) / hz
+        out["pids"][str(pid)] = {"cpu_s": s, "ms_per_job": round(s * 1000 / jobs, 3) if s is not None and jobs else None}
+    if before["cgroups"]:
+        out["cgroups"] = {}
+    for path, b in before["cgroups"].items():
+        a = after["cgroups"].get(path)
+        s = None if a is None or b is None else (a - b) / 1e9
+        out["cgroups"][path] = {"cpu_s": s, "ms_per_job": round(s * 1000 / jobs, 3) if s is not None and jobs else None}
+    return out
+
+
 def cmd_submit(args):
     task = load_task(args.tasks, args.course, args.task)
     client = start_client(args.client)
@@ -237,6 +285,8 @@ def cmd_submit(args):
             threading.Timer(args.kill_after / 1000, client.kill_job, [job_id]).start()
 
     start = None
+    measure_cpu = args.cpu or bool(args.cpu_pid) or bool(args.cpu_cgroup)
+    cpu_before = None
     for i in range(total):
         if i == args.warmup:
             # Measured jobs start after the warm-up jobs are all done.
@@ -245,14 +295,17 @@ def cmd_submit(args):
             for _ in range(args.in_flight):
                 slots.release()
             start = time.monotonic()
+            cpu_before = cpu_sample(args.cpu_pid, args.cpu_cgroup) if measure_cpu else None
         slots.acquire()
         submit_one(i)
     if start is None:
         start = time.monotonic()
+        cpu_before = cpu_sample(args.cpu_pid, args.cpu_cgroup) if measure_cpu else None
     if not all_done.wait(args.timeout):
         print(f"harness: only {counter['done']}/{total} jobs done after {args.timeout} s", file=sys.stderr)
         os._exit(3)
     wall = time.monotonic() - start
+    cpu_after = cpu_sample(args.cpu_pid, args.cpu_cgroup) if measure_cpu else None
 
     measured = [r for r in records if not r["warmup"]]
     lat = sorted(r["latency_ms"] for r in measured)
@@ -268,6 +321,8 @@ def cmd_submit(args):
         "started_ms_median": round(statistics.median(started), 1) if started else None,
         "wall_s": round(wall, 3), "jobs_per_s": round(len(measured) / wall, 2) if wall > 0 else None,
     }
+    if measure_cpu:
+        summary["cpu"] = cpu_delta(cpu_before, cpu_after, len(measured))
     if args.json:
         print(json.dumps({"summary": summary}), flush=True)
     elif len(measured) > 1:
@@ -384,6 +439,13 @@ def main():
     p.add_argument("--quiet", action="store_true", help="no line per job (except results other than --expect)")
     p.add_argument("--wait", type=float, default=60, help="seconds to wait for the task's environment")
     p.add_argument("--timeout", type=float, default=600, help="seconds to wait for all results")
+    p.add_argument("--cpu", action="store_true", help="the summary gets the whole machine's busy CPU time over the "
+                   "measured jobs (/proc/stat, from the first measured submission to the last result) and per job")
+    p.add_argument("--cpu-pid", type=int, action="append", default=[], metavar="PID",
+                   help="also PID's own CPU time over the same interval (utime+stime of /proc/PID/stat, children excluded); implies --cpu; repeatable")
+    p.add_argument("--cpu-cgroup", action="append", default=[], metavar="FILE",
+                   help="also a cgroup's CPU usage over the same interval: its v1 cpuacct.usage or v2 cpu.stat file "
+                   "(descendants included); implies --cpu; repeatable")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("test-task", help="run the stock inginious-test-task through the back-end")
