@@ -26,14 +26,14 @@ struct BenchRunCommand: AsyncParsableCommand {
     var experiments: String?
     @Option(help: "Counted runs per candidate and experiment (default 10; with --quick \(BenchSuite.quickRuns)).") var runs: Int?
     @Option(help: "Warm-up runs, not counted (default 2; with --quick \(BenchSuite.quickWarmup)).") var warmup: Int?
-    @Flag(help: ArgumentHelp("A quick version of the whole suite, within 10 minutes on a 2-core host: every experiment on small datasets, \(BenchSuite.quickRuns) runs after \(BenchSuite.quickWarmup) warm-up, on a representative subset of candidates (all ~50 available ones would take about an hour): \(BenchSuite.quickCandidateNames.joined(separator: ", ")). One per dimension the thesis compares: the INGInious baseline, crun against runc, Docker's and Podman's storage drivers, the full image, rootful against rootless, each manager (Docker, Podman, containerd, LXC), the runtimes driven directly, bwrap, and gradebox cold, pooled, as a CLI and on the full image. Candidates not set up are set up; one that fails is recorded as failed."))
+    @Flag(help: ArgumentHelp("A quick version of the whole suite, within 10 minutes on a 2-core host: every experiment on small datasets, \(BenchSuite.quickRuns) runs after \(BenchSuite.quickWarmup) warm-up, on the candidates whose pairs the thesis's comparisons need (all ~50 available ones would take about an hour): \(BenchSuite.quickCandidateNames.joined(separator: ", ")). Each pair differs in one dimension: Docker's storage drivers overlay2, vfs and btrfs; the minimal against the full image; crun against runc (Docker, and driven directly); the managers (Docker, Podman, containerd, LXC); Podman rootful against rootless; gradebox cold, pooled, as a CLI and on the full image, against bwrap and the rest. Candidates not set up are set up; one that fails is recorded as failed."))
     var quick = false
     @Option(help: "Directory for the raw records (bench.jsonl), the summary (bench.json), the HTML report (report.html) and its markdown summary (report.md).")
     var out = "out/bench"
     @Option(help: "Summary file instead of OUT/bench.json; its extension picks the format (.json, .csv, .md). The raw records go beside it as .jsonl.")
     var export: String?
     @Flag(help: "Do not set up candidates that are not ready; record them as failed.") var noSetup = false
-    @Option(help: ArgumentHelp("Minutes the whole run may take, set-up included (default: \(Int(BenchSuite.defaultBudgetMinutes)) for the default suite, \(Int(BenchSuite.quickBudgetMinutes)) with --quick, none when --candidates or --experiments are given). After one timed trial of every candidate and experiment, the counted runs are shared out so the run ends in time: cheap pairs get all --runs, dear ones fewer, every one at least one.", valueName: "minutes"))
+    @Option(help: ArgumentHelp("Minutes the whole run may take, set-up included (default: \(Int(BenchSuite.defaultBudgetMinutes)) for the default suite, \(Int(BenchSuite.quickBudgetMinutes)) with --quick, none when --candidates or --experiments are given). After one timed trial of every candidate and experiment, the counted runs are shared out so the run ends in time: the suites first give the quick suite's pairs (the thesis's comparisons) \(BenchSuite.comparisonRuns) runs, then cheap pairs get all --runs, dear ones fewer, every one at least one.", valueName: "minutes"))
     var budget: Double?
 
     func validate() throws {
@@ -74,12 +74,15 @@ struct BenchRunCommand: AsyncParsableCommand {
         let reporter = ConsoleReporter()
         let t0 = Date()
         // The suites promise a duration; a hand-picked run takes what it takes, unless asked.
-        let budgetMinutes = budget ?? (candidates == nil && experiments == nil
-                                       ? (quick ? BenchSuite.quickBudgetMinutes : BenchSuite.defaultBudgetMinutes) : nil)
+        let suite = candidates == nil && experiments == nil
+        let budgetMinutes = budget ?? (suite ? (quick ? BenchSuite.quickBudgetMinutes : BenchSuite.defaultBudgetMinutes) : nil)
+        // A suite fills the pairs the thesis's comparisons rest on first (the
+        // quick suite is made of them only).
+        let priority = suite ? try BenchSuite.comparisonPairs(catalog) : []
         let records = try await BenchRunner.run(
             BenchOptions(candidates: chosen, experiments: exps, runs: runs ?? (quick ? BenchSuite.quickRuns : 10),
                          warmup: warmup ?? (quick ? BenchSuite.quickWarmup : 2), rawPath: paths.raw, setupMissing: !noSetup,
-                         budgetSeconds: budgetMinutes.map { $0 * 60 }),
+                         budgetSeconds: budgetMinutes.map { $0 * 60 }, priority: priority, priorityRuns: BenchSuite.comparisonRuns),
             interrupt: flag, progress: reporter.runner)
         let rows = Summary.rows(records, candidateOrder: chosen.map(\.name))
         print(Export.table(rows), terminator: "")
@@ -131,10 +134,24 @@ struct BenchSetup: AsyncParsableCommand {
 }
 
 struct BenchTeardown: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "teardown", abstract: "Stop the daemons setup started and unmount what it mounted.")
+    static let configuration = CommandConfiguration(
+        commandName: "teardown",
+        abstract: "Stop the daemons setup started and what they left running (Podman's conmon processes, the rootless user's processes), and unmount what it mounted.")
     @Flag(help: "Also delete the loop image files.") var purge = false
+    @Flag(help: "Only list what is running or mounted that teardown would stop or unmount.") var dryRun = false
+
+    func validate() throws {
+        if purge && dryRun { throw ValidationError("--purge and --dry-run exclude each other") }
+    }
+
     func run() async throws {
-        for line in await Provisioner(progress: ConsoleReporter().setup).teardown(purge: purge) { print(line) }
+        let provisioner = Provisioner(progress: ConsoleReporter().setup)
+        if dryRun {
+            let lines = provisioner.inventory()
+            print(lines.isEmpty ? "nothing the benchmark set up is running or mounted" : lines.joined(separator: "\n"))
+            return
+        }
+        for line in await provisioner.teardown(purge: purge) { print(line) }
     }
 }
 

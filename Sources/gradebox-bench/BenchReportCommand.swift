@@ -38,9 +38,12 @@ struct BenchReportCommand: ParsableCommand {
         } else if markdown {
             print(report.markdown())
         }
-        let confirmed = report.conclusions.filter { $0.status == .confirmed }.count
-        let measured = report.conclusions.filter { $0.status != .notMeasured }.count
+        let measured = report.conclusions.filter { $0.status != .notMeasured }
+        let counts = [ReportConclusion.Status.confirmed, .refuted, .mixed, .indistinct].compactMap { status -> String? in
+            let n = measured.filter { $0.status == status }.count
+            return n > 0 ? "\(n) \(status.rawValue)" : nil
+        }
         FileHandle.standardError.write(Data(
-            "\(out): \(report.trials) trials, \(report.figures.filter { !$0.panels.isEmpty }.count) figures, \(confirmed)/\(measured) measured conclusions confirmed, \(report.failures.count) failing candidate/experiment pairs\n".utf8))
+            "\(out): \(report.trials) trials, \(report.figures.filter { !$0.panels.isEmpty }.count) figures, \(measured.count) measured conclusions (\(counts.isEmpty ? "none" : counts.joined(separator: ", "))), \(report.failures.count) failing candidate/experiment pairs\n".utf8))
     }
 }

@@ -17,6 +17,18 @@ struct BenchSuiteTests {
         }
     }
 
+    @Test("the quick suite runs five times its pairs, which are the default suite's comparison pairs")
+    func comparisonPairs() throws {
+        #expect(BenchSuite.quickRuns >= Verdict.minimumRuns && BenchSuite.comparisonRuns >= 5)
+        let pairs = try BenchSuite.comparisonPairs(catalog)
+        #expect(pairs.count == BenchSuite.quickCandidateNames.count * 8)
+        #expect(pairs.contains("docker/runc/vfs/minimal|files-read:1000") && pairs.contains("gradebox/full|hello"))
+        #expect(!pairs.contains { $0.contains("100000") }, "the big datasets are not comparison pairs")
+        // Fewer daemon-backed candidates than the 12 of the 3-run quick suite: five runs cost about what three did.
+        let daemons = try BenchSuite.quickCandidates().filter { [.docker, .podman, .lxc, .containerd].contains($0.manager) }
+        #expect(daemons.count * (BenchSuite.quickRuns + BenchSuite.quickWarmup) <= 12 * 4 * 115 / 100)
+    }
+
     @Test func defaultSuiteRunsEveryDataset() throws {
         let exps = try catalog.resolve(BenchSuite.allExperiments(catalog))
         #expect(exps.filter { $0.name == "db-read" }.count == WorkloadCatalog.databases.count)

@@ -44,6 +44,11 @@ struct DriverIntegrationTests {
         }
         let r = try await RunExperiment().trial(driver, containerName: "gbx-test-run-\(getpid())-\(name.hashValue & 0xffff)")
         #expect((r.phasesMs["run"] ?? 0) > 0)
+        // What the trials started ends with them: Podman's exec conmons too (a bench run does the same).
+        let tag = "-\(getpid())-\(name.hashValue & 0xffff)"
+        let mine = { Leftovers.conmons(ProcessTable.read(), namedWith: "gbx-test\(tag)") + Leftovers.conmons(ProcessTable.read(), namedWith: "gbx-test-run\(tag)") }
+        _ = await Leftovers.stop(mine(), grace: 2)
+        #expect(mine().isEmpty, "\(name): conmon processes left running")
     }
 
     @Test(.enabled(if: isRoot, "needs root: the drivers start containers"))

@@ -6,13 +6,15 @@ import Foundation
 enum ReportFixtures {
     static let host = ["kernel": "6.18.0", "cpu": "Test CPU", "cpus": "2", "cgroup": "hybrid"]
 
-    /// `runs` trials whose phases are `phases` times factors spread 0.9...1.1
-    /// (so the median is exactly the given value when `runs` is odd).
+    /// `runs` trials whose phases are `phases` times factors spread evenly over
+    /// 1 - spread ... 1 + spread (so the median is exactly the given value when
+    /// `runs` is odd).
     static func trials(
-        _ candidate: String, _ experiment: String, dataset: String? = nil, _ phases: [String: Double], runs: Int = 11
+        _ candidate: String, _ experiment: String, dataset: String? = nil, _ phases: [String: Double], runs: Int = 11,
+        spread: Double = 0.1
     ) -> [TrialRecord] {
         (0..<runs).map { i in
-            let f = 0.9 + 0.2 * Double(i) / Double(max(runs - 1, 1))
+            let f = runs == 1 ? 1 : 1 - spread + 2 * spread * Double(i) / Double(runs - 1)
             return TrialRecord(
                 candidate: candidate, experiment: experiment, dataset: dataset, run: i,
                 phasesMs: phases.mapValues { $0 * f }, outcome: .ok, startedAt: 1_700_000_000 + Double(i), host: host)
@@ -26,12 +28,13 @@ enum ReportFixtures {
         }
     }
 
-    static func hello(_ c: String, _ create: Double, _ start: Double, _ exec: Double) -> [TrialRecord] {
-        trials(c, "hello", ["create": create, "start": start, "exec": exec])
+    static func hello(_ c: String, _ create: Double, _ start: Double, _ exec: Double, runs: Int = 11, spread: Double = 0.1) -> [TrialRecord] {
+        trials(c, "hello", ["create": create, "start": start, "exec": exec], runs: runs, spread: spread)
     }
 
-    static func io(_ c: String, _ experiment: String, _ dataset: String, exec: Double, create: Double = 40, start: Double = 300) -> [TrialRecord] {
-        trials(c, experiment, dataset: dataset, ["create": create, "start": start, "exec": exec])
+    static func io(_ c: String, _ experiment: String, _ dataset: String, exec: Double, create: Double = 40, start: Double = 300,
+                   runs: Int = 11, spread: Double = 0.1) -> [TrialRecord] {
+        trials(c, experiment, dataset: dataset, ["create": create, "start": start, "exec": exec], runs: runs, spread: spread)
     }
 
     /// A run resembling this host's (HOST.md): docker, podman, lxc, the direct

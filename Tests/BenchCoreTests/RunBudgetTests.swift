@@ -25,6 +25,30 @@ struct RunBudgetTests {
         #expect(more.allSatisfy { $0 > 120 - 1e-9 } || more.isEmpty)
     }
 
+    @Test("comparison pairs are filled to their minimum first, dear or not, and only then is the rest shared")
+    func priorityFirst() {
+        // Two comparison pairs (one dear) and two others; 30 s left.
+        let d = [0.5, 4, 0.5, 4]
+        let runs = RunBudget.allocate(trialSeconds: d, fixedTrials: 0, remainingSeconds: 30, maximum: 10, minimum: 1,
+                                      priority: [true, true, false, false], priorityMinimum: 5)
+        #expect(runs[0] >= 5 && runs[1] == 5, "\(runs)")
+        #expect(runs[3] == 1, "the dear other pair keeps its one run: \(runs)")
+        #expect(cost(runs, d) <= 30)
+        // Without priority, the same budget gives the dear comparison pair fewer than five.
+        let plain = RunBudget.allocate(trialSeconds: d, fixedTrials: 0, remainingSeconds: 30, maximum: 10, minimum: 1)
+        #expect(plain[1] < 5, "\(plain)")
+    }
+
+    @Test("priority is the old sharing when it is empty, and a budget too small for it fills the cheap comparisons first")
+    func priorityEdges() {
+        let d = [0.01, 0.02, 1, 30]
+        #expect(RunBudget.allocate(trialSeconds: d, fixedTrials: 1, remainingSeconds: 120, maximum: 10)
+            == RunBudget.allocate(trialSeconds: d, fixedTrials: 1, remainingSeconds: 120, maximum: 10, priority: [false, false, false, false], priorityMinimum: 5))
+        let tight = RunBudget.allocate(trialSeconds: [1, 10], remainingSeconds: 20, maximum: 10, minimum: 1,
+                                       priority: [true, true], priorityMinimum: 5)
+        #expect(tight[0] >= 5 && tight[1] == 1, "\(tight)")
+    }
+
     @Test("the minimum is kept even when the budget is already spent")
     func overspent() {
         #expect(RunBudget.allocate(trialSeconds: [1, 2], remainingSeconds: -5, maximum: 10, minimum: 1) == [1, 1])

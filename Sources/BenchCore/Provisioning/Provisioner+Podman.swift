@@ -40,25 +40,32 @@ extension Provisioner {
     }
 }
 
-private extension Provisioner {
-    /// containers.conf as HOST.md found Podman needs it on this kind of host.
-    func podmanConf() throws(BenchError) {
-        let path = "/etc/containers/containers.conf"
-        let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        guard !existing.contains("# gradebox-bench") else { return }
-        let text = """
-        # gradebox-bench: no systemd here, nofile capped at 20000 (HOST.md)
+extension Provisioner {
+    /// containers.conf as HOST.md found Podman needs it on this kind of host, and
+    /// an exec's conmon kept 10 s after the exec instead of 300 (its exit status
+    /// is read at once; hundreds of idle conmons would sit beside the trials).
+    static let podmanConfText = """
+        # gradebox-bench 2: no systemd here, nofile capped at 20000 (HOST.md); exec conmons kept 10 s
         [containers]
         default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
         [engine]
         cgroup_manager = "cgroupfs"
         events_logger = "file"
+        exit_command_delay = 10
 
         """
+
+    /// Writes /etc/containers/containers.conf unless it is this version of ours;
+    /// a file that is not ours is kept beside it as .gradebox-bench.orig.
+    func podmanConf(path: String = "/etc/containers/containers.conf") throws(BenchError) {
+        let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        guard existing != Self.podmanConfText else { return }
         do {
-            try FileManager.default.createDirectory(atPath: "/etc/containers", withIntermediateDirectories: true)
-            if !existing.isEmpty { try existing.write(toFile: path + ".gradebox-bench.orig", atomically: true, encoding: .utf8) }
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            if !existing.isEmpty && !existing.hasPrefix("# gradebox-bench") {
+                try existing.write(toFile: path + ".gradebox-bench.orig", atomically: true, encoding: .utf8)
+            }
+            try Self.podmanConfText.write(toFile: path, atomically: true, encoding: .utf8)
         } catch { throw .file(path, reason: "\(error)") }
     }
 }

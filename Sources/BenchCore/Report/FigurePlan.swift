@@ -5,7 +5,7 @@ enum FigurePlan {
     static func figures(_ ix: RecordIndex) -> [ReportFigure] {
         let all = ix.candidates
         let dockerRunc = all.filter { $0.manager == "docker" && $0.runtime == "runc" && !$0.rootless }
-        let storageSet = dockerRunc.filter { $0.image == "full" }
+        let (storageImage, storageSet) = storageComparison(dockerRunc)
         let runtimeSet = all.filter { $0.manager == "docker" && !$0.rootless && $0.image == "minimal" && $0.storage == "overlay2" }
         let managerSet = bestPerFamily(ix, all.filter { $0.manager != "gradebox" && $0.manager != "oci" && $0.manager != "bwrap" && $0.image == "minimal" })
         let versus = versusSet(ix)
@@ -13,7 +13,7 @@ enum FigurePlan {
         var figures: [ReportFigure] = []
         figures.append(ReportFigure(
             id: "5.1", title: "Storage drivers",
-            caption: "Docker with runc and the full image (the thesis's CentOS), one bar per storage driver. The thesis: vfs pays a full copy at every creation; overlay, aufs and btrfs create alike; block-based copy-on-write (btrfs) writes big files faster.",
+            caption: "Docker with runc and the \(storageImage == "full" ? "full image (the thesis's CentOS)" : "minimal image (the thesis's Alpine)"), one bar per storage driver: the image with the most drivers measured, so every bar differs from the others in its storage driver only. The thesis: vfs pays a full copy at every creation; overlay, aufs and btrfs create alike; block-based copy-on-write (btrfs) writes big files faster.",
             panels: [
                 panel(ix, storageSet, "hello", .phase("create"), label: \.storage),
                 ioPanels(ix, storageSet, "files-read", .phase("exec"), label: \.storage),
@@ -96,6 +96,17 @@ enum FigurePlan {
         }
     }
 
+    /// Figure 5.1's bars: the candidates of one image (the one with the most
+    /// storage drivers measured; the thesis's full image when two have as many),
+    /// so that the bars differ in their storage driver and nothing else.
+    static func storageComparison(_ set: [ReportCandidate]) -> (image: String, candidates: [ReportCandidate]) {
+        let byImage = Dictionary(grouping: set, by: \.image)
+        let image = byImage.keys.max { a, b in
+            (byImage[a]!.count, a == "full" ? 1 : 0) < (byImage[b]!.count, b == "full" ? 1 : 0)
+        } ?? "full"
+        return (image, byImage[image] ?? [])
+    }
+
     /// Per family (docker, podman, podman rootless, lxc, containerd), the
     /// candidate with the lowest median t_create + t_start on hello; without
     /// hello trials, over every experiment's create + start.
@@ -122,9 +133,9 @@ enum FigurePlan {
         [
             bestOf(ix, criterion: "Ready-to-run container", rule: "lowest median t_create + t_start on hello",
                    cells: [("hello", nil, .ready)]),
-            bestOf(ix, criterion: "Read", rule: "lowest median create + start + exec on db-read and files-read, largest dataset of each measured",
+            bestOf(ix, criterion: "Read", rule: "lowest median create + start + exec on db-read and files-read, each on its largest dataset with \(Verdict.minimumRuns) runs of two candidates or more (else its largest)",
                    cells: ioCells(ix, ["db-read", "files-read"])),
-            bestOf(ix, criterion: "Write", rule: "lowest median create + start + exec on db-write and files-write, largest dataset of each measured",
+            bestOf(ix, criterion: "Write", rule: "lowest median create + start + exec on db-write and files-write, each on its largest dataset with \(Verdict.minimumRuns) runs of two candidates or more (else its largest)",
                    cells: ioCells(ix, ["db-write", "files-write"])),
             bestOf(ix, criterion: "Network set-up", rule: "lowest median create + start + exec + response on network",
                    cells: [("network", nil, .total)]),
@@ -133,41 +144,71 @@ enum FigurePlan {
         ]
     }
 
+    /// Each experiment's largest dataset on which two candidates or more have
+    /// enough runs to be told apart: a budgeted suite runs its biggest datasets
+    /// once, where every candidate would tie.
     static func ioCells(_ ix: RecordIndex, _ experiments: [String]) -> [(String, String?, ReportMetric)] {
-        experiments.compactMap { e in ix.datasets(e).last.map { (e, $0, .total) } }
+        experiments.compactMap { e in
+            let sizes = ix.datasets(e)
+            let decidable = sizes.last { size in
+                ix.candidates.filter { (ix.median($0.name, e, size, .total)?.count ?? 0) >= Verdict.minimumRuns }.count >= 2
+            }
+            return (decidable ?? sizes.last).map { (e, $0, .total) }
+        }
     }
 
     /// The winner of each cell; over several cells, the candidate measured in
-    /// all of them with the lowest mean ratio to each cell's fastest.
+    /// all of them with the lowest mean ratio to each cell's fastest. A
+    /// candidate the winner is not ahead of beyond the noise (`ahead`) ties
+    /// with it, and the row says so instead of naming one best.
     static func bestOf(_ ix: RecordIndex, criterion: String, rule: String, cells: [(String, String?, ReportMetric)]) -> ReportBest {
         var perCell: [(cell: String, ranking: [(String, SampleStats)])] = []
         for (experiment, dataset, metric) in cells {
             let ranking = ix.candidates.compactMap { c in ix.median(c.name, experiment, dataset, metric).map { (c.name, $0) } }
-                .sorted { $0.1.median < $1.1.median }
+                .sorted { ($0.1.median, $0.0) < ($1.1.median, $1.0) }
             if !ranking.isEmpty { perCell.append((experiment + (dataset.map { ":" + $0 } ?? ""), ranking)) }
         }
+        let fullRule = rule + "; a tie when the winner is not ahead beyond the noise (p5–p95 ranges apart, at least \(Verdict.minimumRuns) runs a side) in any cell"
         guard !perCell.isEmpty else {
-            return ReportBest(criterion: criterion, rule: rule, candidate: nil, detail: "not measured on this host")
+            return ReportBest(criterion: criterion, rule: fullRule, candidate: nil, detail: "not measured on this host")
         }
         let everywhere = perCell.map { Set($0.ranking.map(\.0)) }.reduce(Set(ix.candidates.map(\.name))) { $0.intersection($1) }
+        func stats(_ name: String) -> [SampleStats] { perCell.map { cell in cell.ranking.first { $0.0 == name }!.1 } }
         let scored = everywhere.map { name -> (String, Double) in
             let ratios = perCell.map { cell in cell.ranking.first { $0.0 == name }!.1.median / max(cell.ranking[0].1.median, 1e-9) }
             return (name, ratios.reduce(0, +) / Double(ratios.count))
         }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
         let winner = scored.first?.0 ?? perCell[0].ranking[0].0
-        let details = perCell.map { cell -> String in
+        let tied = scored.dropFirst().map(\.0).filter { everywhere.contains(winner) && !ahead(stats(winner), of: stats($0)) }
+        var details = perCell.map { cell -> String in
             guard let mine = cell.ranking.first(where: { $0.0 == winner })?.1 else { return "\(cell.cell): not measured" }
-            var text = "\(cell.cell) \(fmt(mine.median)) ms (p5–p95 \(fmt(mine.p5))–\(fmt(mine.p95)))"
-            if cell.ranking.count > 1 {
-                let next = cell.ranking.first { $0.0 != winner }!
-                text += ", next \(next.0) \(fmt(next.1.median)) ms"
+            var text = "\(cell.cell) \(describe(mine)), n = \(mine.count)"
+            if tied.isEmpty, let next = cell.ranking.first(where: { $0.0 != winner }) {
+                text += ", next \(next.0) \(describe(next.1))"
             }
             if let base = cell.ranking.first(where: { ReportCandidate($0.0).isBaseline }), base.0 != winner {
                 text += ", \(ratio(base.1.median, mine.median)) faster than INGInious's \(base.0)"
             }
             return text
         }
-        return ReportBest(criterion: criterion, rule: rule, candidate: winner, detail: details.joined(separator: "; "))
+        if !tied.isEmpty {
+            let shown = tied.prefix(3).map { name in
+                "\(name) " + zip(perCell, stats(name)).map { cell, s in (perCell.count > 1 ? cell.cell + " " : "") + describe(s) + ", n = \(s.count)" }
+                    .joined(separator: ", ")
+            }
+            let more = tied.count > 3 ? " and \(tied.count - 3) more" : ""
+            details.append("tied within the noise: " + shown.joined(separator: "; ") + more)
+        }
+        return ReportBest(criterion: criterion, rule: fullRule, candidate: winner, tied: tied, detail: details.joined(separator: "; "))
+    }
+
+    /// Whether `w` is ahead of `x`: lower beyond the noise in at least one cell
+    /// and higher beyond it in none. Cells pair up by index.
+    static func ahead(_ w: [SampleStats], of x: [SampleStats]) -> Bool {
+        let verdicts = zip(w, x).map { a, b in
+            min(a.count, b.count) < Verdict.minimumRuns ? Verdict.indistinct : Relation.faster.verdict(RatioRange(a, b))
+        }
+        return verdicts.contains(.confirmed) && !verdicts.contains(.refuted)
     }
 }
 

@@ -27,14 +27,24 @@ extension Report {
 
         h += "<h2 id=\"best\">Best configuration per criterion</h2>\n<table><tr><th>criterion</th><th>best here</th><th>numbers</th><th>rule</th></tr>"
         for b in best {
-            h += "<tr><td>\(esc(b.criterion))</td><td><b>\(esc(b.candidate ?? "—"))</b></td><td>\(esc(b.detail))</td><td class=\"rule\">\(esc(b.rule))</td></tr>"
+            let names = b.winners.isEmpty ? "<b>—</b>" : b.winners.map { "<b>\(esc($0))</b>" }.joined(separator: " = ")
+            let tie = b.tied.isEmpty ? "" : " <span class=\"badge eq\">tie</span>"
+            h += "<tr><td>\(esc(b.criterion))</td><td>\(names)\(tie)</td><td>\(esc(b.detail))</td><td class=\"rule\">\(esc(b.rule))</td></tr>"
         }
         h += "</table>\n"
 
         h += "<h2 id=\"conclusions\">The thesis's conclusions on this host</h2>\n<table><tr><th>fig.</th><th>the thesis found</th><th>here</th><th>numbers</th></tr>"
         for c in conclusions {
-            let cls = c.status == .confirmed ? "ok" : c.status == .notConfirmed ? "no" : "na"
-            h += "<tr><td>\(esc(c.figure))</td><td>\(esc(c.claim))</td><td><span class=\"badge \(cls)\">\(c.status.rawValue)</span></td><td>\(esc(c.evidence))</td></tr>"
+            let cls: String
+            switch c.status {
+            case .confirmed: cls = "ok"
+            case .refuted: cls = "no"
+            case .mixed: cls = "mix"
+            case .indistinct: cls = "eq"
+            case .notMeasured: cls = "na"
+            }
+            let rule = c.rule.isEmpty ? "" : "<br><span class=\"rule\">\(esc(c.rule))</span>"
+            h += "<tr><td>\(esc(c.figure))</td><td>\(esc(c.claim))</td><td><span class=\"badge \(cls)\">\(esc(c.label))</span></td><td>\(esc(c.evidence))\(rule)</td></tr>"
         }
         h += "</table>\n"
 
@@ -45,20 +55,27 @@ extension Report {
                 continue
             }
             h += "<div class=\"charts\">"
-            for p in f.panels where p.chart { h += "<figure>" + Self.svg(p) + "</figure>" }
+            for p in f.panels where p.chart { h += "<figure>" + Self.svg(p, footnote: failureNote) + "</figure>" }
             h += "</div>\n"
             for p in f.panels { h += Self.table(p) }
         }
 
         if !failures.isEmpty {
             h += "<h2 id=\"failures\">Failures</h2>\n<table><tr><th>candidate</th><th>experiment</th><th>failed trials</th><th>reason (first)</th></tr>"
-            for f in failures {
-                h += "<tr><td>\(esc(f.candidate))</td><td>\(esc(f.experiment))</td><td>\(f.count)</td><td class=\"fail\">\(esc(f.reason))</td></tr>"
+            for (i, f) in failures.enumerated() {
+                h += "<tr id=\"failure-\(i + 1)\"><td>[\(i + 1)] \(esc(f.candidate))</td><td>\(esc(f.experiment))</td><td>\(f.count)</td><td class=\"fail\">\(esc(f.reason))</td></tr>"
             }
             h += "</table>\n"
         }
         h += "<footer>Made by <code>gradebox bench report</code> from raw trial records. Percentiles: linear interpolation between closest ranks.</footer>\n</body></html>\n"
         return h
+    }
+
+    /// The Failures table's row number (1-based) for a bar's failures, which
+    /// its chart label refers to.
+    func failureNote(_ p: ReportPanel, _ b: ReportBar) -> Int? {
+        let experiment = p.experiment + (p.dataset.map { ":" + $0 } ?? "")
+        return failures.firstIndex { $0.candidate == b.candidate && $0.experiment == experiment }.map { $0 + 1 }
     }
 
     static let css = """
@@ -69,6 +86,7 @@ extension Report {
     th{background:#f3f5f9}td.num{text-align:right;font-variant-numeric:tabular-nums}table.kv th{width:180px}
     .rule{color:#566074;font-size:12px}.badge{padding:1px 7px;border-radius:9px;font-size:12px;white-space:nowrap}
     .badge.ok{background:#d9f2de;color:#17692c}.badge.no{background:#fbe0dd;color:#9a2418}.badge.na{background:#eceef2;color:#566074}
+    .badge.eq{background:#fdf3d7;color:#7a5b00}.badge.mix{background:#e8e0f7;color:#4b2d8a}
     .fail{color:#b3261e}.warn{color:#9a5b00}.na{color:#566074}caption{text-align:left;font-weight:600;padding:4px 0}
     .charts{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}svg text{font-family:system-ui,sans-serif}
     footer{margin:40px 0 10px;color:#7a8396;font-size:12px}
@@ -92,7 +110,10 @@ extension Report {
     /// a whisker from p5 to p95, the median written at the end of the row.
     /// Rows span a log axis when the values span more than 50x (vfs next to
     /// gradebox would otherwise flatten every other bar), said on the axis.
-    static func svg(_ p: ReportPanel) -> String {
+    /// A bar whose every trial failed shows the reason shortened at a word,
+    /// the whole of it in a tooltip, and `footnote`'s number linking to its
+    /// row in the Failures table.
+    static func svg(_ p: ReportPanel, footnote: (ReportPanel, ReportBar) -> Int? = { _, _ in nil }) -> String {
         let labelW = 280.0, plotW = 380.0, valueW = 130.0, rowH = 24.0, top = 28.0, bottom = 30.0
         let width = labelW + plotW + valueW
         let height = top + Double(p.bars.count) * rowH + bottom
@@ -123,11 +144,17 @@ extension Report {
         for (i, b) in p.bars.enumerated() {
             let y = top + Double(i) * rowH
             let mid = y + rowH / 2
-            let label = b.label.count > 44 ? String(b.label.prefix(43)) + "…" : b.label
+            let label = shorten(b.label, to: 44)
             let baseline = ReportCandidate(b.candidate).isBaseline
-            s += "<text x=\"\(r(labelW - 6))\" y=\"\(r(mid + 4))\" font-size=\"11.5\" text-anchor=\"end\" fill=\"#1d2330\"\(baseline ? " font-weight=\"600\"" : "")>\(esc(label))</text>"
+            let whole = label == b.label ? "" : "<title>\(esc(b.label))</title>"
+            s += "<text x=\"\(r(labelW - 6))\" y=\"\(r(mid + 4))\" font-size=\"11.5\" text-anchor=\"end\" fill=\"#1d2330\"\(baseline ? " font-weight=\"600\"" : "")>\(whole)\(esc(label))</text>"
             guard let d = b.distribution else {
-                s += "<text class=\"failed\" x=\"\(r(labelW + 4))\" y=\"\(r(mid + 4))\" font-size=\"11\" fill=\"#b3261e\">failed ×\(b.failed): \(esc(String((b.failureReason ?? "").prefix(60))))</text>"
+                let reason = b.failureReason ?? "no reason recorded"
+                let note = footnote(p, b)
+                var text = "<text class=\"failed\" x=\"\(r(labelW + 4))\" y=\"\(r(mid + 4))\" font-size=\"11\" fill=\"#b3261e\">"
+                text += "<title>\(esc(b.candidate)): \(b.failed) failed: \(esc(reason))</title>"
+                text += "failed ×\(b.failed): \(esc(shorten(reason, to: 60)))\(note.map { " [\($0)]" } ?? "")</text>"
+                s += note.map { "<a href=\"#failure-\($0)\">\(text)</a>" } ?? text
                 continue
             }
             let color = ReportCandidate(b.candidate).manager == "gradebox" ? "#1f8a5b" : baseline ? "#c2410c" : "#3b6fd8"
@@ -155,6 +182,27 @@ extension Report {
 }
 
 private func r(_ v: Double) -> String { String(format: "%.1f", v) }
+
+/// `s` in at most `limit` characters, cut after a word (or after a "/" of a
+/// candidate name) with "…" marking the cut; a single word longer than half
+/// the room is cut where the room ends.
+func shorten(_ s: String, to limit: Int) -> String {
+    guard s.count > limit, limit > 1 else { return s }
+    let head = s.prefix(limit - 1)
+    let floor = head.index(head.startIndex, offsetBy: limit / 2)
+    var cut: Substring
+    if s[head.endIndex] == " " {
+        cut = head  // the room ends between two words
+    } else if let slash = head.lastIndex(of: "/"), slash >= floor, !head[..<slash].contains(" ") {
+        return String(head[...slash]) + "…"
+    } else if let space = head.lastIndex(of: " "), space >= floor {
+        cut = head[..<space]
+    } else {
+        return String(head) + "…"
+    }
+    while let last = cut.last, ",;:(-–".contains(last) { cut = cut.dropLast() }
+    return String(cut) + "…"
+}
 
 /// Escapes text for HTML and SVG (XML) alike.
 func esc(_ s: String) -> String {

@@ -8,12 +8,23 @@ extension Report {
         if !hostConflicts.isEmpty { m += "\n**Mixed hosts or tool versions:** \(hostConflicts.joined(separator: ", "))\n" }
 
         m += "\n## Best configuration per criterion\n\n| criterion | best here | numbers |\n|---|---|---|\n"
-        for b in best { m += "| \(cell(b.criterion)) | **\(cell(b.candidate ?? "—"))** | \(cell(b.detail)) |\n" }
+        for b in best {
+            let names = b.winners.isEmpty ? "**—**" : b.winners.map { "**\(cell($0))**" }.joined(separator: " = ") + (b.tied.isEmpty ? "" : " (tie)")
+            m += "| \(cell(b.criterion)) | \(names) | \(cell(b.detail)) |\n"
+        }
 
         m += "\n## The thesis's conclusions on this host\n\n| fig. | the thesis found | here | numbers |\n|---|---|---|---|\n"
         for c in conclusions {
-            let mark = c.status == .confirmed ? "✅ confirmed" : c.status == .notConfirmed ? "❌ not confirmed" : "➖ not measured"
-            m += "| \(c.figure) | \(cell(c.claim)) | \(mark) | \(cell(c.evidence)) |\n"
+            let mark: String
+            switch c.status {
+            case .confirmed: mark = "✅"
+            case .refuted: mark = "❌"
+            case .mixed: mark = "↔️"
+            case .indistinct: mark = "≈"
+            case .notMeasured: mark = "➖"
+            }
+            let rule = c.rule.isEmpty ? "" : " (\(c.rule))"
+            m += "| \(c.figure) | \(cell(c.claim)) | \(mark) \(c.label) | \(cell(c.evidence + rule)) |\n"
         }
 
         for f in figures {
@@ -32,8 +43,8 @@ extension Report {
             }
         }
         if !failures.isEmpty {
-            m += "\n## Failures\n\n| candidate | experiment | failed trials | reason (first) |\n|---|---|--:|---|\n"
-            for f in failures { m += "| \(cell(f.candidate)) | \(cell(f.experiment)) | \(f.count) | \(cell(f.reason)) |\n" }
+            m += "\n## Failures\n\n| | candidate | experiment | failed trials | reason (first) |\n|--:|---|---|--:|---|\n"
+            for (i, f) in failures.enumerated() { m += "| \(i + 1) | \(cell(f.candidate)) | \(cell(f.experiment)) | \(f.count) | \(cell(f.reason)) |\n" }
         }
         return m
     }

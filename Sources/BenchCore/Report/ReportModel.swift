@@ -12,11 +12,16 @@ public struct ReportCandidate: Hashable, Sendable {
     /// minimal or full.
     public var image: String
     public var rootless: Bool
+    /// What the dimensions do not say: a tool's own flavour ("gradebox-pool",
+    /// "gradebox-cli"); empty for the managers' candidates and the runtimes
+    /// driven directly, which differ in their dimensions only.
+    public var variant: String
 
     public init(_ name: String) {
         self.name = name
         let parts = name.split(separator: "/").map(String.init)
         rootless = parts.contains("rootless")
+        variant = ""
         if parts.count >= 4 {
             manager = parts[0]
             runtime = parts[1]
@@ -33,9 +38,11 @@ public struct ReportCandidate: Hashable, Sendable {
             case let t where t.hasPrefix("gradebox"):
                 manager = "gradebox"
                 runtime = "gradebox"
+                variant = t
             default:
                 manager = tool
                 runtime = tool
+                variant = tool
             }
         }
     }
@@ -114,17 +121,52 @@ public struct ReportBest: Sendable, Equatable {
     public var criterion: String
     /// How the criterion is scored.
     public var rule: String
+    /// The lowest score.
     public var candidate: String?
+    /// Candidates the winner is not ahead of beyond the noise: a tie, best score first.
+    public var tied: [String] = []
     /// "crun 9.8 ms median (p5-p95 9.1-11.0), 27x faster than docker/runc/overlay2/minimal".
     public var detail: String
+
+    /// The winner and every candidate tied with it.
+    public var winners: [String] { (candidate.map { [$0] } ?? []) + tied }
 }
 
 public struct ReportConclusion: Sendable, Equatable {
-    public enum Status: String, Sendable { case confirmed, notConfirmed = "not confirmed", notMeasured = "not measured" }
+    public enum Status: String, Sendable {
+        /// Every pair that rises above its noise points the thesis's way.
+        case confirmed
+        /// Every pair that rises above its noise points the other way.
+        case refuted
+        /// No pair rises above its noise (or has enough runs to tell).
+        case indistinct = "not distinguishable"
+        /// Pairs beyond their noise point both ways.
+        case mixed
+        case notMeasured = "not measured"
+    }
     public var figure: String
     public var claim: String
     public var status: Status
     public var evidence: String
+    /// How the numbers decide, e.g. "confirmed when vfs takes at least 2x, beyond the p5–p95 ranges".
+    public var rule: String = ""
+    /// The fewest counted runs behind each comparison (one per pair of candidates).
+    public var runs: [Int] = []
+
+    public init(figure: String, claim: String, status: Status, evidence: String, rule: String = "", runs: [Int] = []) {
+        self.figure = figure
+        self.claim = claim
+        self.status = status
+        self.evidence = evidence
+        self.rule = rule
+        self.runs = runs
+    }
+
+    /// The status as the report prints it: "not distinguishable with n = 3".
+    public var label: String {
+        guard status == .indistinct, let lo = runs.min(), let hi = runs.max() else { return status.rawValue }
+        return "not distinguishable with n = " + (lo == hi ? "\(lo)" : "\(lo)–\(hi)")
+    }
 }
 
 /// The whole report, computed from trial records by pure functions; `html()`
@@ -201,11 +243,18 @@ struct RecordIndex: Sendable {
         return present.sorted { (order.firstIndex(of: $0) ?? Int.max, $0) < (order.firstIndex(of: $1) ?? Int.max, $1) }
     }
 
-    /// The largest dataset both candidates were measured on.
-    func largestShared(_ experiment: String, _ a: String, _ b: String) -> String? {
-        datasets(experiment, among: [ReportCandidate(a), ReportCandidate(b)]).last {
-            median(a, experiment, $0, .total) != nil && median(b, experiment, $0, .total) != nil
+    /// The dataset of `experiment` a comparison of `a` and `b` uses: the largest
+    /// on which both have enough successful runs for a verdict
+    /// (`Verdict.minimumRuns`), else the largest both have any on. A suite that
+    /// runs the big datasets once and the small ones five times then compares
+    /// on the small ones.
+    func sharedDataset(_ experiment: String, _ a: String, _ b: String, _ metric: ReportMetric) -> String? {
+        let shared = datasets(experiment, among: [ReportCandidate(a), ReportCandidate(b)]).filter {
+            median(a, experiment, $0, metric) != nil && median(b, experiment, $0, metric) != nil
         }
+        return shared.last {
+            min(median(a, experiment, $0, metric)!.count, median(b, experiment, $0, metric)!.count) >= Verdict.minimumRuns
+        } ?? shared.last
     }
 
     /// t_create + t_start pooled over every experiment a candidate ran.

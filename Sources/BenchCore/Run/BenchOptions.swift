@@ -14,14 +14,27 @@ public struct BenchOptions: Sendable {
     /// `runs` is the most a pair gets: after one timed trial of every pair the
     /// counted runs are shared out by `RunBudget`, at least one per pair.
     public var budgetSeconds: Double?
+    /// Pairs (`pairKey`) the thesis's comparisons rest on: with a budget, they
+    /// are prepared first and filled to `priorityRuns` counted runs before the
+    /// rest of the budget is shared out.
+    public var priority: Set<String>
+    public var priorityRuns: Int
     public init(candidates: [Candidate], experiments: [any Experiment], runs: Int = 10, warmup: Int = 2,
-                rawPath: String, setupMissing: Bool = true, budgetSeconds: Double? = nil) {
+                rawPath: String, setupMissing: Bool = true, budgetSeconds: Double? = nil,
+                priority: Set<String> = [], priorityRuns: Int = 0) {
         self.budgetSeconds = budgetSeconds
+        self.priority = priority
+        self.priorityRuns = priorityRuns
         self.candidates = candidates
         self.experiments = experiments
         self.runs = runs
         self.warmup = warmup
         self.rawPath = rawPath
         self.setupMissing = setupMissing
+    }
+
+    /// "docker/runc/vfs/minimal|files-read:1000": a candidate and an experiment with its dataset.
+    public static func pairKey(_ candidate: String, _ experiment: String, _ dataset: String?) -> String {
+        candidate + "|" + experiment + (dataset.map { ":" + $0 } ?? "")
     }
 }

@@ -61,6 +61,14 @@ public enum BenchRunner {
         for e in ordered {
             for (c, d) in drivers { pairs.append((c, d, e)) }
         }
+        // The comparison pairs first: a budget that cannot hold everything then
+        // leaves out the other pairs, never the ones the conclusions rest on.
+        func isPriority(_ p: (Candidate, any ContainerDriver, any Experiment)) -> Bool {
+            o.priority.contains(BenchOptions.pairKey(p.0.name, p.2.name, p.2.dataset))
+        }
+        pairs = pairs.filter(isPriority) + pairs.filter { !isPriority($0) }
+        let priority = pairs.map(isPriority)
+        let priorityRuns = min(o.runs, max(o.priorityRuns, 1))
         for (_, d) in drivers {
             if let g = d as? GradeboxDriver { try? await g.warmPool(4) }
         }
@@ -115,8 +123,9 @@ public enum BenchRunner {
                     progress(.prepared(candidate: c.name, experiment: e.dataset.map { "\(e.name):\($0)" } ?? e.name,
                                        seconds: Double(Monotonic.now() - t0) / 1e9, done: preparedCount, total: pairs.count))
                 }
-                // Past the budget, a pair with a counted run already gets no more.
-                if let budget = o.budgetSeconds, round > warmups, elapsed() > budget {
+                // Past the budget, a pair with its counted run (a comparison pair: with
+                // its share of them) already gets no more.
+                if let budget = o.budgetSeconds, round - warmups >= (priority[i] ? priorityRuns : 1), elapsed() > budget {
                     skipped += planned[i] - round
                     planned[i] = round
                     continue
@@ -139,7 +148,10 @@ public enum BenchRunner {
                 }
                 if round == 0 {
                     firstTrialSeconds[i] = Double(Monotonic.now() - t0) / 1e9
-                    if o.warmup > 0 { reserved += firstTrialSeconds[i] }
+                    // The counted runs this pair will need: one, or a comparison pair's
+                    // share; without warm-ups this trial was the first of them.
+                    let wanted = priority[i] ? priorityRuns : 1
+                    reserved += firstTrialSeconds[i] * Double(o.warmup > 0 ? wanted : wanted - 1)
                 }
                 try writer.append(record)
                 records.append(record)
@@ -155,16 +167,26 @@ public enum BenchRunner {
                 if warmups > 1 && probe.reduce(0, +) * Double(warmups) > remaining { warmups = 1 }
                 let counted = RunBudget.allocate(
                     trialSeconds: probe, fixedTrials: max(0, warmups - 1), remainingSeconds: remaining,
-                    maximum: warmups > 0 ? o.runs : o.runs - 1, minimum: warmups > 0 ? 1 : 0)
+                    maximum: warmups > 0 ? o.runs : o.runs - 1, minimum: warmups > 0 ? 1 : 0,
+                    priority: live.map { priority[$0] }, priorityMinimum: warmups > 0 ? priorityRuns : priorityRuns - 1)
                 for (j, i) in live.enumerated() { planned[i] = warmups + counted[j] + (warmups > 0 ? 0 : 1) }
                 total = done + live.reduce(0) { $0 + planned[$1] - 1 }
                 let perPair = live.map { planned[$0] - warmups }
+                let comparisons = live.filter { priority[$0] }.map { planned[$0] - warmups }
                 progress(.budget(seconds: budget, fewest: perPair.min() ?? 0, most: perPair.max() ?? 0,
-                                 rationed: perPair.filter { $0 < o.runs }.count))
+                                 rationed: perPair.filter { $0 < o.runs }.count,
+                                 comparisons: comparisons.count, comparisonsFewest: comparisons.min() ?? 0))
             }
         }
         if skipped > 0 { progress(.budgetSpent(skipped: skipped)) }
         for (i, (_, d, e)) in pairs.enumerated() where planned[i] > 0 { await e.finish(d) }
+        // Podman keeps each exec's conmon for minutes after the exec, its
+        // container removed or not: what this run started ends with it.
+        let conmons = Leftovers.conmons(ProcessTable.read(), namedWith: "gbx-\(getpid())-")
+        if !conmons.isEmpty {
+            let log = await Leftovers.stop(conmons, grace: 2)
+            progress(.tornDown(["stopped \(log.count) conmon processes Podman kept for this run's removed containers"]))
+        }
 
         if interrupt.isSet {
             // Tear down only what this run brought up; what was ready before stays.

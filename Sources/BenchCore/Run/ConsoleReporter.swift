@@ -36,9 +36,10 @@ public final class ConsoleReporter: Sendable {
             let line = "prepared \(done)/\(total): \(e) on \(c) (\(String(format: "%.1f", seconds)) s)"
             if tty { write("\r\u{1B}[K" + line + (done == total ? "\n" : "")) } else if seconds >= 1 || done == total || done % 20 == 0 { write(line + "\n") }
         case .interrupted: write("\ninterrupted: records so far are kept\n")
-        case .budget(let seconds, let fewest, let most, let rationed):
+        case .budget(let seconds, let fewest, let most, let rationed, let comparisons, let comparisonsFewest):
             let share = rationed == 0 ? "every pair gets all its runs" : "\(rationed) dear pairs get fewer runs"
-            write("\(tty ? "\r\u{1B}[K" : "")budget \(Int(seconds / 60)) min: \(fewest)-\(most) counted runs per pair (\(share))\n")
+            let first = comparisons == 0 ? "" : "; the \(comparisons) comparison pairs at least \(comparisonsFewest)"
+            write("\(tty ? "\r\u{1B}[K" : "")budget \(Int(seconds / 60)) min: \(fewest)-\(most) counted runs per pair (\(share)\(first))\n")
         case .budgetSpent(let skipped):
             write("\(tty ? "\r\u{1B}[K" : "")budget spent: \(skipped) planned trials not run (every pair kept at least one)\n")
         case .tornDown(let log): for l in log { write("  \(l)\n") }
