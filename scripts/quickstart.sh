@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The README's first command: from a fresh Debian 12 host to the benchmark report.
 #   sudo scripts/quickstart.sh
-# Installs the packages, builds gradebox (release), builds its two images, then runs
-# `gradebox bench --quick` (every experiment on the candidates the thesis's comparisons
-# need, within 9 minutes on 2 cores), and lists what it leaves running. Idempotent: a
+# Installs the packages, builds gradebox (release), builds its images (the two the
+# benchmark uses and INGInious's default grading environment), grades INGInious's two
+# measured jobs (`gradebox grade bench`, under a minute), then runs `gradebox bench
+# --quick` (every experiment on the candidates the thesis's comparisons need, within 9
+# minutes on 2 cores), and lists what it leaves running. Idempotent: a
 # second run skips what is done (packages present, build up to date, images built,
 # daemons already set up).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -35,6 +37,17 @@ for kind in minimal full; do
     fi
 done
 
+# Grading: INGInious's default environment (Debian's packages and the inginious sdist
+# from PyPI, about 75 s), then its two measured jobs graded as INGInious would.
+if out/gradebox image ls 2>/dev/null | grep '^inginious-default\b' | grep -q 'gradebox-inbox'; then
+    step "image inginious-default: already built"
+else
+    step "building image inginious-default"
+    out/gradebox image build inginious-default --replace
+fi
+step "grading INGInious's two measured jobs (gradebox grade bench --records out/grading/records.jsonl)"
+out/gradebox grade bench --jobs 30 --records out/grading/records.jsonl
+
 step "running the quick benchmark suite (gradebox bench --quick --out $OUT)"
 t0=$(date +%s)
 out/gradebox bench --quick --out "$OUT"
@@ -43,6 +56,7 @@ t1=$(date +%s)
 step "done: bench took $((t1 - t0)) s"
 cat <<MSG
 
+Grading:  out/grading/records.jsonl   (each job's result and phases; the table above)
 Report:   $OUT/report.html   (open in a browser; self-contained)
 Markdown: $OUT/report.md
 Summary:  $OUT/bench.json
