@@ -22,7 +22,7 @@ install_packages "${SANDBOX_PACKAGES[@]}" iptables
 
 # GRADEBOX_PREBUILT=1 keeps the out/gradebox and out/gradebox-bench already there (a CI
 # job that built them in an earlier step); otherwise the incremental release build.
-if [ -n "${GRADEBOX_PREBUILT:-}" ] && [ -x out/gradebox ] && [ -x out/gradebox-bench ]; then
+if [ -n "${GRADEBOX_PREBUILT:-}" ] && [ -x out/gradebox ] && [ -x out/gradebox-bench ] && [ -x out/gradebox-grade ] && [ -x out/gradebox-inbox ]; then
     step "using the gradebox already in out/ (GRADEBOX_PREBUILT)"
 else
     build_release
