@@ -323,6 +323,26 @@ struct GradingJobTests {
         #expect(r.phases.map(\.name).contains("run_student asked"))
     }
 
+    /// INGInious's parsetemplate (its own, Python) fills a file from the inputs;
+    /// a run script past its memory limit is an overflow.
+    @Test func parsetemplateAndAnOverflowingRunScript() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        try course.task("tpl", yaml: "problems:\n  q1: {type: code}\n", run: """
+            #!/bin/bash
+            printf 'def f():\n@    @q1@@\nprint(f())\n' > /task/template.py
+            parsetemplate --output /task/student/filled.py /task/template.py
+            if [ "$(python3 /task/student/filled.py)" = 42 ]; then feedback-result success; else feedback-result failed; fi
+            feedback-msg -m "$(cat /task/student/filled.py)"
+            """)
+        let r = await try grader().grade(GradingJob(course: course.path, task: "tpl", inputs: ["q1": .text("x = 6 * 7\nreturn x")]))
+        #expect(r.result == "success", "\(r.result): \(r.text)")
+        try course.task("big", yaml: "environment_parameters:\n  limits: {time: 5, memory: 50}\n",
+                        run: "#!/usr/bin/python3\nx = bytearray(200 * 1024 * 1024)\nprint(len(x))\n", runName: "run")
+        let big = await try grader().grade(GradingJob(course: course.path, task: "big", inputs: [:]))
+        #expect(big.result == "overflow", "\(big.result): \(big.text)")
+    }
+
     /// INGInious's task tester: recorded submissions graded again and compared.
     @Test func testFilesAreReplayedAndComparedAsTheTaskTesterDoes() async throws {
         let course = try Course()
