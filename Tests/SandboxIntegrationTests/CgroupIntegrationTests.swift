@@ -135,7 +135,7 @@ struct CgroupV1IntegrationTests {
     "cgroup v2 driver on this host",
     .serialized,
     .enabled(if: CgroupHost.isRoot, "needs root to make cgroups"),
-    .enabled(if: CgroupHost.isPureV2, "cgroup v2 controllers: the host is hybrid v1 (memory, cpu, pids are on v1 hierarchies)")
+    .enabled(if: CgroupHost.isPureV2, "cgroup v2 controllers: the host is hybrid v1 (memory, cpu, pids are on v1 hierarchies); scripts/guest/run.sh runs these in a guest")
 )
 struct CgroupV2IntegrationTests {
     let fs = Kernel.live

@@ -5,10 +5,12 @@
 gb=${GRADEBOX:-/gradebox/gradebox}
 state=/tmp/gradebox-guest-cli-$(id -u)
 failed=0
+checks=0
 # check NAME VERDICT[|VERDICT...] OPTIONS... -- COMMAND...
 check() {
     name=$1 want=$2
     shift 2
+    checks=$((checks + 1))
     out=$("$gb" run --root "$state" --json --image minimal "$@" 2>&1)
     got=$(echo "$out" | sed -n 's/.*"verdict":"\([A-Z]*\)".*/\1/p')
     case "|$want|" in
@@ -39,5 +41,5 @@ if check half-a-cpu TO --cpus 0.5 --wall-time 2 -- /bin/sh -c 'while :; do :; do
 fi
 # The mount templates (root's) are kept until gc: the guest checks that nothing is left after it.
 "$gb" gc --pool --root "$state" > /dev/null || { echo "FAIL gc --pool --root $state"; failed=$((failed + 1)); }
-echo "$failed failed"
+echo "$failed of $checks checks failed"
 exit "$failed"
