@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, then (as root) integration tests of the
-# sandbox and of every benchmark driver this host can run.
+# sandbox and of every benchmark driver this host can run, then the cgroup v2
+# guest tier: the sandbox's integration tests again, in a QEMU guest booting
+# Debian's kernel with cgroup v2 alone (this host is hybrid v1).
 source "$(dirname "$0")/lib.sh"
 need_root
 install_packages "${SANDBOX_PACKAGES[@]}" docker.io containerd podman lxc fuse-overlayfs btrfs-progs slirp4netns catatonit chromium gcc libc6-dev
@@ -30,4 +32,13 @@ step "installing INGInious 0.9.2 (PyPI) in a virtualenv for the agent's end-to-e
 bash "$(dirname "$0")/inginious/setup-venv.sh" \
     || echo "gradebox: the INGInious virtualenv could not be made; the agent's end-to-end tests report why they did not run" >&2
 step "running the tests"
-swift test --skip-build
+host_status=0
+swift test --skip-build || host_status=$?
+# Last, and whatever the host tiers said: its own verdict, printed on its own.
+step "cgroup v2 guest tier (QEMU TCG, Debian's kernel, cgroup2 only): the sandbox's integration tests, as root and rootless"
+guest_status=0
+bash scripts/guest/run.sh || guest_status=$?
+if [ "$host_status" -ne 0 ] || [ "$guest_status" -ne 0 ]; then
+    echo "gradebox: tests failed: host tiers $([ "$host_status" -eq 0 ] && echo passed || echo "FAILED ($host_status)"), cgroup v2 guest tier $([ "$guest_status" -eq 0 ] && echo passed || echo FAILED)" >&2
+    exit 1
+fi

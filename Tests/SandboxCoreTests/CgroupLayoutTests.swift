@@ -98,7 +98,7 @@ struct CgroupLayoutTests {
 
     @Test func pureV2GetsV2() throws {
         let fs = RecordingSyscalls(files: ["/sys/fs/cgroup/cgroup.controllers": "cpuset cpu io memory hugetlb pids rdma misc\n"])
-        let driver = try makeCgroupDriver(layout: .detect(mountinfo: pureV2Mountinfo), fs: fs)
+        let driver = try makeCgroupDriver(layout: .detect(mountinfo: pureV2Mountinfo), fs: fs, euid: 0)
         #expect(driver.version == .v2)
     }
 
@@ -106,7 +106,7 @@ struct CgroupLayoutTests {
         // This host with its v1 hierarchies unmounted: the cgroup2 mount offers only hugetlb.
         let fs = RecordingSyscalls(files: ["/sys/fs/cgroup/unified/cgroup.controllers": "hugetlb\n"])
         let layout = CgroupLayout(v1: [:], unified: "/sys/fs/cgroup/unified")
-        #expect(throws: SandboxError.self) { try makeCgroupDriver(layout: layout, fs: fs) }
-        #expect(throws: SandboxError.self) { try makeCgroupDriver(layout: CgroupLayout(), fs: fs) }
+        #expect(throws: SandboxError.self) { try makeCgroupDriver(layout: layout, fs: fs, euid: 0) }
+        #expect(throws: SandboxError.self) { try makeCgroupDriver(layout: CgroupLayout(), fs: fs, euid: 0) }
     }
 }

@@ -22,7 +22,26 @@ private func v2Host(parentReady: Bool) -> RecordingSyscalls {
 }
 
 private func v2(_ fs: RecordingSyscalls) throws -> any CgroupDriver {
-    try makeCgroupDriver(layout: .detect(mountinfo: pureV2Mountinfo), fs: fs)
+    try makeCgroupDriver(layout: .detect(mountinfo: pureV2Mountinfo), fs: fs, euid: 0)
+}
+
+private let user: UInt32 = 1000
+/// systemd's user manager, delegated to the user (Delegate=yes): the user's processes live in leaves below it.
+private let delegated = "\(mount)/user.slice/user-1000.slice/user@1000.service"
+
+/// A pure v2 host where this process runs as uid 1000 in app.slice/tests.scope of its user manager.
+private func delegatedHost() -> RecordingSyscalls {
+    let fs = v2Host(parentReady: false)
+    fs.setFile("/proc/self/cgroup", "0::/user.slice/user-1000.slice/user@1000.service/app.slice/tests.scope\n")
+    var dir = mount
+    for (component, owner) in [("user.slice", 0), ("user-1000.slice", 0), ("user@1000.service", user), ("app.slice", user), ("tests.scope", user)] {
+        dir += "/" + component
+        fs.addDirectory(dir)
+        for path in [dir, dir + "/cgroup.procs", dir + "/cgroup.subtree_control"] { fs.setOwner(path, UInt32(owner)) }
+        fs.setFile(dir + "/cgroup.subtree_control", "")
+        fs.setFile(dir + "/cgroup.controllers", owner == 0 ? "cpuset cpu io memory pids\n" : "cpu memory pids\n")
+    }
+    return fs
 }
 
 private let handle = CgroupHandle(name: "box-1", procsFiles: ["\(dir)/cgroup.procs"], directory: dir)
@@ -118,8 +137,33 @@ struct CgroupV2Tests {
         #expect(fs.changes == [.write("\(dir)/cgroup.kill", "1"), .kill(300, signal: SIGKILL), .kill(301, signal: SIGKILL)])
     }
 
+    /// memory.peak cannot be reset for a later reader (on 6.1 not at all;
+    /// from 6.12 only through the writer's own open file): seen on Debian's
+    /// 6.1 in the guest tier, a reused pool slot reported its first user's peak.
+    @Test func resetMakesAnEmptyGroupAgainSoEveryCounterStartsAtZero() throws {
+        let fs = v2Host(parentReady: true)
+        fs.addDirectory(dir)
+        var h = handle
+        h.oomKillBaseline = 3
+        h.cpuUsageBaselineNanoseconds = 9_000
+        h.forkFailureBaseline = 2
+        try v2(fs).reset(&h)
+        #expect(fs.changes == [.rmdir(dir), .mkdir(dir)])
+        #expect(h == handle, "baselines back to zero, same directory and cgroup.procs")
+    }
+
+    @Test func resetOfAGroupGoneMakesItAgain() throws {
+        let fs = v2Host(parentReady: true)
+        var h = handle
+        try v2(fs).reset(&h)
+        #expect(fs.hasDirectory(dir))
+    }
+
+    /// A warm box's init waits in its slot's group: the group cannot be made again.
     @Test func resetRecordsBaselines() throws {
         let fs = v2Host(parentReady: true)
+        fs.addDirectory(dir)
+        fs.fail("rmdir", dir, errno: EBUSY)
         fs.setFile("\(dir)/cpu.stat", "usage_usec 2000\n", "usage_usec 2500\n")
         fs.setFile("\(dir)/memory.events", "oom_kill 2\n")
         fs.fail("write", "\(dir)/memory.peak", errno: EINVAL)  // before 6.12: not writable
@@ -161,6 +205,47 @@ struct CgroupV2Tests {
             .rmdir("\(mount)/gradebox/job-1"), .rmdir("\(mount)/gradebox/job-1/box-2"), .rmdir("\(mount)/gradebox/job-1"),
         ], "refused while its box's group is there, then the box's group first")
         #expect(!fs.hasDirectory("\(mount)/gradebox/job-1"))
+    }
+
+    @Test func rootlessBoxesGoBelowTheTopmostCgroupDelegatedToTheUser() throws {
+        let fs = delegatedHost()
+        let driver = try makeCgroupDriver(layout: .detect(mountinfo: pureV2Mountinfo), fs: fs, euid: user)
+        #expect(driver.version == .v2)
+        #expect(driver.features.controllers == ["cpu", "memory", "pids"], "what the delegated group is handed, not the root's")
+        let box = try driver.create(name: "box-1")
+        #expect(box.directory == "\(delegated)/gradebox/box-1")
+        #expect(box.procsFiles == ["\(delegated)/gradebox/box-1/cgroup.procs"])
+        #expect(fs.changes == [
+            .write("\(delegated)/cgroup.subtree_control", "+cpu +memory +pids"),
+            .mkdir("\(delegated)/gradebox"),
+            .write("\(delegated)/gradebox/cgroup.subtree_control", "+cpu +memory +pids"),
+            .mkdir("\(delegated)/gradebox/box-1"),
+        ], "nothing is written outside the delegated subtree")
+    }
+
+    @Test func rootlessWithoutADelegatedCgroupSaysWhatIsMissing() throws {
+        let fs = delegatedHost()
+        for path in [delegated, delegated + "/app.slice", delegated + "/app.slice/tests.scope"] {
+            fs.setOwner(path + "/cgroup.subtree_control", 0)
+        }
+        #expect {
+            try makeCgroupDriver(layout: .detect(mountinfo: pureV2Mountinfo), fs: fs, euid: user)
+        } throws: { error in
+            guard case .hostUnsupported(let why) = error as? SandboxError else { return false }
+            return why.contains("Delegate=yes") && why.contains("user@1000.service/app.slice/tests.scope")
+        }
+    }
+
+    @Test func aDelegatedCgroupHoldingProcessesIsExplained() throws {
+        let fs = delegatedHost()
+        fs.fail("write", "\(delegated)/cgroup.subtree_control", errno: EBUSY)
+        let driver = try makeCgroupDriver(layout: .detect(mountinfo: pureV2Mountinfo), fs: fs, euid: user)
+        #expect {
+            try driver.create(name: "box-1")
+        } throws: { error in
+            guard case .hostUnsupported(let why) = error as? SandboxError else { return false }
+            return why.contains("holds processes") && why.contains(delegated)
+        }
     }
 
     @Test func leftovers() throws {

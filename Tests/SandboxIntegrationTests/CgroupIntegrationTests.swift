@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// What this host offers, asked once.
-private enum CgroupHost {
+enum CgroupHost {
     static let isRoot = Host.isRoot
     static let layout = (try? CgroupLayout.current()) ?? CgroupLayout()
     static let isV1 = layout.hasV1Controllers
@@ -135,7 +135,7 @@ struct CgroupV1IntegrationTests {
     "cgroup v2 driver on this host",
     .serialized,
     .enabled(if: CgroupHost.isRoot, "needs root to make cgroups"),
-    .enabled(if: CgroupHost.isPureV2, "cgroup v2 controllers: the host is hybrid v1 (memory, cpu, pids are on v1 hierarchies)")
+    .enabled(if: CgroupHost.isPureV2, "cgroup v2 controllers: the host is hybrid v1 (memory, cpu, pids are on v1 hierarchies); scripts/guest/run.sh runs these in a guest")
 )
 struct CgroupV2IntegrationTests {
     let fs = Kernel.live
@@ -163,4 +163,115 @@ struct CgroupV2IntegrationTests {
         removed = true
         #expect(!fs.exists(dir))
     }
+
+    @Test func anOOMKillIsCountedByMemoryEventsAndAResetGroupStartsAfresh() throws {
+        let driver = try makeCgroupDriver(layout: CgroupHost.layout, fs: fs)
+        var group = try driver.create(name: uniqueName("oom"))
+        defer { try? driver.remove(group) }
+        let dir = try #require(group.directory)
+        try driver.apply(Limits(memoryBytes: 32 << 20, pids: 64), to: group)
+        // The shell joins the group, then holds 200 MB in a variable.
+        let pid = try spawnProcess(["/bin/sh", "-c", "echo $$ > \(dir)/cgroup.procs; x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}"])
+        let status = waitStatus(pid)
+        #expect(terminatingSignal(status) == SIGKILL, "status \(status)")
+        try driver.killAll(group)
+        #expect(parseKeyedValue(try fs.read("\(dir)/memory.events"), key: "oom_kill") ?? 0 >= 1)
+        let stats = try driver.stats(group)
+        #expect(stats.oomKills >= 1)
+        #expect(stats.memoryPeakBytes ?? 0 >= 30 << 20, "memory.peak \(String(describing: stats.memoryPeakBytes))")
+        #expect(stats.memoryPeakBytes ?? .max <= 32 << 20)
+
+        try driver.reset(&group)
+        let fresh = try driver.stats(group)
+        #expect(fresh.oomKills == 0)
+        #expect(fresh.memoryPeakBytes ?? .max < 1 << 20, "the peak of a reset group: \(String(describing: fresh.memoryPeakBytes))")
+        #expect(group.directory == dir && fs.exists("\(dir)/cgroup.procs"), "the same group, ready for its next user")
+    }
+
+    @Test func forksStopAtPidsMaxAndPidsEventsCountsTheRefusal() throws {
+        let driver = try makeCgroupDriver(layout: CgroupHost.layout, fs: fs)
+        let group = try driver.create(name: uniqueName("pids"))
+        var removed = false
+        defer { if !removed { try? driver.remove(group) } }
+        let dir = try #require(group.directory)
+        try driver.apply(Limits(pids: 8), to: group)
+        // The shell forks sleeps until a fork is refused, which ends it (ash: "can't fork").
+        let pid = try spawnProcess(["/bin/sh", "-c", "echo $$ > \(dir)/cgroup.procs; while :; do sleep 30 & done 2>/dev/null"])
+        let status = waitStatus(pid)
+        #expect(terminatingSignal(status) == nil, "the shell ended at the refused fork, not killed: status \(status)")
+        #expect(try parseCgroupNumber(fs.read("\(dir)/pids.current")) == 7, "the seven sleeps the limit left room for")
+        let refused = try driver.forkFailures(group)
+        #expect(refused >= 1, "pids.events: \((try? fs.read("\(dir)/pids.events")) ?? "")")
+        try driver.killAll(group)
+        #expect(try fs.read("\(dir)/cgroup.procs").isEmpty)
+        try driver.remove(group)
+        removed = true
+        #expect(!fs.exists(dir))
+        #expect(try !driver.leftovers().contains(group.name))
+    }
+
+    @Test func cpuUsageGrowsWhileAProgramSpinsAndAResetGroupStartsAtZero() throws {
+        let driver = try makeCgroupDriver(layout: CgroupHost.layout, fs: fs)
+        var group = try driver.create(name: uniqueName("cpu"))
+        defer { try? driver.remove(group) }
+        let dir = try #require(group.directory)
+        let pid = try spawnProcess(["/bin/sh", "-c", "echo $$ > \(dir)/cgroup.procs; i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"])
+        #expect(waitStatus(pid) == 0)
+        let used = try driver.cpuUsageNanoseconds(group)
+        #expect(used > 10_000_000, "a 100 000-step shell loop used \(used) ns")
+        try driver.reset(&group)
+        #expect(try driver.cpuUsageNanoseconds(group) < used / 10)
+    }
+}
+
+/// Boxes on a real cgroup v2 hierarchy: what only v2 can show (the guest tier runs these).
+@Suite(
+    "cgroup v2 boxes, for real (root)",
+    .serialized,
+    .enabled(if: Host.canRunBoxes, Host.skipReason),
+    .enabled(if: CgroupHost.isPureV2, "cgroup v2 controllers: the host is hybrid v1 (memory, cpu, pids are on v1 hierarchies); scripts/guest/run.sh runs these in a guest")
+)
+struct CgroupV2BoxTests {
+    func sandbox() async throws -> Sandbox { try await Fixture.shared.sandbox(state: "v2") }
+
+    @Test func halfACpuGetsAboutHalfACpu() async throws {
+        try await expectHalfACpu(try await sandbox())
+    }
+
+    @Test func theMemoryPeakIsReadBack() async throws {
+        try await expectMemoryPeak(try await sandbox())
+    }
+
+    @Test func aBoxSeesItsOwnGroupAsTheRoot() async throws {
+        let r = try shell(try await sandbox(), "cat /proc/self/cgroup") { $0.limits.memoryBytes = 64 << 20 }
+        #expect(r.verdict == .OK && r.out == "0::/\n", "\(r.out)")
+    }
+}
+
+/// A spinning box limited to 0.5 CPU gets about half a CPU of wall time; the same box unlimited gets more.
+func expectHalfACpu(_ s: Sandbox) async throws {
+    let spin = "while :; do :; done"
+    let limited = try shell(s, spin) {
+        $0.limits.cpus = 0.5
+        $0.limits.wallTimeSeconds = 3
+    }
+    let free = try shell(s, spin) {
+        $0.limits.pids = 64
+        $0.limits.wallTimeSeconds = 1.5
+    }
+    #expect(limited.verdict == .TO && limited.limit == .wall)
+    let share = limited.cpuMs / limited.wallMs
+    let freeShare = free.cpuMs / free.wallMs
+    #expect(share >= 0.35 && share <= 0.6, "0.5 CPU: \(limited.cpuMs) ms of CPU in \(limited.wallMs) ms")
+    #expect(freeShare >= share + 0.2, "unlimited, the same loop got \(free.cpuMs) ms of CPU in \(free.wallMs) ms")
+}
+
+/// A box that holds 20 MB reports a peak of at least that, within its limit; an empty one far less.
+func expectMemoryPeak(_ s: Sandbox) async throws {
+    let big = try shell(s, "x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo ${#x}") { $0.limits.memoryBytes = 128 << 20 }
+    #expect(big.verdict == .OK && big.out == "20000000\n")
+    let peak = try #require(big.memoryPeakBytes)
+    #expect(peak >= 20_000_000 && peak <= 128 << 20, "peak \(peak)")
+    let small = try shell(s, "true") { $0.limits.memoryBytes = 128 << 20 }
+    #expect((small.memoryPeakBytes ?? .max) < 10_000_000, "peak \(String(describing: small.memoryPeakBytes))")
 }

@@ -65,12 +65,12 @@ struct HostTraces: Equatable {
     var netns: Set<String>
 
     static func now(_ sandbox: Sandbox) throws -> HostTraces {
-        let prefix = try Runtime.shared(sandbox.stateDirectory).groupPrefix
+        let runtime = try Runtime.shared(sandbox.stateDirectory)
+        let prefix = runtime.groupPrefix
         var groups: [String] = []
-        for controller in ["memory", "cpu", "pids", "cpuacct", "freezer"] {
-            for entry in (try? Kernel.directoryEntries("/sys/fs/cgroup/\(controller)/gradebox")) ?? []
-            where entry.name.hasPrefix(prefix) {
-                groups.append("\(controller)/\(entry.name)")
+        for (label, parent) in gradeboxCgroupParents(runtime) {
+            for entry in (try? Kernel.directoryEntries(parent)) ?? [] where entry.name.hasPrefix(prefix) {
+                groups.append("\(label)/\(entry.name)")
             }
         }
         let mounts = (Kernel.readText("/proc/self/mountinfo") ?? "").split(separator: "\n")
@@ -88,6 +88,20 @@ struct HostTraces: Equatable {
         }
         return HostTraces(cgroups: groups.sorted(), mounts: mounts, netns: netns)
     }
+}
+
+/// gradebox's parent groups where this runtime's driver makes boxes' groups,
+/// labelled: one per v1 hierarchy, or the one v2 parent (below the cgroup
+/// delegated to the caller when it is not root).
+func gradeboxCgroupParents(_ runtime: Runtime) -> [(label: String, path: String)] {
+    if let v2 = runtime.cgroups as? CgroupV2 { return [("v2", v2.parent)] }
+    return ["memory", "cpu", "pids", "cpuacct", "freezer"].map { ($0, "/sys/fs/cgroup/\($0)/gradebox") }
+}
+
+/// The directory of the box group `name` (its pids hierarchy's on v1).
+func cgroupDirectory(_ runtime: Runtime, _ name: String) -> String {
+    if let v2 = runtime.cgroups as? CgroupV2 { return "\(v2.parent)/\(name)" }
+    return "/sys/fs/cgroup/pids/gradebox/\(name)"
 }
 
 /// A fresh directory under /tmp for one test.

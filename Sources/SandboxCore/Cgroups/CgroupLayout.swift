@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Where the cgroup hierarchies are mounted, as /proc/self/mountinfo tells.
 package struct CgroupLayout: Sendable, Equatable {
     /// v1 controller → mount point of its hierarchy. Co-mounted controllers
@@ -93,8 +99,9 @@ package let gradeboxCgroupParent = "gradebox"
 /// The driver for this layout: v1 when the memory, cpu, cpuacct or pids
 /// controllers are mounted as v1 hierarchies (hybrid hosts included: their
 /// cgroup2 mount cannot hold a controller v1 already holds); v2 when the
-/// cgroup2 hierarchy offers memory, cpu or pids in its `cgroup.controllers`.
-package func makeCgroupDriver(layout: CgroupLayout, fs: any Syscalls = Kernel.live) throws(SandboxError)
+/// cgroup2 hierarchy offers memory, cpu or pids in its `cgroup.controllers`
+/// (for a caller that is not root, in the cgroup delegated to it).
+package func makeCgroupDriver(layout: CgroupLayout, fs: any Syscalls = Kernel.live, euid: uid_t = geteuid()) throws(SandboxError)
     -> any CgroupDriver
 {
     if layout.hasV1Controllers {
@@ -103,11 +110,13 @@ package func makeCgroupDriver(layout: CgroupLayout, fs: any Syscalls = Kernel.li
     guard let unified = layout.unified else {
         throw .hostUnsupported("no cgroup hierarchy is mounted (neither cgroup v1 memory/cpu/pids nor cgroup2)")
     }
-    let listed = try fs.read("\(unified)/cgroup.controllers").split(whereSeparator: { $0 == " " || $0 == "\n" })
+    let base = euid == 0 ? unified : try CgroupV2.delegatedBase(mount: unified, euid: euid, fs: fs)
+    let listed = try fs.read("\(base)/cgroup.controllers").split(whereSeparator: { $0 == " " || $0 == "\n" })
     let controllers = Set(listed.map(String.init)).intersection(CgroupV2.usedControllers)
     guard !controllers.isEmpty else {
         throw .hostUnsupported(
-            "cgroup v2 controllers: \(unified)/cgroup.controllers offers none of memory, cpu, pids")
+            "cgroup v2 controllers: \(base)/cgroup.controllers offers none of memory, cpu, pids"
+                + (base == unified ? "" : " (its parent's cgroup.subtree_control must hand them down)"))
     }
-    return CgroupV2(mount: unified, controllers: controllers, fs: fs)
+    return CgroupV2(mount: unified, base: base, controllers: controllers, fs: fs)
 }

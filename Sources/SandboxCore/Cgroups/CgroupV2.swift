@@ -4,23 +4,58 @@ import Glibc
 import Musl
 #endif
 
-/// cgroup v2: one directory per box below "<mount>/gradebox", whose
-/// cgroup.subtree_control hands memory, cpu and pids down to the boxes.
+/// cgroup v2: one directory per box below "<base>/gradebox", whose
+/// cgroup.subtree_control hands memory, cpu and pids down to the boxes. The
+/// base is the hierarchy's root for root, and the cgroup delegated to the
+/// caller otherwise (`delegatedBase`).
 package struct CgroupV2: CgroupDriver {
     package var version: CgroupVersion { .v2 }
     let fs: any Syscalls
     let mount: String
+    /// The group gradebox's parent goes in, whose cgroup.subtree_control must hand the controllers down.
+    let base: String
     let parent: String
     /// The controllers gradebox uses that the host offers.
     let controllers: Set<String>
 
     static let usedControllers: Set<String> = ["memory", "cpu", "pids"]
 
-    package init(mount: String, controllers: Set<String>, fs: any Syscalls) {
+    package init(mount: String, base: String? = nil, controllers: Set<String>, fs: any Syscalls) {
         self.fs = fs
         self.mount = mount
-        parent = "\(mount)/\(gradeboxCgroupParent)"
+        self.base = base ?? mount
+        parent = "\(base ?? mount)/\(gradeboxCgroupParent)"
         self.controllers = controllers.intersection(Self.usedControllers)
+    }
+
+    /// Where a caller that is not root may make groups: the topmost group on
+    /// the way from the root to its own (/proc/self/cgroup's `0::` line)
+    /// whose directory, cgroup.procs and cgroup.subtree_control belong to
+    /// it, as systemd's Delegate=yes (or an administrator's chown) leaves
+    /// them. The topmost, because a box's init moves from the caller's group
+    /// into the box's, and the kernel lets it only with write access to the
+    /// common ancestor's cgroup.procs (cgroup-v2.rst, "Delegation Containment").
+    static func delegatedBase(mount: String, euid: uid_t, fs: any Syscalls) throws(SandboxError) -> String {
+        let own = try ownCgroup(fs)
+        var dir = mount
+        for component in own.split(separator: "/") {
+            dir += "/" + component
+            if [dir, dir + "/cgroup.procs", dir + "/cgroup.subtree_control"].allSatisfy({ fs.status($0)?.owner == euid }) {
+                return dir
+            }
+        }
+        throw .hostUnsupported(
+            "cgroup v2 as uid \(euid): no cgroup on the way to this process's own (\(mount)\(own)) is delegated to it "
+                + "(a directory whose cgroup.procs and cgroup.subtree_control uid \(euid) owns, as systemd's Delegate=yes leaves them): "
+                + "run gradebox in a delegated cgroup (systemd-run --user --scope -p Delegate=yes ...) or as root")
+    }
+
+    /// This process's group on the unified hierarchy, e.g. "/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope".
+    static func ownCgroup(_ fs: any Syscalls) throws(SandboxError) -> String {
+        for line in try fs.read("/proc/self/cgroup").split(separator: "\n") where line.hasPrefix("0::") {
+            return String(line.dropFirst(3))
+        }
+        throw .hostUnsupported("cgroup v2: /proc/self/cgroup has no 0:: line")
     }
 
     package func create(name: String) throws(SandboxError) -> CgroupHandle {
@@ -40,7 +75,14 @@ package struct CgroupV2: CgroupDriver {
         do {
             enabled = try fs.read("\(parent)/cgroup.subtree_control")
         } catch where cgroupErrno(error) == ENOENT {
-            try enable(wanted, in: mount)
+            do {
+                try enable(wanted, in: base)
+            } catch where cgroupErrno(error) == EBUSY && base != mount {
+                // The kernel's "no internal processes" rule: only the root may hand controllers down while it holds processes.
+                throw .hostUnsupported(
+                    "cgroup v2: \(base), the cgroup delegated to this user, holds processes, so it cannot hand "
+                        + "\(wanted.joined(separator: ", ")) down to gradebox's groups: move them into a group below it (as systemd puts a user's processes in app.slice)")
+            }
             do { try fs.mkdir(parent) } catch where cgroupErrno(error) == EEXIST {}
             enabled = ""
         }
@@ -128,13 +170,23 @@ package struct CgroupV2: CgroupDriver {
         }
     }
 
-    /// Writing memory.peak resets it (Linux 6.12+), though only as seen
-    /// through the writer's open file: with open/read/close per call, the
-    /// peak `stats` reports for a reused group is still its lifetime peak
-    /// on most kernels. OOM kills and CPU usage count from here on through
-    /// the handle's baselines.
+    /// memory.peak cannot be reset for later readers: writing it (Linux
+    /// 6.12+) resets it only as seen through the writer's open file, and
+    /// `stats` opens it afresh. So an empty group is made again (rmdir,
+    /// mkdir: every counter starts at zero, baselines too); a group still
+    /// holding a process (a warm box's init, waiting at its gate) keeps its
+    /// peak, and its OOM kills, CPU usage and refused forks count from here
+    /// on through the handle's baselines.
     package func reset(_ group: inout CgroupHandle) throws(SandboxError) {
         let dir = "\(parent)/\(group.name)"
+        do {
+            do { try fs.rmdir(dir) } catch where cgroupErrno(error) == ENOENT {}
+            try fs.mkdir(dir)
+            group.oomKillBaseline = 0
+            group.cpuUsageBaselineNanoseconds = 0
+            group.forkFailureBaseline = 0
+            return
+        } catch where cgroupErrno(error) == EBUSY {}
         if controllers.contains("memory") {
             try? fs.write("\(dir)/memory.peak", "reset")
             group.oomKillBaseline = try oomKillCount(dir)

@@ -30,6 +30,7 @@ package final class RecordingSyscalls: Syscalls {
         var unreaped: Set<Int32> = []
         var locked: Set<String> = []
         var descriptorPaths: [Int32: String] = [:]
+        var owners: [String: UInt32] = [:]
     }
     private let state = Mutex(State())
 
@@ -62,6 +63,8 @@ package final class RecordingSyscalls: Syscalls {
     package func file(_ path: String) -> String? { state.withLock { $0.files[path]?.last.map { String(decoding: $0, as: UTF8.self) } } }
     package func addDirectory(_ path: String) { _ = state.withLock { $0.directories.insert(path) } }
     package func hasDirectory(_ path: String) -> Bool { state.withLock { $0.directories.contains(path) } }
+    /// The owner `status` reports for `path` (a delegated cgroup's files, say); others look made by the caller.
+    package func setOwner(_ path: String, _ uid: UInt32) { state.withLock { $0.owners[path] = uid } }
 
     /// Make the next call of `kind` (a `KernelCall.kind`: "mkdir", "write",
     /// "open", "spawn", ...) on `path` (a pid's decimal for kill, argv[0] for
@@ -338,10 +341,11 @@ package final class RecordingSyscalls: Syscalls {
         return result
     }
 
-    /// Every file looks made by the caller, writable by it alone, with its path's hash as inode.
+    /// Every file looks made by the caller (or by whom `setOwner` said), writable by it alone, with its path's hash as inode.
     package func status(_ path: String) -> FileStatus? {
         guard exists(path) else { return nil }
-        return FileStatus(device: 1, inode: UInt64(truncatingIfNeeded: path.hashValue), owner: geteuid(), mode: 0o100600,
+        let owner = state.withLock { $0.owners[path] } ?? geteuid()
+        return FileStatus(device: 1, inode: UInt64(truncatingIfNeeded: path.hashValue), owner: owner, mode: 0o100600,
                           size: Int64(file(path)?.utf8.count ?? 0), modifiedSeconds: 0, modifiedNanoseconds: 0)
     }
 

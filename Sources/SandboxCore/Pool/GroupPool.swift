@@ -40,9 +40,15 @@ final class GroupPool: Sendable {
     /// A group for `limits`: an idle one, or `make()`'s.
     func take(_ limits: Limits, driver: any CgroupDriver, make: () throws(SandboxError) -> CgroupHandle) throws(SandboxError) -> CgroupHandle {
         var kept: Kept
-        if let idle = state.withLock({ $0.idle.popLast() }) { kept = idle } else { kept = Kept(group: try make()) }
+        var fresh = false
+        if let idle = state.withLock({ $0.idle.popLast() }) { kept = idle } else { kept = Kept(group: try make()); fresh = true }
         do {
-            try driver.reset(&kept.group)
+            if !fresh {
+                // Its counters from zero (v2 may make an empty group again:
+                // its controllers are then handed down afresh).
+                try driver.reset(&kept.group)
+                try driver.enableChildren(kept.group)
+            }
             try driver.apply(limits, to: kept.group)
         } catch {
             discard(kept, driver: driver)

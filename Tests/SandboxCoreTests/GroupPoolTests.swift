@@ -1,0 +1,68 @@
+import Testing
+
+@testable import SandboxCore
+
+private let mount = "/sys/fs/cgroup"
+private let parent = "/sys/fs/cgroup/gradebox"
+
+/// A pure v2 host with gradebox's parent ready.
+private func host() throws -> (RecordingSyscalls, any CgroupDriver) {
+    let fs = RecordingSyscalls(directories: [mount, parent])
+    fs.setFile("\(mount)/cgroup.controllers", "cpu io memory pids\n")
+    fs.setFile("\(mount)/cgroup.subtree_control", "cpu io memory pids\n")
+    fs.setFile("\(parent)/cgroup.subtree_control", "cpu memory pids\n")
+    return (fs, try makeCgroupDriver(layout: .detect(mountinfo: pureV2Mountinfo), fs: fs, euid: 0))
+}
+
+@Suite("groups of boxes kept for reuse (GroupPool), on a recording fake of cgroup v2")
+struct GroupPoolTests {
+    @Test func aGroupAndItsMembersAreMadeOnceAndHandedBackClean() throws {
+        let (fs, driver) = try host()
+        let pool = GroupPool(releasingSlotsTo: { _ in })
+        var limits = Limits()
+        limits.pids = 64
+        func make() throws(SandboxError) -> CgroupHandle {
+            let handle = try driver.create(name: "job-1")
+            try driver.enableChildren(handle)
+            return handle
+        }
+        let group = try pool.take(limits, driver: driver, make: make)
+        #expect(fs.hasDirectory("\(parent)/job-1"))
+        #expect(fs.changes.contains(.write("\(parent)/job-1/pids.max", "64")))
+        let member = try #require(try pool.member(of: "job-1", network: false, driver: driver, slots: nil))
+        #expect(member.cgroup.name == "job-1/m0" && fs.hasDirectory("\(parent)/job-1/m0"))
+        // A second box at once gets a member of its own.
+        let second = try #require(try pool.member(of: "job-1", network: false, driver: driver, slots: nil))
+        #expect(second.cgroup.name == "job-1/m1")
+        pool.giveBack("job-1", member.index, driver: driver)
+        pool.giveBack("job-1", second.index, driver: driver)
+        #expect(try pool.member(of: "job-1", network: false, driver: driver, slots: nil)?.cgroup.name == "job-1/m0", "a member is reused")
+        pool.giveBack("job-1", 0, driver: driver)
+
+        fs.setFile("\(parent)/job-1/cgroup.events", "populated 0\n")
+        fs.setFile("\(parent)/job-1/m0/cgroup.events", "populated 0\n")
+        fs.setFile("\(parent)/job-1/m1/cgroup.events", "populated 0\n")
+        #expect(try pool.give(group.name, driver: driver))
+        #expect(fs.hasDirectory("\(parent)/job-1/m0"), "kept idle with its members")
+
+        // Taken again: not made again; its counters reset (v2: from baselines, as
+        // it has members) and its controllers handed down again.
+        fs.setFile("\(parent)/job-1/cpu.stat", "usage_usec 2000\n")
+        fs.setFile("\(parent)/job-1/memory.events", "oom_kill 0\n")
+        fs.setFile("\(parent)/job-1/pids.events", "max 0\n")
+        fs.clearOperations()
+        limits.pids = 32
+        let again = try pool.take(limits, driver: driver, make: { () throws(SandboxError) -> CgroupHandle in
+            Issue.record("an idle group is reused, not made")
+            return try make()
+        })
+        #expect(again.name == "job-1")
+        #expect(fs.changes.contains(.write("\(parent)/job-1/cgroup.subtree_control", "+cpu +memory +pids")))
+        #expect(fs.changes.contains(.write("\(parent)/job-1/pids.max", "32")))
+        #expect(try !pool.give("job-9", driver: driver), "a group the pool did not give is not taken back")
+        fs.setFile("\(parent)/job-1/cgroup.events", "populated 0\n")
+        #expect(try pool.give(again.name, driver: driver))
+        #expect(pool.drain(driver: driver) == 1)
+        #expect(!fs.hasDirectory("\(parent)/job-1"), "drained: removed with its members")
+    }
+}
