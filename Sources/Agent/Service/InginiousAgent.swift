@@ -72,8 +72,9 @@ public final class InginiousAgent: @unchecked Sendable {
                 log("image \(image.name) (environment \(name)) is not for INGInious's agent version 3: not offered")
                 continue
             }
-            // Ids that change when the image is rebuilt or replaced: the back-end compares them between agents.
-            let id = "gradebox:" + String(UInt64(bitPattern: Int64(truncatingIfNeeded: (image.name + image.source + "\(image.createdAt.timeIntervalSince1970)").hashValue)), radix: 16)
+            // The same on every agent with the same image, another when it is rebuilt
+            // or replaced: the back-end compares them between agents.
+            let id = "gradebox:" + stableHash("\(image.name)\n\(image.source)\n\(image.createdAt.timeIntervalSince1970)")
             found[name] = EnvironmentInfo(id: id, created: Int64(image.createdAt.timeIntervalSince1970))
         }
         return found

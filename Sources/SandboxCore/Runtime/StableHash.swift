@@ -1,5 +1,5 @@
 /// FNV-1a of `text` as 8 hex digits: short, stable across runs and processes.
-func stableHash(_ text: String) -> String {
+package func stableHash(_ text: String) -> String {
     var hash: UInt32 = 2_166_136_261
     for byte in text.utf8 {
         hash ^= UInt32(byte)
