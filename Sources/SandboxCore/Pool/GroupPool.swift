@@ -105,15 +105,21 @@ final class GroupPool: Sendable {
         }
     }
 
-    /// The group back in the pool: what runs in it is killed; kept idle when
-    /// none of its members is still taken, else removed. False when `name` is not a taken group.
+    /// The group back in the pool: kept idle when none of its members is
+    /// still taken, else emptied and removed. False when `name` is not a taken group.
+    ///
+    /// A member is given back once its box's init is reaped, and a box's
+    /// processes end with its pid namespace; nothing runs in the group
+    /// itself. So a group whose members are all back is empty: it is not
+    /// read for processes (a cgroup.procs per hierarchy and member, a third
+    /// of what giving it back cost).
     func give(_ name: String, driver: any CgroupDriver) throws(SandboxError) -> Bool {
         guard let kept = state.withLock({ $0.taken.removeValue(forKey: name) }) else { return false }
-        do {
-            try driver.killTree(kept.group)
-        } catch {
-            discard(kept, driver: driver)
-            throw error
+        if kept.members.contains(where: \.busy) {
+            do { try driver.killTree(kept.group) } catch {
+                discard(kept, driver: driver)
+                throw error
+            }
         }
         let keep = !kept.members.contains(where: \.busy) && state.withLock { s in
             guard s.idle.count < Self.maximumIdle else { return false }
