@@ -11,7 +11,7 @@ import SandboxCore
 /// student's program. Requests are served one after another, on a thread of
 /// the server's own, until `stop`.
 final class RunStudentServer: @unchecked Sendable {
-    struct Request: Decodable {
+    struct Request {
         var cmd: String
         var environment: String?
         var time_limit: Int
@@ -100,7 +100,7 @@ final class RunStudentServer: @unchecked Sendable {
                 line.append(contentsOf: buffer[0..<more])
             }
             let retval: Int32
-            if received.count == 3, let request = try? JSONDecoder().decode(Request.self, from: Data(line.prefix { $0 != 10 })) {
+            if received.count == 3, let request = Request(json: Data(line.prefix { $0 != 10 })) {
                 note("run_student asked", origin)
                 let control = RunControl()
                 let relay = SignalRelay(connection: connection, control: control, already: Array(line.drop { $0 != 10 }.dropFirst()))
@@ -116,38 +116,61 @@ final class RunStudentServer: @unchecked Sendable {
     }
 }
 
+extension RunStudentServer.Request {
+    /// The request line gradebox's run_student sends; nil when it is not one.
+    init?(json: Data) {
+        guard let o = try? JSONSerialization.jsonObject(with: json) as? [String: Any], let cmd = o["cmd"] as? String else { return nil }
+        func int(_ key: String) -> Int { (o[key] as? NSNumber)?.intValue ?? 0 }
+        self.init(cmd: cmd, environment: o["environment"] as? String, time_limit: int("time_limit"),
+                  hard_time_limit: int("hard_time_limit"), memory_limit: int("memory_limit"),
+                  share_network: (o["share_network"] as? NSNumber)?.boolValue ?? false,
+                  working_dir: o["working_dir"] as? String ?? "/task")
+    }
+}
+
 /// Reads `{"signal": N}` lines from a run_student connection while its
-/// student box runs, on a thread of its own, and passes each signal on.
+/// student box runs, and passes each signal on: a read source on a queue of
+/// its own (a thread per run_student was a tenth of what serving it cost).
 private final class SignalRelay: @unchecked Sendable {
-    private let connection: Int32
+    private static let queue = DispatchQueue(label: "gradebox.run_student.signals")
+    private let source: any DispatchSourceRead
     private let done = DispatchSemaphore(value: 0)
+    private var pending: [UInt8] = []
+    private let control: RunControl
 
     init(connection: Int32, control: RunControl, already: [UInt8]) {
-        self.connection = connection
-        Thread { [self] in
-            var pending = already
+        self.control = control
+        source = DispatchSource.makeReadSource(fileDescriptor: connection, queue: Self.queue)
+        Self.queue.sync { take(already) }
+        source.setEventHandler { [self] in
             var buffer = [UInt8](repeating: 0, count: 256)
-            while true {
-                while let end = pending.firstIndex(of: 10) {
-                    let line = pending[..<end]
-                    pending.removeSubrange(...end)
-                    struct Line: Decodable { var signal: Int32 }
-                    if let sig = try? JSONDecoder().decode(Line.self, from: Data(line)).signal, (1...64).contains(sig) {
-                        control.signal(sig)
-                    }
-                }
-                let n = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                pending.append(contentsOf: buffer[0..<n])
+            let n = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
+            guard n > 0 else {
+                source.cancel()   // the caller closed its end, or stop() shut ours
+                return
             }
-            done.signal()
-        }.start()
+            take(Array(buffer[0..<n]))
+        }
+        source.setCancelHandler { [done] in done.signal() }
+        source.resume()
     }
 
-    /// Ends the relay (the box has ended) and waits for its thread.
+    private func take(_ bytes: [UInt8]) {
+        pending.append(contentsOf: bytes)
+        while let end = pending.firstIndex(of: 10) {
+            let line = Data(pending[..<end])
+            pending.removeSubrange(...end)
+            if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
+               let sig = (object["signal"] as? NSNumber)?.int32Value, (1...64).contains(sig) {
+                control.signal(sig)
+            }
+        }
+    }
+
+    /// Ends the relay (the box has ended); the connection may be closed once this returns.
     func stop() {
-        shutdown(connection, Int32(SHUT_RD))
+        source.cancel()
         done.wait()
     }
 }
