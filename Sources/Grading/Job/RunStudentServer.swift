@@ -35,16 +35,9 @@ final class RunStudentServer: @unchecked Sendable {
     init(path: String, launch: @escaping Launch, origin: Date) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw GradingError.sandbox("socket(AF_UNIX) for run_student: \(errnoName(errno))") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        guard var address = unixAddress(path) else {
             close(fd)
             throw GradingError.sandbox("run_student socket path too long: \(path)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
         }
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
@@ -114,6 +107,19 @@ final class RunStudentServer: @unchecked Sendable {
             _ = reply.withUnsafeBytes { cs_write_nosigpipe(connection, $0.baseAddress, $0.count) }
         }
     }
+}
+
+/// The address of a Unix socket at `path`; nil when the path is too long for one.
+func unixAddress(_ path: String) -> sockaddr_un? {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        raw.copyBytes(from: bytes)
+        raw[bytes.count] = 0
+    }
+    return address
 }
 
 extension RunStudentServer.Request {
