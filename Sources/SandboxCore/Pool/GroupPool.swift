@@ -26,6 +26,8 @@ final class GroupPool: Sendable {
     private struct Kept {
         var group: CgroupHandle
         var members: [Member] = []
+        /// Names given to members so far (m0, m1 ...): taken under the lock, so two boxes never make the same.
+        var named = 0
     }
 
     private struct State {
@@ -63,26 +65,30 @@ final class GroupPool: Sendable {
     /// network namespace it joins when `network` (nil when no slot could be had).
     func member(of name: String, network: Bool, driver: any CgroupDriver, slots: SlotPool?)
         throws(SandboxError) -> (index: Int, cgroup: CgroupHandle, networkNamespace: String?)? {
-        let found = state.withLock { s -> (Int, Member)? in
-            guard var kept = s.taken[name] else { return nil }
+        enum Found { case free(Int, Member), new(Int), none }
+        let found = state.withLock { s -> Found in
+            guard var kept = s.taken[name] else { return .none }
+            defer { s.taken[name] = kept }
             if let i = kept.members.firstIndex(where: { !$0.busy }) {
                 kept.members[i].busy = true
-                s.taken[name] = kept
-                return (i, kept.members[i])
+                return .free(i, kept.members[i])
             }
-            return nil
+            kept.named += 1
+            return .new(kept.named - 1)
         }
         var index: Int
         var member: Member
-        if let found {
-            (index, member) = found
-        } else {
-            guard state.withLock({ $0.taken[name] != nil }) else { return nil }
-            // A new member: named for its place, so the next job finds it again.
-            let count = state.withLock { $0.taken[name]?.members.count ?? 0 }
-            member = Member(cgroup: try driver.create(name: "\(name)/m\(count)"), busy: true)
+        switch found {
+        case .none:
+            return nil
+        case .free(let i, let m):
+            (index, member) = (i, m)
+        case .new(let n):
+            // A new member, kept with the group for its next jobs.
+            member = Member(cgroup: try driver.create(name: "\(name)/m\(n)"), busy: true)
+            let made = member
             index = state.withLock { s in
-                s.taken[name]?.members.append(member)
+                s.taken[name]?.members.append(made)
                 return (s.taken[name]?.members.count ?? 1) - 1
             }
         }
