@@ -113,8 +113,9 @@ private final class Deployment {
         return agent
     }
 
-    /// harness.py submit: one JSON line per job, then a summary line.
-    func submit(_ task: String, _ arguments: [String] = []) throws -> (results: [[String: Any]], status: Int32) {
+    /// harness.py submit: one JSON line per job, then a summary line. `meanwhile` runs once it is started.
+    func submit(_ task: String, _ arguments: [String] = [], meanwhile: () -> Void = {})
+        throws -> (results: [[String: Any]], status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Stock.venv + "/bin/python3")
         p.arguments = [Stock.harness, "submit", "--client", "tcp://127.0.0.1:\(clientPort)", "--tasks", tasks,
@@ -123,11 +124,13 @@ private final class Deployment {
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
         try p.run()
+        meanwhile()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
-        let results = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.filter { $0["job_id"] != nil }
-        return (results, p.terminationStatus)
+        let output = String(decoding: data, as: UTF8.self)
+        let results = output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["job_id"] != nil }
+        return (results, p.terminationStatus, output)
     }
 
     func stop() {
@@ -170,19 +173,11 @@ struct AgentEndToEndTests {
         #expect(killed.results.first?["result"] as? String == "killed", "\(killed.results)")
         #expect((killed.results.first?["latency_ms"] as? Double ?? 1e9) < 5000, "killed at once, not at the end of the job")
         // kill -9 of the agent while it grades: the back-end drops it and crashes its job.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Stock.venv + "/bin/python3")
-        p.arguments = [Stock.harness, "submit", "--client", "tcp://127.0.0.1:\(d.clientPort)", "--tasks", d.tasks,
-                       "--course", "gradebox-bench", "--task", "slow"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        #expect(first.waitFor("(gradebox-bench/slow): started", seconds: 30))
-        first.kill9()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(String(decoding: data, as: UTF8.self).contains("Agent restarted"), "the back-end answered the job as INGInious does")
+        let crashed = try d.submit("slow") {
+            #expect(first.waitFor("(gradebox-bench/slow): started", seconds: 30))
+            first.kill9()
+        }
+        #expect(crashed.output.contains("Agent restarted"), "the back-end answered the job as INGInious does")
         // A restarted agent serves the next jobs.
         try d.startAgent("k")
         let after = try d.submit("t1", ["--expect", "success"])

@@ -162,13 +162,13 @@ public final class InginiousAgent: @unchecked Sendable {
     }
 
     private func start(_ message: BackendNewJob, offered: [String: EnvironmentInfo]) {
-        let previousState: String = { if case .string(let s)? = message.inputdata["@state"] { return s } else { return "" } }()
         let job: GradingJob
         do {
             job = try JobRequest.make(message, tasks: options.tasks, environments: Set(offered.keys), memoryPerSlotMB: memoryPerSlotMB)
         } catch {
             log("job \(message.jobID) (\(message.courseID)/\(message.taskID)): not started: \(error.detail)")
-            send(.jobDone(AgentJobDone(jobID: message.jobID, result: ResultText("crash", error.text), grade: 0, state: previousState)))
+            send(.jobDone(AgentJobDone(jobID: message.jobID, result: ResultText("crash", error.text), grade: 0,
+                                              state: JobRequest.previousState(message))))
             return
         }
         if message.debug == .ssh { log("job \(message.jobID): SSH debugging is not offered by gradebox; graded in debug mode instead") }

@@ -44,8 +44,14 @@ enum JobRequest {
         var job = GradingJob(course: course, task: message.taskID, inputs: inputs(message.inputdata))
         job.settings = settings
         job.debug = message.debug != .off
-        if case .string(let state)? = message.inputdata["@state"] { job.state = state }
+        job.state = previousState(message)
         return job
+    }
+
+    /// The submission's state before this job (`@state`); a job that cannot run keeps it.
+    static func previousState(_ message: BackendNewJob) -> String {
+        if case .string(let state)? = message.inputdata["@state"] { return state }
+        return ""
     }
 
     struct BadParameter: Error, CustomStringConvertible {

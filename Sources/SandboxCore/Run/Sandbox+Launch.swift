@@ -16,21 +16,21 @@ extension Sandbox {
         let usePool = pool && spec.group == nil
         var steps: [StepTime] = []
         func step(_ name: String) { steps.append(StepTime(step: name, ms: ms(Kernel.monotonicNs() - t0))) }
-        // A member of a pooled group brings its network namespace.
-        let pooledGroup = spec.group?.pooled == true
-        // First of all, so that it is made while everything up to the clone is.
-        let network = !usePool && !pooledGroup && spec.network == .none && geteuid() == 0 && spec.userNamespace != .always
-            ? NetworkNamespaceJob.begin() : nil
+        // An empty network namespace of its own, joined rather than cloned
+        // (root, not in a user namespace): from the pool, a pooled group's member, or made beside.
+        let joinsEmptyNetwork = spec.network == .none && geteuid() == 0 && spec.userNamespace != .always
+        // A member of a pooled group brings its network namespace; else it is
+        // made first of all, while everything up to the clone is.
+        let network = !usePool && spec.group?.pooled != true && joinsEmptyNetwork ? NetworkNamespaceJob.begin() : nil
         let runtime = try Runtime.shared(stateDirectory)
         var member: (index: Int, cgroup: CgroupHandle, networkNamespace: String?)?
+        var giveBack: (@Sendable () -> Void)?
         if let group = spec.group, group.pooled, let driver = runtime.cgroups {
-            member = try runtime.groups.member(of: group.name, network: spec.network == .none && geteuid() == 0 && spec.userNamespace != .always,
-                                               driver: driver, slots: runtime.pool)
-        }
-        let giveBack: (@Sendable () -> Void)? = member.flatMap { m in
-            guard let name = spec.group?.name, let driver = runtime.cgroups else { return nil }
-            let groups = runtime.groups
-            return { groups.giveBack(name, m.index, driver: driver) }
+            member = try runtime.groups.member(of: group.name, network: joinsEmptyNetwork, driver: driver, slots: runtime.pool)
+            if let index = member?.index {
+                let groups = runtime.groups
+                giveBack = { groups.giveBack(group.name, index, driver: driver) }
+            }
         }
         // Until the launcher holds it (an error before then gives it back here).
         var memberHeld = giveBack
