@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <linux/mount.h>
 #include <unistd.h>
 
 // A function the other files of CSandbox call, but the library's users do not.
@@ -86,6 +88,16 @@ static inline int cs_do_op(const struct cs_op *op) {
         if (mknod(op->target, S_IFCHR | 0666, makedev((unsigned)(op->flags >> 8), (unsigned)(op->flags & 0xff))) < 0) return -1;
         // The caller's umask applied to mknod; the box's programs write these.
         return chmod(op->target, 0666);
+    case CS_OP_ATTACH: {
+        // The tree was opened in the caller's mount namespace, which is not
+        // this one: only a descriptor brings a host path into a box copied
+        // from a template. Attached, its last close no longer dissolves it.
+        int rc = (int)syscall(SYS_move_mount, op->fd, "", AT_FDCWD, op->target, MOVE_MOUNT_F_EMPTY_PATH);
+        int saved = errno;
+        close(op->fd);
+        errno = saved;
+        return rc;
+    }
     }
     errno = EINVAL;
     return -1;

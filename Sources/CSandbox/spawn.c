@@ -301,6 +301,8 @@ static void cs_close_others(const struct cs_plan *plan) {
         if (fixed[i] >= 0) keep[n++] = fixed[i];
     for (int i = 0; i < plan->n_cgroup_procs_fds && n < (int)(sizeof keep / sizeof keep[0]); i++)
         keep[n++] = plan->cgroup_procs_fds[i];
+    for (int i = 0; i < plan->n_ops && n < (int)(sizeof keep / sizeof keep[0]); i++)
+        if (plan->ops[i].kind == CS_OP_ATTACH) keep[n++] = plan->ops[i].fd;
     // Insertion sort: a handful of entries.
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) { int t = keep[j]; keep[j] = keep[j - 1]; keep[j - 1] = t; }

@@ -104,3 +104,24 @@ ssize_t cs_copy_file_range(int from, int to, size_t len) {
     ssize_t n = copy_file_range(from, NULL, to, NULL, len, 0);
     return n < 0 ? -errno : n;
 }
+
+int cs_open_tree(const char *path, int recursive, uint64_t attr_set, int *failed) {
+    *failed = 0;
+    unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, flags);
+    if (fd < 0) return -errno;
+    // A clone of a shared mount would be a peer of the host's: mounts made
+    // under it on either side would show on the other. Private, like every
+    // mount of a box, and read-only (with what goes with it) when asked.
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = attr_set;
+    attr.propagation = MS_PRIVATE;
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0) {
+        int err = errno;
+        close(fd);
+        *failed = 1;
+        return -err;
+    }
+    return fd;
+}

@@ -50,7 +50,10 @@ struct GradingJobTests {
         try course.task("t1", run: "#!/bin/bash\nfeedback-result success\n")
         let r = await try grader().grade(GradingJob(course: course.path, task: "t1", inputs: [:]))
         #expect(r.result == "success" && r.grade == 100, "\(r.text)")
-        #expect(r.phases.map(\.name).contains("feedback read"))
+        // Every job timed, in order: INGInious's steps and the grading box's start.
+        let order = ["accepted", "job group made", "task view made", "run script started", "grading box ready",
+                     "run script exited", "feedback read", "done"]
+        #expect(r.phases.map(\.name).filter(order.contains) == order, "\(r.phases)")
         #expect(r.archive?.starts(with: [0x1f, 0x8b]) == true, "the archive is a gzipped tar")
     }
 
@@ -102,7 +105,12 @@ struct GradingJobTests {
         let r = await try grader().grade(job)
         #expect(r.result == "success", "\(r.text) \(r.stderr ?? "")")
         #expect(r.text.contains("slow2=253") && r.text.contains("big=252") && r.text.contains("seven=7"), "\(r.text)")
-        #expect(r.phases.map(\.name).contains("run_student asked"))
+        // Each run_student: asked, its box ready, exited, in that order.
+        let names = r.phases.map(\.name)
+        #expect(names.count { $0 == "run_student box ready" } == names.count { $0 == "run_student asked" } && names.contains("run_student asked"))
+        let student = names.filter { $0.hasPrefix("run_student") }
+        #expect(student.count % 3 == 0 && stride(from: 0, to: student.count, by: 3).allSatisfy {
+            Array(student[$0..<$0 + 3]) == ["run_student asked", "run_student box ready", "run_student exited"] }, "\(student)")
     }
 
     /// gradebox's in-box commands against INGInious's own (kept in the image at
@@ -321,6 +329,7 @@ struct GradingJobTests {
         let r = await grader.grade(GradingJob(course: course.path, task: "t2", inputs: ["q1": .text("print(int(input()) * 2)")]))
         #expect(r.result == "success" && r.text == "8 ('10\\n', '', 0)", "\(r.result): \(r.text)")
         #expect(r.phases.map(\.name).contains("run_student asked"))
+        #expect(r.phases.map(\.name).contains("run_student box ready"))
     }
 
     /// INGInious's parsetemplate (its own, Python) fills a file from the inputs;

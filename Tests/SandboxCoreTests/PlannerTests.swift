@@ -260,12 +260,29 @@ extension PlannerTests {
         #expect(elsewhere.ops.contains { $0.source == "/tmp/workdir" && $0.target == "/task" })
     }
 
+    @Test func aTemplatedBoxAttachesHostTreesOpenedBeforeItsCloneReadOnlyUnlessAsked() throws {
+        let s = spec { $0.mounts = [BindMount(source: "/data", target: "/data"), BindMount(source: "/out", target: "/out", writable: true)] }
+        #expect(Planner.mayUseMountTemplate(s, host: root))
+        let plan = try Planner.plan(s, rootfs: "/img", host: root, mountTemplate: true)
+        #expect(plan.mountTemplate == "/img" && plan.newRoot == nil)
+        let attached = plan.ops.filter { $0.kind == .attach }
+        #expect(attached.map(\.source) == ["/data", "/out"])
+        #expect(attached.map(\.target) == ["/data", "/out"])
+        #expect(attached.allSatisfy { $0.flags & MountFlags.rec != 0 })
+        #expect(attached.map { $0.flags & MountFlags.readOnly != 0 } == [true, false])
+        // Read-only as opened: no remount follows, and no other op names a host path.
+        #expect(!plan.ops.contains { $0.flags & MountFlags.remount != 0 && ["/data", "/out"].contains($0.target) })
+        #expect(!plan.ops.contains { $0.kind != .attach && ($0.source == "/data" || $0.source == "/out") })
+        #expect(attached[0].description == "mount(bind /data -> /data)")
+    }
+
     @Test func boxesATemplateCannotServeCopyTheCallersMounts() throws {
         let cases: [(String, SandboxSpec, HostFacts)] = [
             ("rootless", spec(), user),
             ("user namespace as root", spec { $0.userNamespace = .always }, root),
             ("overlay", spec { $0.rootfs = .overlay }, root),
-            ("host bind", spec { $0.mounts = [BindMount(source: "/data", target: "/data")] }, root),
+            ("more host binds than the C core keeps open", spec { s in
+                s.mounts = (0..<33).map { BindMount(source: "/data\($0)", target: "/data\($0)") } }, root),
         ]
         for (what, s, host) in cases {
             #expect(!Planner.mayUseMountTemplate(s, host: host), "\(what)")

@@ -23,6 +23,7 @@ actor Fixture {
     func sandbox() async throws -> Sandbox {
         if let building { return try await building.value }
         let task = Task { () throws -> Sandbox in
+            Self.removeEarlierRuns()
             let base = "/tmp/gradebox-itest-\(getpid())"
             mkdir(base, 0o755)
             let store = ImageStore(directory: base + "/images")
@@ -31,6 +32,23 @@ actor Fixture {
         }
         building = task
         return try await task.value
+    }
+
+    /// What earlier test processes, now gone, left under /tmp: each run's
+    /// state directories keep pool namespaces and mount templates bound (on
+    /// purpose, for the run), and nothing ends a test process's run for it.
+    /// Every copy of the host's mounts costs a box, so they must not pile up.
+    static func removeEarlierRuns() {
+        let prefix = "gradebox-itest-"
+        for entry in (try? Kernel.directoryEntries("/tmp")) ?? [] where entry.name.hasPrefix(prefix) {
+            guard let pid = Int32(entry.name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let base = "/tmp/" + entry.name
+            let mounts = (Kernel.readText("/proc/self/mountinfo") ?? "").split(separator: "\n")
+                .compactMap { $0.split(separator: " ").dropFirst(4).first.map(String.init) }
+                .filter { $0.hasPrefix(base + "/") }
+            for m in mounts.sorted(by: >) { umount2(m, Int32(MNT_DETACH)) }
+            _ = waitStatus((try? spawnProcess(["/bin/rm", "-rf", "--one-file-system", base])) ?? -1)
+        }
     }
 
     /// The same images under a state directory of its own: suites that run

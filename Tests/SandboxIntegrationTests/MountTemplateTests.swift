@@ -5,8 +5,8 @@ import Glibc
 import CSandbox
 @testable import SandboxCore
 
-/// Boxes copied from their image's mount template (root, a bound image, no
-/// host binds): what the box sees, and the templates' own lifecycle.
+/// Boxes copied from their image's mount template (root, a bound image):
+/// what the box sees, its host binds, and the templates' own lifecycle.
 @Suite("Mount templates, for real (root)", .serialized, .enabled(if: Host.canRunBoxes, Host.skipReason))
 struct MountTemplateTests {
     /// The templates kept in a state directory, by file name.
@@ -50,6 +50,38 @@ struct MountTemplateTests {
         let kept = templates(sandbox)
         #expect(kept == [try #require(MountTemplates.key(rootfs))])
         #expect(isMountNamespace(sandbox.stateDirectory + "/templates/" + kept[0]))
+    }
+
+    /// Host binds reach a templated box as trees opened by the caller: the
+    /// box still has only the image and its binds, each private (no peer of
+    /// the host's mounts), read-only with nosuid and nodev unless writable.
+    @Test func hostBindsAreAttachedPrivateAndReadOnlyUnlessWritable() async throws {
+        let sandbox = try await Fixture.shared.sandbox(state: "templates-binds")
+        defer { _ = try? sandbox.gc(pool: true) }
+        let data = try temporaryDirectory("template-data")
+        let out = try temporaryDirectory("template-out")
+        defer { for d in [data, out] { _ = waitStatus(try! spawnProcess(["/bin/rm", "-rf", d])) } }
+        try writeFile(data + "/in", "given\n")
+        // Mount points the minimal image has.
+        let r = try shell(sandbox, "cat /sys/in; echo x > /sys/new 2>/dev/null || echo refused; echo made > /root/f; echo ---; cat /proc/self/mountinfo") {
+            $0.mounts = [BindMount(source: data, target: "/sys"), BindMount(source: out, target: "/root", writable: true)]
+            $0.workingDirectory = "/"
+        }
+        #expect(r.verdict == .OK, "\(r.err)")
+        let parts = r.out.components(separatedBy: "---\n")
+        try #require(parts.count == 2, "\(r.out)")
+        #expect(parts[0] == "given\nrefused\n")
+        #expect(Kernel.readText(out + "/f") == "made\n")
+        #expect(access(data + "/new", F_OK) != 0)
+        let mounts = parts[1].split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        // Copied from the template: none of the host's mounts came along.
+        #expect(!parts[1].contains(sandbox.stateDirectory) && !parts[1].contains(" /sys/fs/cgroup"), "\(parts[1])")
+        for (target, options) in [("/sys", "ro,nosuid,nodev"), ("/root", "rw")] {
+            let line = try #require(mounts.first { $0.count > 6 && $0[4] == target }, "\(parts[1])")
+            #expect(line[5].hasPrefix(options), "\(line)")
+            // Optional fields end at "-": none (no shared:N, no master:N) means private.
+            #expect(line[6] == "-", "\(line)")
+        }
     }
 
     @Test func gcRemovesTheTemplatesOfImagesThatAreGoneAndPoolDrainsThemAll() async throws {

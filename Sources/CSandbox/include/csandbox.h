@@ -37,6 +37,7 @@ enum cs_op_kind {
     CS_OP_TOUCH = 2,    // open(target, O_CREAT) then close: a bind-mount target
     CS_OP_SYMLINK = 3,  // symlink(source, target)
     CS_OP_MKNOD = 4,    // mknod(target, character device flags >> 8 : flags & 0xff), then chmod 0666
+    CS_OP_ATTACH = 5,   // move_mount(fd, target): a mount tree the caller opened (cs_open_tree), then close(fd)
 };
 
 struct cs_op {
@@ -47,6 +48,7 @@ struct cs_op {
     const char *fstype;
     const char *data;
     unsigned long flags;
+    int32_t fd;             // CS_OP_ATTACH: the tree's descriptor (in the init's descriptor table)
 };
 
 struct cs_rlimit {
@@ -197,6 +199,14 @@ int cs_spawn(const struct cs_plan *plan, struct cs_child *out);
 // FAILED) go to plan->status_fd; the caller waits for the program itself.
 // The plan's clone_flags name the namespaces to join.
 int cs_enter(int target_pidfd, const struct cs_plan *plan, struct cs_child *out);
+
+// syscalls.c: a detached copy of the mount at `path` (open_tree with
+// OPEN_TREE_CLONE, and AT_RECURSIVE when `recursive`), made private, with
+// the MOUNT_ATTR_* bits of `attr_set` set on all of it (mount_setattr): what
+// a box copied from a mount template attaches at a CS_OP_ATTACH. Its
+// descriptor (close-on-exec), or -errno; *failed names the call that failed
+// (0: open_tree, 1: mount_setattr).
+int cs_open_tree(const char *path, int recursive, uint64_t attr_set, int *failed);
 
 // reaper.c: the reaper.
 

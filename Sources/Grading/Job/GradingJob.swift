@@ -289,6 +289,7 @@ public struct Grader: Sendable {
         let stockStudents = Self.bringsGradeboxRunStudent(image) ? nil
             : try StockRunStudentServer(sockets: files.sockets, launch: launchStudent, origin: origin)
         phase("run script started")
+        let launchedAt = Date().timeIntervalSince(origin) * 1000
         let outcome = await runBox(spec)   // stdin: /dev/null, as INGInious gives its run script
         students.stop()
         stockStudents?.stop()
@@ -301,6 +302,7 @@ public struct Grader: Sendable {
         case .failure(let error): throw GradingError.sandbox(error.description)
         }
         phase("run script exited")
+        let boxReady = run.steps?.first { $0.step == "started" }.map { JobPhase("grading box ready", ms: launchedAt + $0.ms) }
         switch run.verdict {
         case .TO: return Feedback.result(.stopped("timeout"), feedback: [], archive: nil, previousState: job.state)
         case .MLE: return Feedback.result(.stopped("overflow"), feedback: [], archive: nil, previousState: job.state)
@@ -312,7 +314,7 @@ public struct Grader: Sendable {
         phase("feedback read")
         var result = Feedback.result(.ran, feedback: feedback, archive: archive, previousState: job.state, debug: job.debug,
                                      stdout: run.stdout, stderr: run.stderr)
-        result.phases = students.phases + (stockStudents?.phases ?? [])
+        result.phases = (boxReady.map { [$0] } ?? []) + students.phases + (stockStudents?.phases ?? [])
         return result
     }
 }
@@ -340,20 +342,21 @@ extension Grader {
     /// the requested environment or the grading box's, each limit the
     /// smaller of the requested one and the task's, the network only when
     /// shared and the grading box has one, /task/student shared, and
-    /// INGInious's return codes: the program's own, 252 memory, 253 time, 254 could not start.
+    /// INGInious's return codes: the program's own, 252 memory, 253 time, 254 could not start;
+    /// and when the program started, in ms after the call, if it did.
     func studentBox(_ request: RunStudentServer.Request, _ fds: [Int32], control: RunControl, parent: SandboxSpec, image: ImageInfo,
-                    limits: TaskLimits, network: Bool, files: JobFiles, common: String?) -> Int32 {
+                    limits: TaskLimits, network: Bool, files: JobFiles, common: String?) -> (retval: Int32, readyMs: Double?) {
         var spec = parent
         let studentImage: ImageInfo
         if let environment = request.environment, !environment.isEmpty {
-            guard let other = environments.image(for: environment) else { return 254 }
+            guard let other = environments.image(for: environment) else { return (254, nil) }
             studentImage = other
         } else {
             studentImage = image
         }
         spec.image = studentImage.name
         let argv = ShellWords.split(request.cmd)
-        guard !argv.isEmpty else { return 254 }
+        guard !argv.isEmpty else { return (254, nil) }
         spec.command = argv
         spec.workingDirectory = request.working_dir.hasPrefix("/") ? request.working_dir : "/task"
         spec.workingDirectoryMode = .image
@@ -376,15 +379,16 @@ extension Grader {
             result = try sandbox.runBlocking(spec, stdin: .descriptor(fds[0]), stdout: .descriptor(fds[1]), stderr: .descriptor(fds[2]),
                                           control: control)
         } catch {
-            return 254
+            return (254, nil)
         }
+        let ready = result.steps?.first { $0.step == "started" }?.ms
         switch result.verdict {
-        case .OK, .RE: return result.exitCode ?? 254
-        case .TO: return 253
-        case .MLE: return 252
+        case .OK, .RE: return (result.exitCode ?? 254, ready)
+        case .TO: return (253, ready)
+        case .MLE: return (252, ready)
         // Killed by a signal: as Python's exit() of a negative return code leaves it.
-        case .SG: return (256 - (result.signal ?? 0)) & 0xff
-        case .OLE, .XX: return 254
+        case .SG: return ((256 - (result.signal ?? 0)) & 0xff, ready)
+        case .OLE, .XX: return (254, ready)
         }
     }
 }

@@ -22,8 +22,9 @@ final class RunStudentServer: @unchecked Sendable {
     }
 
     /// Launches the student box for a request, with a control for the signals
-    /// its caller passes on; returns INGInious's return code.
-    typealias Launch = @Sendable (Request, [Int32], RunControl) -> Int32
+    /// its caller passes on; returns INGInious's return code, and when the
+    /// box's program started (ms after the call) if it did.
+    typealias Launch = @Sendable (Request, [Int32], RunControl) -> (retval: Int32, readyMs: Double?)
 
     private let listener: Int32
     private let done = DispatchSemaphore(value: 0)
@@ -62,10 +63,14 @@ final class RunStudentServer: @unchecked Sendable {
         close(listener)
     }
 
-    private func note(_ name: String, _ origin: Date) {
+    /// Notes `name` now; returns when, in ms since `origin`.
+    @discardableResult
+    private func note(_ name: String, _ origin: Date, at ms: Double? = nil) -> Double {
+        let ms = ms ?? Date().timeIntervalSince(origin) * 1000
         lock.lock()
-        phases.append(JobPhase(name, ms: Date().timeIntervalSince(origin) * 1000))
+        phases.append(JobPhase(name, ms: ms))
         lock.unlock()
+        return ms
     }
 
     private func serve(launch: Launch, origin: Date) {
@@ -94,11 +99,13 @@ final class RunStudentServer: @unchecked Sendable {
             }
             let retval: Int32
             if received.count == 3, let request = Request(json: Data(line.prefix { $0 != 10 })) {
-                note("run_student asked", origin)
+                let asked = note("run_student asked", origin)
                 let control = RunControl()
                 let relay = SignalRelay(connection: connection, control: control, already: Array(line.drop { $0 != 10 }.dropFirst()))
-                retval = launch(request, received, control)
+                let launched = launch(request, received, control)
+                retval = launched.retval
                 relay.stop()
+                if let ready = launched.readyMs { note("run_student box ready", origin, at: asked + ready) }
                 note("run_student exited", origin)
             } else {
                 retval = 254

@@ -68,8 +68,12 @@ final class StockRunStudentServer: @unchecked Sendable {
 
     private var isStopping: Bool { lock.withLock { stopping } }
 
-    private func note(_ name: String, _ origin: Date) {
-        lock.withLock { phases.append(JobPhase(name, ms: Date().timeIntervalSince(origin) * 1000)) }
+    /// Notes `name` now; returns when, in ms since `origin`.
+    @discardableResult
+    private func note(_ name: String, _ origin: Date, at ms: Double? = nil) -> Double {
+        let ms = ms ?? Date().timeIntervalSince(origin) * 1000
+        lock.withLock { phases.append(JobPhase(name, ms: ms)) }
+        return ms
     }
 
     private func serve(launch: RunStudentServer.Launch, origin: Date) {
@@ -87,8 +91,10 @@ final class StockRunStudentServer: @unchecked Sendable {
             case "run_student"?:
                 serial += 1
                 reply(["type": .string("run_student_started"), "container_id": .string("gradebox-student-\(serial)")])
-                note("run_student asked", origin)
-                retval = runStudent(request, launch: launch)
+                let asked = note("run_student asked", origin)
+                let launched = runStudent(request, launch: launch)
+                retval = launched.retval
+                if let ready = launched.readyMs { note("run_student box ready", origin, at: asked + ready) }
                 note("run_student exited", origin)
             case "dummy_message"?:
                 // The module polls with these until the return code comes.
@@ -107,15 +113,15 @@ final class StockRunStudentServer: @unchecked Sendable {
 
     /// As `_run_student_intern` does in a student container: takes the caller's
     /// descriptors and command from its socket, runs the student box with them.
-    private func runStudent(_ request: MessagePackValue, launch: RunStudentServer.Launch) -> Int32 {
-        guard case .string(let id)? = request["socket_id"], !id.isEmpty, !id.contains("/"), !id.hasPrefix(".") else { return 254 }
-        guard let (connection, fds, command) = handshake(sockets + "/\(id).sock") else { return 254 }
+    private func runStudent(_ request: MessagePackValue, launch: RunStudentServer.Launch) -> (retval: Int32, readyMs: Double?) {
+        guard case .string(let id)? = request["socket_id"], !id.isEmpty, !id.contains("/"), !id.hasPrefix(".") else { return (254, nil) }
+        guard let (connection, fds, command) = handshake(sockets + "/\(id).sock") else { return (254, nil) }
         defer {
             close(connection)
             fds.forEach { close($0) }
         }
         // Root on a shared kernel: INGInious refuses it the same way.
-        if command["user"]?.stringValue == "root" { return 251 }
+        if command["user"]?.stringValue == "root" { return (251, nil) }
         func int(_ key: String) -> Int {
             switch request[key] {
             case .int(let i)?: return Int(clamping: i)

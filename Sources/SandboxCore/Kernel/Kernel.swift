@@ -357,6 +357,14 @@ extension Kernel {
         UInt64(truncatingIfNeeded: cs_namespace_type(fd.rawValue))
     }
 
+    package func openTree(_ path: String, recursive: Bool, readOnly: Bool) throws(SandboxError) -> FileDescriptor {
+        // MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, as a read-only bind's remount sets them.
+        var failed: Int32 = 0
+        let fd = cs_open_tree(path, recursive ? 1 : 0, readOnly ? 0x7 : 0, &failed)
+        if fd < 0 { throw .syscall(failed == 0 ? "open_tree(\(path))" : "mount_setattr(\(path))", errno: -fd) }
+        return FileDescriptor(rawValue: fd)
+    }
+
     package func openProcess(_ pid: Int32, startedAt start: UInt64) -> FileDescriptor? {
         let fd = cs_pidfd_open(pid)
         if fd < 0 { return nil }

@@ -374,6 +374,15 @@ package final class RecordingSyscalls: Syscalls {
         }) { throw .syscall("mount(bind \(source) -> \(target))", errno: e) }
     }
 
+    package func openTree(_ path: String, recursive: Bool, readOnly: Bool) throws(SandboxError) -> FileDescriptor {
+        var fd: Int32 = -1
+        if let e = record(.openTree(path), key: path, { s in
+            fd = descriptor(for: "tree:\(path)", in: &s)
+            return nil
+        }) { throw .syscall("open_tree(\(path))", errno: e) }
+        return FileDescriptor(rawValue: fd)
+    }
+
     package func namespaceType(_ fd: FileDescriptor) -> UInt64 {
         state.withLock { s in s.descriptorPaths[fd.rawValue].map { path in
             path == "mnt-namespace" || s.files[path]?.last == Array("mnt-namespace".utf8) ? CloneFlags.newNS : 0 } ?? 0 }

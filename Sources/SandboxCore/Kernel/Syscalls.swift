@@ -100,6 +100,9 @@ package protocol Syscalls: Sendable {
     func makeMountTemplate(_ ops: [MountOp], mountPoint: String) -> Result<FileDescriptor, MountTemplateFailure>
     /// mount(MS_BIND) of `source` onto the existing file or directory `target`.
     func bind(_ source: String, onto target: String) throws(SandboxError)
+    /// A detached, private copy of the mount tree at `path` (open_tree(OPEN_TREE_CLONE), then
+    /// mount_setattr): read-only, nosuid and nodev when asked. What a templated box attaches.
+    func openTree(_ path: String, recursive: Bool, readOnly: Bool) throws(SandboxError) -> FileDescriptor
     /// The CLONE_NEW* type of the namespace `fd` refers to (NS_GET_NSTYPE), 0 when it is none.
     func namespaceType(_ fd: FileDescriptor) -> UInt64
 }
@@ -161,6 +164,7 @@ package enum KernelCall: Sendable, Equatable, CustomStringConvertible {
     case rename(String, String)
     case bind(String, String)
     case mountTemplate(String)
+    case openTree(String)
 
     package var description: String {
         switch self {
@@ -186,6 +190,7 @@ package enum KernelCall: Sendable, Equatable, CustomStringConvertible {
         case .rename(let a, let b): "rename \(a) \(b)"
         case .bind(let a, let b): "bind \(a) \(b)"
         case .mountTemplate(let p): "mountTemplate \(p)"
+        case .openTree(let p): "openTree \(p)"
         }
     }
 

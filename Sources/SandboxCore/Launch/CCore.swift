@@ -33,6 +33,8 @@ package struct LaunchDescriptors {
     package var reaper: FileDescriptor?
     /// The mount template (`MountTemplates`) of a plan with a `mountTemplate`.
     package var mountTemplate: FileDescriptor?
+    /// The trees the plan's attach ops attach, in their order (`Syscalls.openTree`).
+    package var trees: [FileDescriptor] = []
     package init() {}
 }
 
@@ -50,6 +52,9 @@ package enum CCore {
         // Without its template such a plan would run its ops on the caller's own mounts.
         guard (plan.mountTemplate != nil) == (fds.mountTemplate != nil) else {
             throw .invalidRequest("internal: a plan with a mount template needs its descriptor, and only it")
+        }
+        guard plan.ops.count(where: { $0.kind == .attach }) == fds.trees.count else {
+            throw .invalidRequest("internal: every attach op needs its tree's descriptor")
         }
         var child = cs_child()
         let rc = withCPlan(plan, fds) { cplan in cs_spawn(cplan, &child) }
@@ -87,20 +92,26 @@ package enum CCore {
     static func makeMountTemplate(_ ops: [MountOp], mountPoint: String) -> (fd: Int32, failedStep: Int32) {
         var arena = CStringArena()
         defer { arena.free() }
-        let cops = cOps(ops, &arena)
+        let cops = cOps(ops, trees: [], &arena)
         defer { cops.deallocate() }
         var step: Int32 = 0
         let fd = cs_mount_template(cops, Int32(ops.count), mountPoint, &step)
         return (fd, step)
     }
 
-    private static func cOps(_ ops: [MountOp], _ arena: inout CStringArena) -> UnsafeMutablePointer<cs_op> {
+    private static func cOps(_ ops: [MountOp], trees: [FileDescriptor], _ arena: inout CStringArena) -> UnsafeMutablePointer<cs_op> {
         let cops = UnsafeMutablePointer<cs_op>.allocate(capacity: max(ops.count, 1))
+        var attached = 0
         for (i, op) in ops.enumerated() {
+            var fd: Int32 = -1
+            if op.kind == .attach {
+                fd = attached < trees.count ? trees[attached].rawValue : -1
+                attached += 1
+            }
             cops[i] = cs_op(
                 kind: op.kind.rawValue, optional: op.optional ? 1 : 0,
                 source: arena.string(op.source), target: arena.string(op.target),
-                fstype: arena.string(op.fstype), data: arena.string(op.data), flags: op.flags)
+                fstype: arena.string(op.fstype), data: arena.string(op.data), flags: op.flags, fd: fd)
         }
         return cops
     }
@@ -108,7 +119,7 @@ package enum CCore {
     private static func withCPlan<R>(_ plan: LaunchPlan, _ fds: LaunchDescriptors, _ body: (UnsafePointer<cs_plan>) -> R) -> R {
         var arena = CStringArena()
         defer { arena.free() }
-        let ops = cOps(plan.ops, &arena)
+        let ops = cOps(plan.ops, trees: fds.trees, &arena)
         defer { ops.deallocate() }
         let rlimits = UnsafeMutablePointer<cs_rlimit>.allocate(capacity: max(plan.rlimits.count, 1))
         defer { rlimits.deallocate() }

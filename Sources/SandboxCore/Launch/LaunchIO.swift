@@ -83,6 +83,14 @@ final class LaunchIO: @unchecked Sendable {
             owned.append(fd)
             descriptors.cgroupProcs.append(fd)
         }
+        // The host mounts a box copied from a template attaches: opened here,
+        // in our mount namespace, where their paths mean something; the
+        // child's copies are attached and closed by its init.
+        for op in r.plan.ops where op.kind == .attach {
+            let fd = try sys.openTree(op.source ?? "", recursive: op.flags & MountFlags.rec != 0, readOnly: op.flags & MountFlags.readOnly != 0)
+            childEnds.append(fd)
+            descriptors.trees.append(fd)
+        }
     }
 
     /// A pipe whose read end this launch keeps and whose write end the child inherits.

@@ -34,6 +34,11 @@ package struct MountOp: Sendable, Equatable, CustomStringConvertible {
         case mount = 0, mkdir = 1, touch = 2, symlink = 3
         /// A character device, mode 0666: `flags` holds its number (major << 8 | minor, as for the old 16-bit dev_t).
         case mknod = 4
+        /// A host mount tree (`source`) attached at `target` in a box copied from
+        /// a mount template: opened by the launcher before the clone
+        /// (`Syscalls.openTree`), recursively with `MountFlags.rec`, read-only,
+        /// nosuid and nodev with `MountFlags.readOnly`.
+        case attach = 5
     }
     package var kind: Kind
     package var source: String?
@@ -67,6 +72,7 @@ package struct MountOp: Sendable, Equatable, CustomStringConvertible {
         case .touch: return "create(\(target))"
         case .symlink: return "symlink(\(target) -> \(source ?? ""))"
         case .mknod: return "mknod(\(target) c \(flags >> 8):\(flags & 0xff))"
+        case .attach: return "mount(bind \(source ?? "") -> \(target))"
         case .mount:
             let ms = MountFlags.self
             if flags & ms.remount != 0 {

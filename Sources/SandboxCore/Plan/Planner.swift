@@ -38,7 +38,7 @@ package enum Planner {
     ///     made beside the box's set-up) instead of making one in its clone.
     ///   - seccomp: the compiled filter, or empty for none.
     ///   - mountTemplate: a mount template of the image can be had (`MountTemplates`): a box that
-    ///     may use one (root, the image bound, no host binds) copies it instead of the caller's mounts.
+    ///     may use one (root, the image bound) copies it instead of the caller's mounts.
     package static func plan(
         _ spec: SandboxSpec, rootfs: String, host: HostFacts,
         joinsNetwork: Bool = false, seccomp: [SockFilter] = [], mountTemplate: Bool = false
@@ -61,8 +61,10 @@ package enum Planner {
 
         // A box copied from its image's mount template starts in the image
         // as its root: its paths are the box's own, and there is no pivot.
-        // Host binds need the host's mounts in sight, and a user namespace
-        // cannot enter root's template: those boxes copy the caller's.
+        // Its host binds are trees opened in the caller's namespace and
+        // attached by descriptor. A user namespace cannot enter root's
+        // template, and an overlay root is the box's own: those boxes copy
+        // the caller's mounts (every host mount, then detached).
         let templated = mountTemplate && mayUseMountTemplate(spec, host: host)
         var flags = CloneFlags.newPID | CloneFlags.newIPC | CloneFlags.newUTS
         if !templated { flags |= CloneFlags.newNS }
@@ -129,9 +131,17 @@ package enum Planner {
                                purpose: "--workdir \(workdir)"))
         }
 
-        // 3. Extra binds from the host, read-only unless asked otherwise.
+        // 3. Extra binds from the host, read-only unless asked otherwise. A
+        //    templated box cannot see the host's paths: the launcher opens
+        //    each tree beforehand, read-only already when it is to be, and
+        //    the box attaches it.
         for m in spec.mounts {
             let purpose = "--mount \(m.source):\(m.target)"
+            if templated {
+                ops.append(MountOp(kind: .attach, source: m.source, target: m.target,
+                                   flags: MountFlags.bind | MountFlags.rec | (m.writable ? 0 : MountFlags.readOnly), purpose: purpose))
+                continue
+            }
             mountPoint(m.target, purpose)
             ops.append(MountOp(kind: .mount, source: m.source, target: root + m.target, flags: MountFlags.bind | MountFlags.rec,
                                purpose: purpose))
@@ -321,7 +331,9 @@ package enum Planner {
     /// can be had (see `plan`): asked before one is looked up or made.
     package static func mayUseMountTemplate(_ spec: SandboxSpec, host: HostFacts) -> Bool {
         let userNamespace = spec.userNamespace == .always || (spec.userNamespace == .auto && !host.isRoot)
-        return !userNamespace && spec.rootfs == .bind && spec.mounts.isEmpty
+        // Each host bind's tree descriptor stays open in the init until
+        // attached (the C core keeps at most 64 of them).
+        return !userNamespace && spec.rootfs == .bind && spec.mounts.count <= 32
     }
 
     /// Rejects specs no box can honour, before anything is created.
