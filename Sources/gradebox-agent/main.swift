@@ -54,7 +54,7 @@ struct AgentCommand: ParsableCommand {
             Self.signalSources.append(source)
         }
         try agent.run()
-        try? grader.sandbox.drainWarmBoxes()
+        grader.finish()
     }
 
     nonisolated(unsafe) static var signalSources: [any DispatchSourceSignal] = []

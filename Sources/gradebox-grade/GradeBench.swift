@@ -49,7 +49,7 @@ struct GradeBench: AsyncParsableCommand {
             grader.reusesGroups = true
             return grader
         }()
-        defer { _ = try? grader.sandbox.drainWarmBoxes() }
+        defer { grader.finish() }
         try FileManager.default.createDirectory(atPath: (records as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: records, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: records))

@@ -258,6 +258,10 @@ struct GradingJobTests {
             """)
         var grader = try grader()
         grader.reusesGroups = true
+        // Its own folder for job files: what is left there is this grader's.
+        grader.workDirectory = Grader.defaultWorkDirectory + "/gbx-reuse-\(getpid())"   // short: a socket path is made in it
+        try FileManager.default.createDirectory(atPath: grader.workDirectory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: grader.workDirectory) }
         for round in 0..<2 {
             let bomb = await grader.grade(GradingJob(course: course.path, task: "bomb", inputs: [:]))
             #expect(bomb.result == "success", "round \(round): \(bomb.result) \(bomb.text)")
@@ -269,10 +273,13 @@ struct GradingJobTests {
             let hog = await grader.grade(GradingJob(course: course.path, task: "hog", inputs: [:]))
             #expect(hog.text == "252 0 True", "round \(round): the 50 MB box is OOM-killed, the next one has the task's 200 MB: \(hog.text)")
         }
-        _ = try grader.sandbox.drainWarmBoxes()
+        // Each job's files and group went after its result: finish waits for that, then drains.
+        grader.finish()
         let prefix = "box-" + stableHash(grader.sandbox.stateDirectory) + "-\(getpid())-"
         let left = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/memory/gradebox")) ?? []).filter { $0.hasPrefix(prefix) }
         #expect(left.isEmpty, "cgroups left after the drain: \(left)")
+        let folders = (try? FileManager.default.contentsOfDirectory(atPath: grader.workDirectory)) ?? ["unreadable"]
+        #expect(folders.isEmpty, "job folders left: \(folders)")
     }
 
     /// An environment image as INGInious builds them (FROM its base image):

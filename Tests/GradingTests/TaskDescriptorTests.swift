@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Grading
 
@@ -82,5 +83,40 @@ struct RunFileTests {
         #expect(RunFile.command(runCommand: "", exists: { $0 == "/course/common/run.sh" || $0 == "/course/run" })
             == ["/bin/bash", "/course/common/run.sh"])
         #expect(RunFile.command(runCommand: nil, exists: { _ in false }) == nil)
+    }
+}
+
+@Suite("tasks read once, again when their task.yaml changes")
+struct TaskCacheTests {
+    @Test func aChangedTaskFileIsReadAgainAndAnUnchangedOneIsNot() throws {
+        let dir = NSTemporaryDirectory() + "gradebox-taskcache-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/task.yaml"
+        try "environment_id: first\nproblems:\n  q1:\n    type: code\n".write(toFile: path, atomically: false, encoding: .utf8)
+        let cache = TaskCache()
+        #expect(try cache.load(path).environmentID == "first")
+        // Same size, new contents: the stamp (times, inode) tells.
+        try "environment_id: other\nproblems:\n  q1:\n    type: code\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try cache.load(path).environmentID == "other")
+        #expect(try cache.load(path).environmentID == "other")
+        try FileManager.default.removeItem(atPath: path)
+        #expect(throws: GradingError.self) { try cache.load(path) }
+    }
+}
+
+@Suite("JSON text as Python's json.dumps(sort_keys=True) writes it")
+struct JSONTextTests {
+    @Test func valuesAreWrittenAsPythonWritesThem() throws {
+        let value = JSONValue.object([
+            "b": .array([.number(1), .number(2.5), .bool(true), .null]),
+            "a": .string("é \"q\" \\ \n\t\u{1}"),
+            "c": .object([:]),
+        ])
+        #expect(value.jsonText == #"{"a": "\u00e9 \"q\" \\ \n\t\u0001", "b": [1, 2.5, true, null], "c": {}}"#)
+        // And it reads back as the same value.
+        let back = try JSONDecoder().decode(JSONValue.self, from: Data(value.jsonText.utf8))
+        #expect(back == value)
+        #expect(JSONValue.string("😀").jsonText == #""\ud83d\ude00""#)
     }
 }

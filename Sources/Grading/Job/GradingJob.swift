@@ -94,6 +94,21 @@ public final class JobControl: @unchecked Sendable {
             return !killedFlag
         }
     }
+
+    /// Called by the grader before the job's group goes: a pooled group
+    /// serves another job next, which a late kill of this one must not reach.
+    func detach() {
+        lock.withLock { group = nil }
+    }
+}
+
+/// Work left for after a job's result, one at a time, in order.
+private final class Cleanups: Sendable {
+    private let queue = DispatchQueue(label: "gradebox.grader.cleanups")
+    private let pending = DispatchGroup()
+
+    func later(_ work: @escaping @Sendable () -> Void) { queue.async(group: pending, execute: work) }
+    func settle() { pending.wait() }
 }
 
 /// Where environments come from: images whose `org.inginious.grading.name` label names them.
@@ -141,10 +156,14 @@ public struct Grader: Sendable {
     /// Where each job's files are made (and removed after it).
     public var workDirectory = Grader.defaultWorkDirectory
     /// Keep each job's cgroups and network namespaces for the next job
-    /// (`Sandbox.makeGroup(pooled:)`): for a long-lived grader (`gradebox
-    /// agent`, the benchmark), which calls `sandbox.drainWarmBoxes()` before it
+    /// (`Sandbox.makeGroup(pooled:)`), and remove each job's files and give
+    /// its group back after its result, off its path: for a long-lived grader
+    /// (`gradebox agent`, the benchmark), which calls `finish()` before it
     /// exits. Off for a process that grades once: what it kept would outlive it.
     public var reusesGroups = false
+    /// Job clean-ups left for after their results (`reusesGroups`).
+    private let cleanups = Cleanups()
+    private let tasks = TaskCache()
 
     /// /dev/shm when it is a tmpfs, else /tmp. On this kind of machine /tmp
     /// is ext4 on a virtual disk, where making and removing a job's few
@@ -162,6 +181,19 @@ public struct Grader: Sendable {
     public init(sandbox: Sandbox) {
         self.sandbox = sandbox
         environments = Environments(images: sandbox.images)
+    }
+
+    /// Waits for the clean-ups of the jobs graded so far (their files removed,
+    /// their groups given back), then removes the groups and boxes kept for
+    /// the next jobs: a long-lived grader's last call.
+    public func finish() {
+        cleanups.settle()
+        _ = try? sandbox.drainWarmBoxes()
+    }
+
+    /// Waits for the clean-ups of the jobs graded so far.
+    public func settle() {
+        cleanups.settle()
     }
 
     /// Removes what graders killed mid-job left: their job folders, and the
@@ -206,7 +238,7 @@ public struct Grader: Sendable {
                 throw GradingError.input("no task folder \(job.taskDirectory)")
             }
         } else {
-            let task = try TaskDescriptor.load(job.taskDirectory + "/task.yaml")
+            let task = try tasks.load(job.taskDirectory + "/task.yaml")
             // "@..." inputs are the platform's (@username, @lang, @time, @random ...), not problems.
             for id in job.inputs.keys where !id.hasPrefix("@") && !task.problems.contains(where: { $0.id == id }) {
                 throw GradingError.input("\(job.taskDirectory)/task.yaml has no problem \(id)")
@@ -231,16 +263,27 @@ public struct Grader: Sendable {
             try? sandbox.removeGroup(group)
             return JobResult(result: "killed", state: job.state)
         }
+        // What the job leaves: its files (once made) and its group. A
+        // long-lived grader removes them after the result; else before.
+        var made: JobFiles?
         defer {
-            try? sandbox.removeGroup(group)
-            phase("job group removed")
+            control?.detach()
+            let (sandbox, made) = (self.sandbox, made)
+            if reusesGroups {
+                cleanups.later {
+                    made?.remove()
+                    try? sandbox.removeGroup(group)
+                }
+            } else {
+                made?.remove()
+                phase("job files removed")
+                try? sandbox.removeGroup(group)
+                phase("job group removed")
+            }
         }
         phase("job group made")
         let files = try JobFiles(job: job, under: workDirectory)
-        defer {
-            files.remove()
-            phase("job files removed")
-        }
+        made = files
         phase("task view made")
 
         let common = job.course + "/$common"
@@ -399,23 +442,23 @@ enum InputData {
     /// As the container's INGInious process writes it from its agent's start message: the
     /// inputs under "input" (with "@state"), the debug flag and what the container runs on.
     static func write(_ inputs: [String: GradingJob.Input], state: String, debug: Bool, into dir: String) throws {
-        var values: [String: Any] = [:]
+        var values: [String: JSONValue] = [:]
         var n = 0
         for (id, input) in inputs.sorted(by: { $0.key < $1.key }) {
             switch input {
-            case .text(let text): values[id] = text
+            case .text(let text): values[id] = .string(text)
             case .file(let name, let bytes):
                 let path = "/.__input/__inputfile_\(n)"
                 try Data(bytes).write(to: URL(fileURLWithPath: "\(dir)/__inputfile_\(n)"))
                 n += 1
-                values[id] = ["filename": name, "value": path]
+                values[id] = .object(["filename": .string(name), "value": .string(path)])
             case .value(let value):
-                values[id] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(value), options: [.fragmentsAllowed])
+                values[id] = value
             }
         }
-        if values["@state"] == nil { values["@state"] = state }
-        let object: [String: Any] = ["type": "start", "input": values, "debug": debug, "envtypes": ["docker": true],
-                                     "run_as_root": false, "shared_kernel": true]
-        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: URL(fileURLWithPath: dir + "/__inputdata.json"))
+        if values["@state"] == nil { values["@state"] = .string(state) }
+        let object = JSONValue.object(["type": .string("start"), "input": .object(values), "debug": .bool(debug),
+                                       "envtypes": .object(["docker": .bool(true)]), "run_as_root": .bool(false), "shared_kernel": .bool(true)])
+        try Data(object.jsonText.utf8).write(to: URL(fileURLWithPath: dir + "/__inputdata.json"))
     }
 }

@@ -21,6 +21,8 @@ extension Sandbox {
     public func gc(pool drainPool: Bool = false) throws(SandboxError) -> GarbageReport {
         var report = GarbageReport()
         let runtime = try Runtime.shared(stateDirectory)
+        // This process's own boxes still being released are not garbage.
+        runtime.releases.settle()
         let sys = runtime.sys
         let store = BoxStore(stateDirectory: stateDirectory, sys: sys)
         var owned = Set<String>()
@@ -68,6 +70,7 @@ extension Sandbox {
     @discardableResult
     public func drainWarmBoxes() throws(SandboxError) -> Int {
         let runtime = try Runtime.shared(stateDirectory)
+        runtime.releases.settle()
         runtime.warm.settle()
         let drained = runtime.warm.drain()
         // This process's idle groups of boxes (`makeGroup(pooled: true)`) go too.

@@ -76,7 +76,11 @@ extension Sandbox {
     public func removeGroup(_ group: BoxGroup) throws(SandboxError) {
         let runtime = try Runtime.shared(stateDirectory)
         guard let driver = runtime.cgroups else { return }
-        if group.pooled, try runtime.groups.give(group.name, driver: driver) { return }
+        if group.pooled {
+            // Its boxes' members come back once their releases are done.
+            runtime.releases.settle()
+            if try runtime.groups.give(group.name, driver: driver) { return }
+        }
         try driver.remove(group.handle)
     }
 

@@ -29,6 +29,8 @@ final class Runtime: Sendable {
     /// The door everything this runtime does goes through.
     var sys: any Syscalls { launcher.sys }
     let plans = PlanMemo()
+    /// Releases of pooled groups' boxes, off their runs' path.
+    let releases = Releases()
 
     private static let instances = Mutex<[String: Runtime]>([:])
     private static let serial = Atomic<UInt64>(0)
