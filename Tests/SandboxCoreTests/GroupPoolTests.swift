@@ -18,7 +18,7 @@ private func host() throws -> (RecordingSyscalls, any CgroupDriver) {
 struct GroupPoolTests {
     @Test func aGroupAndItsMembersAreMadeOnceAndHandedBackClean() throws {
         let (fs, driver) = try host()
-        let pool = GroupPool(releasingSlotsTo: { _ in })
+        let pool = GroupPool(releasingSlotsTo: { _ in }, sys: fs)
         var limits = Limits()
         limits.pids = 64
         func make() throws(SandboxError) -> CgroupHandle {
@@ -34,9 +34,14 @@ struct GroupPoolTests {
         // A second box at once gets a member of its own.
         let second = try #require(try pool.member(of: "job-1", network: false, driver: driver, slots: nil))
         #expect(second.cgroup.name == "job-1/m1")
+        // v2's reset may make a member anew: what it held is not kept.
+        #expect(member.procs == nil)
+        pool.noteApplied("job-1", member.index, [CgroupWrite("pids", "pids.max", "64")])
         pool.giveBack("job-1", member.index, driver: driver)
         pool.giveBack("job-1", second.index, driver: driver)
-        #expect(try pool.member(of: "job-1", network: false, driver: driver, slots: nil)?.cgroup.name == "job-1/m0", "a member is reused")
+        let reused = try pool.member(of: "job-1", network: false, driver: driver, slots: nil)
+        #expect(reused?.cgroup.name == "job-1/m0", "a member is reused")
+        #expect(reused?.applied == nil, "its limits are written again")
         pool.giveBack("job-1", 0, driver: driver)
 
         fs.setFile("\(parent)/job-1/cgroup.events", "populated 0\n")
@@ -64,5 +69,55 @@ struct GroupPoolTests {
         #expect(try pool.give(again.name, driver: driver))
         #expect(pool.drain(driver: driver) == 1)
         #expect(!fs.hasDirectory("\(parent)/job-1"), "drained: removed with its members")
+    }
+
+    /// On v1 a reset only zeroes counters: a member keeps its cgroup.procs
+    /// files open and its limits from one box to the next, and a pooled
+    /// group taken again with the same limits does not write them again.
+    @Test func onV1AMemberKeepsItsJoinFilesAndLimitsAcrossBoxes() throws {
+        let root = "/sys/fs/cgroup"
+        let controllers = ["memory", "cpu", "cpuacct", "pids", "freezer"]
+        let fs = RecordingSyscalls(directories: [root] + controllers.map { "\(root)/\($0)" } + controllers.map { "\(root)/\($0)/gradebox" })
+        fs.setFile("\(root)/memory/memory.memsw.limit_in_bytes", "9223372036854771712\n")
+        for group in ["job-1", "job-1/m0"] {
+            for c in controllers { fs.setFile("\(root)/\(c)/gradebox/\(group)/cgroup.procs", "") }
+            fs.setFile("\(root)/memory/gradebox/\(group)/memory.max_usage_in_bytes", "0\n")
+            fs.setFile("\(root)/memory/gradebox/\(group)/memory.oom_control", "oom_kill 0\n")
+            fs.setFile("\(root)/cpuacct/gradebox/\(group)/cpuacct.usage", "0\n")
+            fs.setFile("\(root)/pids/gradebox/\(group)/pids.events", "max 0\n")
+        }
+        let driver = CgroupV1(layout: CgroupLayout.detect(mountinfo: thisHostMountinfo), fs: fs)
+        #expect(driver.resetKeepsGroup)
+        let pool = GroupPool(releasingSlotsTo: { _ in }, sys: fs)
+        var limits = Limits()
+        limits.pids = 64
+        let made = try pool.take(limits, driver: driver, make: { () throws(SandboxError) -> CgroupHandle in try driver.create(name: "job-1") })
+        let first = try #require(try pool.member(of: "job-1", network: false, driver: driver, slots: nil))
+        #expect(first.procs?.count == controllers.count && first.applied == nil)
+        let writes = [CgroupWrite("pids", "pids.max", "64")]
+        pool.noteApplied("job-1", first.index, writes)
+        pool.giveBack("job-1", first.index, driver: driver)
+        fs.clearOperations()
+        let second = try #require(try pool.member(of: "job-1", network: false, driver: driver, slots: nil))
+        #expect(second.index == first.index && second.procs == first.procs && second.applied == writes)
+        #expect(!fs.operations.contains { if case .open = $0 { true } else { false } }, "\(fs.operations)")
+        pool.giveBack("job-1", second.index, driver: driver)
+
+        #expect(try pool.give(made.name, driver: driver))
+        fs.clearOperations()
+        _ = try pool.take(limits, driver: driver, make: { () throws(SandboxError) -> CgroupHandle in
+            Issue.record("an idle group is reused, not made")
+            return try driver.create(name: "job-2")
+        })
+        #expect(!fs.changes.contains { if case .write(let path, _) = $0 { path.hasSuffix("pids.max") } else { false } }, "the same limits, not written again")
+        limits.pids = 32
+        #expect(try pool.give(made.name, driver: driver))
+        fs.clearOperations()
+        _ = try pool.take(limits, driver: driver, make: { () throws(SandboxError) -> CgroupHandle in try driver.create(name: "job-3") })
+        #expect(fs.changes.contains(.write("\(root)/pids/gradebox/job-1/pids.max", "32")))
+        #expect(pool.drain(driver: driver) == 0)   // still taken
+        #expect(try pool.give(made.name, driver: driver))
+        #expect(pool.drain(driver: driver) == 1)
+        #expect(fs.openDescriptors.isEmpty, "the member's cgroup.procs files are closed with it: \(fs.openDescriptors)")
     }
 }

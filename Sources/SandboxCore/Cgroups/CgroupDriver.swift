@@ -82,6 +82,10 @@ package protocol CgroupDriver: Sendable {
     /// where the kernel allows it, and the handle's baselines move to the
     /// current OOM-kill count and CPU usage so `stats` counts from now.
     func reset(_ group: inout CgroupHandle) throws(SandboxError)
+    /// `reset` leaves the group's directories as they are, with their limits
+    /// (v1 zeroes counters); else it may make them anew (v2: an empty group
+    /// is removed and made again, the one way to zero its memory peak).
+    var resetKeepsGroup: Bool { get }
     /// rmdir the group everywhere (kills what is left first, and removes the groups below it).
     func remove(_ group: CgroupHandle) throws(SandboxError)
     /// `killAll` of the groups below `group` (a BoxGroup's boxes), then of `group`.

@@ -149,6 +149,8 @@ package struct CgroupV1: CgroupDriver {
         }
     }
 
+    package var resetKeepsGroup: Bool { true }
+
     package func reset(_ group: inout CgroupHandle) throws(SandboxError) {
         if let memory {
             let dir = "\(memory)/\(group.name)"

@@ -177,6 +177,8 @@ package struct CgroupV2: CgroupDriver {
     /// holding a process (a warm box's init, waiting at its gate) keeps its
     /// peak, and its OOM kills, CPU usage and refused forks count from here
     /// on through the handle's baselines.
+    package var resetKeepsGroup: Bool { false }
+
     package func reset(_ group: inout CgroupHandle) throws(SandboxError) {
         let dir = "\(parent)/\(group.name)"
         do {

@@ -25,6 +25,11 @@ struct LaunchRequest {
         case reused(CgroupHandle)
     }
     var group: Group = .none
+    /// A reused group holds these limits already: they are not written again.
+    var limitsInPlace = false
+    /// The group's cgroup.procs files, open already and kept by their owner
+    /// (a pooled group's member): neither opened nor closed by the launch.
+    var procs: [FileDescriptor]?
 
     enum Output {
         /// Pipes the supervisor reads.
@@ -163,7 +168,7 @@ struct BoxLauncher {
             box.group = group
         case .reused(let group):
             box.group = group
-            applies = true
+            applies = !r.limitsInPlace
         }
         if let giveBack = r.giveBack {
             rollback.add { giveBack() }

@@ -78,10 +78,14 @@ final class LaunchIO: @unchecked Sendable {
             descriptors.gate = p.read
             descriptors.gateCarriesProgram = true
         }
-        for path in group?.procsFiles ?? [] {
-            let fd = try sys.open(path, O_WRONLY)
-            owned.append(fd)
-            descriptors.cgroupProcs.append(fd)
+        if let procs = r.procs {
+            descriptors.cgroupProcs = procs
+        } else {
+            for path in group?.procsFiles ?? [] {
+                let fd = try sys.open(path, O_WRONLY)
+                owned.append(fd)
+                descriptors.cgroupProcs.append(fd)
+            }
         }
         // The host mounts a box copied from a template attaches: opened here,
         // in our mount namespace, where their paths mean something; the

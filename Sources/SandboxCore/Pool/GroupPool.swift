@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Synchronization
+import SystemPackage
 
 /// Groups of boxes (`BoxGroup`, made with `pooled: true`) kept for reuse in
 /// this process, with what their boxes used: a grading job's cgroup, one
@@ -21,10 +22,28 @@ final class GroupPool: Sendable {
         var cgroup: CgroupHandle
         var slot: PoolSlot?
         var busy = false
+        /// Its cgroup.procs files, kept open while the driver's reset keeps
+        /// the group (v1): a box joins without opening five files in cgroupfs.
+        var procs: [FileDescriptor]?
+        /// The limit writes it holds, while the driver's reset keeps them:
+        /// a box with the same limits does not write them again.
+        var applied: [CgroupWrite]?
+    }
+
+    /// A member taken for one box.
+    struct Taken {
+        var index: Int
+        var cgroup: CgroupHandle
+        /// The network namespace the box joins, when it asked for one and a slot could be had.
+        var networkNamespace: String?
+        var procs: [FileDescriptor]?
+        var applied: [CgroupWrite]?
     }
 
     private struct Kept {
         var group: CgroupHandle
+        /// The limits the group holds (see `Member.applied`).
+        var limits: Limits?
         var members: [Member] = []
         /// Names given to members so far (m0, m1 ...): taken under the lock, so two boxes never make the same.
         var named = 0
@@ -51,7 +70,10 @@ final class GroupPool: Sendable {
                 try driver.reset(&kept.group)
                 try driver.enableChildren(kept.group)
             }
-            try driver.apply(limits, to: kept.group)
+            if kept.limits != limits || !driver.resetKeepsGroup {
+                try driver.apply(limits, to: kept.group)
+                kept.limits = limits
+            }
         } catch {
             discard(kept, driver: driver)
             throw error
@@ -63,8 +85,7 @@ final class GroupPool: Sendable {
 
     /// A member of the taken group `name` for one box: its cgroup, and the
     /// network namespace it joins when `network` (nil when no slot could be had).
-    func member(of name: String, network: Bool, driver: any CgroupDriver, slots: SlotPool?)
-        throws(SandboxError) -> (index: Int, cgroup: CgroupHandle, networkNamespace: String?)? {
+    func member(of name: String, network: Bool, driver: any CgroupDriver, slots: SlotPool?) throws(SandboxError) -> Taken? {
         enum Found { case free(Int, Member), new(Int), none }
         let found = state.withLock { s -> Found in
             guard var kept = s.taken[name] else { return .none }
@@ -92,23 +113,59 @@ final class GroupPool: Sendable {
                 return (s.taken[name]?.members.count ?? 1) - 1
             }
         }
+        var changed = false
         if network, member.slot == nil, let slots, let slot = try? slots.acquire() {
             member.slot = slot
+            changed = true
+        }
+        if member.procs == nil, driver.resetKeepsGroup {
+            var opened: [FileDescriptor] = []
+            for path in member.cgroup.procsFiles {
+                guard let fd = try? sys.open(path, O_WRONLY) else { break }
+                opened.append(fd)
+            }
+            if opened.count == member.cgroup.procsFiles.count {
+                member.procs = opened
+                changed = true
+            } else {
+                opened.forEach(sys.close)   // the launch opens them itself, and says what failed
+            }
+        }
+        if changed {
             let kept = member
             state.withLock { $0.taken[name]?.members[index] = kept }
         }
-        return (index, member.cgroup, network ? member.slot?.networkNamespace : nil)
+        return Taken(index: index, cgroup: member.cgroup, networkNamespace: network ? member.slot?.networkNamespace : nil,
+                     procs: member.procs, applied: member.applied)
+    }
+
+    /// The limits a box wrote to its member (see `Member.applied`).
+    func noteApplied(_ name: String, _ index: Int, _ writes: [CgroupWrite]) {
+        state.withLock { s in
+            guard s.taken[name] != nil, index < s.taken[name]!.members.count else { return }
+            s.taken[name]!.members[index].applied = writes
+        }
     }
 
     /// A box's member back, once its init is reaped: its counters reset for the next box.
     func giveBack(_ name: String, _ index: Int, driver: any CgroupDriver) {
-        state.withLock { s in
-            guard var kept = s.taken[name], index < kept.members.count else { return }
+        let stale = state.withLock { s -> [FileDescriptor] in
+            guard var kept = s.taken[name], index < kept.members.count else { return [] }
             var cgroup = kept.members[index].cgroup
-            if (try? driver.reset(&cgroup)) != nil { kept.members[index].cgroup = cgroup }
+            let reset = (try? driver.reset(&cgroup)) != nil
+            if reset { kept.members[index].cgroup = cgroup }
+            var stale: [FileDescriptor] = []
+            if !reset || !driver.resetKeepsGroup {
+                // The group may be made anew: its limits and open files are not its own any more.
+                kept.members[index].applied = nil
+                stale = kept.members[index].procs ?? []
+                kept.members[index].procs = nil
+            }
             kept.members[index].busy = false
             s.taken[name] = kept
+            return stale
         }
+        stale.forEach(sys.close)
     }
 
     /// The group back in the pool: kept idle when none of its members is
@@ -150,6 +207,7 @@ final class GroupPool: Sendable {
     private func discard(_ kept: Kept, driver: any CgroupDriver) {
         for member in kept.members {
             if let slot = member.slot { slotPoolRelease(slot) }
+            member.procs?.forEach(sys.close)
         }
         try? driver.remove(kept.group)
     }
@@ -157,7 +215,11 @@ final class GroupPool: Sendable {
     /// Set by the runtime: how a slot goes back to the warm pool.
     let slotPoolRelease: @Sendable (PoolSlot) -> Void
 
-    init(releasingSlotsTo release: @escaping @Sendable (PoolSlot) -> Void) {
+    /// The door the members' open files go through.
+    let sys: any Syscalls
+
+    init(releasingSlotsTo release: @escaping @Sendable (PoolSlot) -> Void, sys: any Syscalls = Kernel.live) {
         slotPoolRelease = release
+        self.sys = sys
     }
 }

@@ -23,7 +23,7 @@ extension Sandbox {
         // made first of all, while everything up to the clone is.
         let network = !usePool && spec.group?.pooled != true && joinsEmptyNetwork ? NetworkNamespaceJob.begin() : nil
         let runtime = try Runtime.shared(stateDirectory)
-        var member: (index: Int, cgroup: CgroupHandle, networkNamespace: String?)?
+        var member: GroupPool.Taken?
         var giveBack: (@Sendable () -> Void)?
         if let group = spec.group, group.pooled, let driver = runtime.cgroups {
             member = try runtime.groups.member(of: group.name, network: joinsEmptyNetwork, driver: driver, slots: runtime.pool)
@@ -56,6 +56,8 @@ extension Sandbox {
         var request = LaunchRequest(plan)
         if let member {
             request.group = .reused(member.cgroup)
+            request.limitsInPlace = member.applied == plan.cgroupWrites
+            request.procs = member.procs
             if let namespace = member.networkNamespace { request.network = .bound(namespace) }
             request.giveBack = giveBack
             memberHeld = nil
@@ -84,6 +86,9 @@ extension Sandbox {
         let launched = try runtime.launcher.launch(request, rollback: &rollback) { name in
             step(name)
             if name == "descriptors" { tSpawned = Kernel.monotonicNs() }
+        }
+        if let member, let group = spec.group, !request.limitsInPlace {
+            runtime.groups.noteApplied(group.name, member.index, plan.cgroupWrites)
         }
         var supervisor = Self.supervisor(launched.process!, launched.io, group: launched.group, spec, runtime, since: tSpawned)
         input.attach(to: &supervisor, launched.io)

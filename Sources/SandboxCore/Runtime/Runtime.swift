@@ -66,7 +66,7 @@ final class Runtime: Sendable {
         templates = nil
         warm = WarmBoxes(launcher: launcher, templates: nil)
         let slots = pool
-        groups = GroupPool(releasingSlotsTo: { slots.release($0) })
+        groups = GroupPool(releasingSlotsTo: { slots.release($0) }, sys: sys)
     }
 
     private init(stateDirectory: String) throws(SandboxError) {
@@ -95,7 +95,7 @@ final class Runtime: Sendable {
         templates = host.isRoot ? MountTemplates(stateDirectory: stateDirectory, mountPoint: host.rootMountPoint) : nil
         warm = WarmBoxes(launcher: launcher, templates: templates)
         let slots = pool
-        groups = GroupPool(releasingSlotsTo: { slots.release($0) })
+        groups = GroupPool(releasingSlotsTo: { slots.release($0) }, sys: sys)
     }
 
     /// The plan of `spec` in this process (`PlanMemo`).
