@@ -315,6 +315,24 @@ static void cs_close_others(const struct cs_plan *plan) {
     syscall(SYS_close_range, from, ~0U, 0);
 }
 
+// A warm box's init that shares its caller's memory leaves it now, set up:
+// it execs the gate (reaper.c), which waits for the program there. The
+// descriptors the gate keeps lose close-on-exec; the rest close.
+static void cs_become_gate(const struct cs_plan *plan, int evfd) {
+    int fds[5] = { evfd, plan->gate_fd, plan->stdin_fd, plan->stdout_fd, plan->stderr_fd };
+    char text[5][24];
+    for (int i = 0; i < 5; i++) {
+        if (fds[i] < 0) { text[i][0] = '-'; text[i][1] = '1'; text[i][2] = 0; continue; }
+        cs_decimal(fds[i], text[i]);
+        int flags = fcntl(fds[i], F_GETFD);
+        if (flags < 0 || fcntl(fds[i], F_SETFD, flags & ~FD_CLOEXEC) < 0) cs_fail(evfd, CS_STEP_REAPER, errno);
+    }
+    const char *argv[] = { "gradebox-gate", text[0], text[1], text[2], text[3], text[4], NULL };
+    const char *envp[] = { NULL };
+    syscall(SYS_execveat, plan->reaper_fd, "", argv, envp, AT_EMPTY_PATH);
+    cs_fail(evfd, CS_STEP_REAPER, errno);
+}
+
 static void cs_init_main(const struct cs_plan *plan, char *shared_stack_top) {
     int64_t marks[CS_MARK_COUNT] = { cs_monotonic_ns() };
     int evfd = plan->status_fd;
@@ -396,6 +414,8 @@ static void cs_init_main(const struct cs_plan *plan, char *shared_stack_top) {
             struct sock_fprog prog = { plan->seccomp_len, (struct sock_filter *)plan->seccomp_filter };
             if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) cs_fail(evfd, CS_STEP_SECCOMP, errno);
         }
+        // Sharing the caller's memory, the init hands the waiting to the gate image.
+        if (plan->gate_program && shared_stack_top) cs_become_gate(plan, evfd);
         // This init is a copy of its caller (a plain clone): the first write
         // to a page it still shares with the caller copies that page, several
         // microseconds each here. The memory the run writes (the program
@@ -486,7 +506,9 @@ static int cs_spawn_shared(const struct cs_plan *plan, struct cs_child *out) {
 }
 
 int cs_spawn(const struct cs_plan *plan, struct cs_child *out) {
-    if (plan->reaper_fd >= 0 && plan->gate_fd < 0) return cs_spawn_shared(plan, out);
+    // A one-shot box, or a warm box whose gate is the reaper's image: the
+    // init shares our memory until it execs that image.
+    if (plan->reaper_fd >= 0 && (plan->gate_fd < 0 || plan->gate_program)) return cs_spawn_shared(plan, out);
     struct clone_args args;
     memset(&args, 0, sizeof args);
     int pidfd = -1;

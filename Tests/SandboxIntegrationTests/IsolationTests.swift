@@ -388,12 +388,20 @@ struct WarmBoxTests {
         let cold = try sandbox.runBlocking(spec, pool: true)
         #expect(cold.verdict == .OK)
         #expect(!cold.ranWarm, "the first run of a shape is cold")
+        // The box made ahead waits in the gate's image, not in a copy of this process.
+        warm.settle()
+        let gates = ((try? Kernel.directoryEntries("/proc")) ?? []).filter { entry in
+            guard Int32(entry.name) != nil, let status = Kernel.readText("/proc/\(entry.name)/status"),
+                  status.contains("\nPPid:\t\(getpid())\n") else { return false }
+            return Kernel.readText("/proc/\(entry.name)/cmdline")?.hasPrefix("gradebox-gate\0") == true
+        }
+        #expect(gates.count == 1, "one warm box, its init in the gate image: \(gates.map(\.name))")
         for i in 0..<3 {
             warm.settle()
             spec.command = ["/bin/sh", "-c", "echo run \(i) $$ $(hostname); touch /x 2>/dev/null || echo ro; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"]
             let r = try sandbox.runBlocking(spec, pool: true)
             #expect(r.ranWarm, "run \(i) found a warm box")
-            #expect(r.verdict == .OK)
+            #expect(r.verdict == .OK, "\(r.failure?.description ?? "") \(r.err)")
             #expect(r.out == "run \(i) 2 gradebox\nro\nlo\n", "pid 2 under its own init, own hostname, read-only root, only lo")
         }
         // The init loaded the filter before its gate: the program runs under it, once, not twice.
@@ -402,6 +410,9 @@ struct WarmBoxTests {
         let filtered = try sandbox.runBlocking(spec, pool: true)
         #expect(filtered.ranWarm)
         #expect(filtered.out == "Seccomp:2\nSeccomp_filters:1\nrefused\n")
+        warm.settle()
+        spec.command = ["no-such-program"]
+        #expect(throws: SandboxError.self, "the gate's PATH search fails as a cold box's does") { try sandbox.runBlocking(spec, pool: true) }
         warm.settle()
         spec.command = ["/bin/sh", "-c", "exit 3"]
         let re = try sandbox.runBlocking(spec, pool: true)

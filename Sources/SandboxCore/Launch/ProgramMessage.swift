@@ -5,16 +5,16 @@ import CSandbox
 /// csandbox.h), then starts the program as if the plan had said so from the
 /// beginning. Everything else of the plan (namespaces, mounts, root,
 /// hostname, working directory, descriptors) was carried out when the box was made.
+///
+/// The seccomp filter is not in it: a box serves only runs of its shape,
+/// whose filter is the one its init loaded before the gate, and the program
+/// inherits that. (The message format can carry one, stacked on top.)
 enum ProgramMessage {
     /// The message for `plan`'s program, or nil when it does not fit the init's buffer.
     static func encode(_ plan: LaunchPlan) -> [UInt8]? {
         var payload: [UInt8] = []
         for r in plan.rlimits {
             var c = cs_rlimit(resource: r.resource, soft: r.soft, hard: r.hard)
-            withUnsafeBytes(of: &c) { payload.append(contentsOf: $0) }
-        }
-        for f in plan.seccomp {
-            var c = f
             withUnsafeBytes(of: &c) { payload.append(contentsOf: $0) }
         }
         for s in plan.argv + plan.environment + plan.searchPath {
@@ -29,7 +29,7 @@ enum ProgramMessage {
         header.uid = plan.ids?.uid ?? 0
         header.gid = plan.ids?.gid ?? 0
         header.caps_keep = plan.capabilitiesKept
-        header.seccomp_len = Int32(plan.seccomp.count)
+        header.seccomp_len = 0
         header.argc = Int32(plan.argv.count)
         header.envc = Int32(plan.environment.count)
         header.pathc = Int32(plan.searchPath.count)

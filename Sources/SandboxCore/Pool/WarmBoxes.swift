@@ -185,6 +185,10 @@ final class WarmBoxes: Sendable {
         request.group = .slot
         request.gate = .program
         request.network = spec.network == .none ? .slot : .plan
+        // Its init shares our memory and execs the reaper's image as its gate
+        // (no page tables copied, none of our pages left copy-on-write); where
+        // there is no such image, it is a copy of this process waiting at the gate.
+        request.reaper = CCore.reaperImage
         if let image = plan.mountTemplate {
             guard let template = templates?.descriptor(for: image) else {
                 throw .setupFailed(SandboxFailure(step: "mount template of \(image)", errno: ENOENT))
