@@ -282,6 +282,33 @@ struct GradingJobTests {
         #expect(folders.isEmpty, "job folders left: \(folders)")
     }
 
+    /// A long-lived grader's jobs reuse groups (the group's cgroups, members,
+    /// open files and limits): every job's programs are still counted (their
+    /// CPU is in the job's group, never in a warm-pool slot's), and each job
+    /// sees only its own files, whether the last job's clean-up is done or not.
+    @Test func reusedGroupsCountEveryJobsProgramsAndKeepJobsApart() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        try course.task("t", yaml: "problems:\n  q1:\n    type: code\n", run: "#!/bin/bash\nls /task /task/student /.__output | tr '\\n' ' ' > /task/student/seen\ncat /task/student/seen > /dev/null\nfeedback-result success\nfeedback-msg -m \"$(grep cpuacct /proc/self/cgroup) $(cat /task/student/seen) $(getinput q1)\"\ntouch /task/student/left-by-$(getinput q1)\n")
+        var grader = try grader()
+        grader.reusesGroups = true
+        grader.workDirectory = Grader.defaultWorkDirectory + "/gbx-cpu-\(getpid())"   // short: a socket path is made in it
+        try FileManager.default.createDirectory(atPath: grader.workDirectory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: grader.workDirectory) }
+        for i in 0..<12 {
+            let r = await grader.grade(GradingJob(course: course.path, task: "t", inputs: ["q1": .text("job\(i)")]))
+            #expect(r.result == "success", "job \(i): \(r.text)")
+            #expect((r.programsCpuMs ?? 0) > 0, "job \(i): its programs' CPU is counted (\(r.programsCpuMs ?? -1) ms) \(r.text)")
+            // Nothing of an earlier job: not its files, not its student folder's.
+            #expect(!r.text.contains("left-by") && r.text.hasSuffix("job\(i)"), "job \(i): \(r.text)")
+            // The last job's clean-up is done (the same group next), or not yet (another one).
+            if i % 3 == 0 { grader.settle() }
+        }
+        grader.finish()
+        let folders = (try? FileManager.default.contentsOfDirectory(atPath: grader.workDirectory)) ?? ["unreadable"]
+        #expect(folders.isEmpty, "job folders left: \(folders)")
+    }
+
     /// An environment image as INGInious builds them (FROM its base image):
     /// none of the grading box's mount points (Docker makes them in the
     /// container's layer: the grader uses a writable overlay), and INGInious's
