@@ -44,6 +44,16 @@ struct GradingJobTests {
         return Grader(sandbox: Sandbox(stateDirectory: state, images: environmentStore!))
     }
 
+    /// A grader as `gradebox agent` has one (groups reused), with a folder
+    /// of its own for job files: what is left there is this grader's.
+    func longLivedGrader(_ label: String) throws -> Grader {
+        var grader = try grader()
+        grader.reusesGroups = true
+        grader.workDirectory = Grader.defaultWorkDirectory + "/gbx-\(label)-\(getpid())"   // short: a socket path is made in it
+        try FileManager.default.createDirectory(atPath: grader.workDirectory, withIntermediateDirectories: false)
+        return grader
+    }
+
     @Test func aShellRunScriptThatOnlySetsAResult() async throws {
         let course = try Course()
         defer { course.remove() }
@@ -256,11 +266,7 @@ struct GradingJobTests {
             b=$(run_student python3 /task/student/h.py); second=$?
             feedback-result success; feedback-msg -m "$first $second $b"
             """)
-        var grader = try grader()
-        grader.reusesGroups = true
-        // Its own folder for job files: what is left there is this grader's.
-        grader.workDirectory = Grader.defaultWorkDirectory + "/gbx-reuse-\(getpid())"   // short: a socket path is made in it
-        try FileManager.default.createDirectory(atPath: grader.workDirectory, withIntermediateDirectories: false)
+        let grader = try longLivedGrader("reuse")
         defer { try? FileManager.default.removeItem(atPath: grader.workDirectory) }
         for round in 0..<2 {
             let bomb = await grader.grade(GradingJob(course: course.path, task: "bomb", inputs: [:]))
@@ -289,11 +295,8 @@ struct GradingJobTests {
     @Test func reusedGroupsCountEveryJobsProgramsAndKeepJobsApart() async throws {
         let course = try Course()
         defer { course.remove() }
-        try course.task("t", yaml: "problems:\n  q1:\n    type: code\n", run: "#!/bin/bash\nls /task /task/student /.__output | tr '\\n' ' ' > /task/student/seen\ncat /task/student/seen > /dev/null\nfeedback-result success\nfeedback-msg -m \"$(grep cpuacct /proc/self/cgroup) $(cat /task/student/seen) $(getinput q1)\"\ntouch /task/student/left-by-$(getinput q1)\n")
-        var grader = try grader()
-        grader.reusesGroups = true
-        grader.workDirectory = Grader.defaultWorkDirectory + "/gbx-cpu-\(getpid())"   // short: a socket path is made in it
-        try FileManager.default.createDirectory(atPath: grader.workDirectory, withIntermediateDirectories: false)
+        try course.task("t", yaml: "problems:\n  q1:\n    type: code\n", run: "#!/bin/bash\nls /task /task/student /.__output | tr '\\n' ' ' > /task/student/seen\nfeedback-result success\nfeedback-msg -m \"$(cat /task/student/seen) $(getinput q1)\"\ntouch /task/student/left-by-$(getinput q1)\n")
+        let grader = try longLivedGrader("cpu")
         defer { try? FileManager.default.removeItem(atPath: grader.workDirectory) }
         for i in 0..<12 {
             let r = await grader.grade(GradingJob(course: course.path, task: "t", inputs: ["q1": .text("job\(i)")]))
