@@ -20,17 +20,20 @@ step "setting up the benchmark's driver families"
 # The grading tests grade real INGInious tasks in INGInious's default
 # environment: build it once (about 75 s; Debian's packages and PyPI).
 step "building the inginious-default environment (once)"
+# The grading and agent suites skip without these: a failure to make them
+# fails the run here, not as skipped suites.
+prereq_status=0
 gradebox_bin="$(swift build --show-bin-path)/gradebox"
 # (again when it predates gradebox's in-box commands: its SOURCE names them).
 if ! "$gradebox_bin" image ls 2>/dev/null | grep '^inginious-default\b' | grep -q 'gradebox-inbox'; then
     "$gradebox_bin" image build inginious-default --replace \
-        || echo "gradebox: inginious-default could not be built; the grading tests report why they did not run" >&2
+        || { prereq_status=1; echo "gradebox: inginious-default could not be built; the grading tests report why they did not run" >&2; }
 fi
 # gradebox agent's end-to-end tests drive the stock INGInious 0.9.2 back-end,
 # client and task tester: from PyPI, in a virtualenv (about 15 s).
 step "installing INGInious 0.9.2 (PyPI) in a virtualenv for the agent's end-to-end tests"
-bash "$(dirname "$0")/inginious/setup-venv.sh" \
-    || echo "gradebox: the INGInious virtualenv could not be made; the agent's end-to-end tests report why they did not run" >&2
+bash scripts/inginious/setup-venv.sh \
+    || { prereq_status=1; echo "gradebox: the INGInious virtualenv could not be made; the agent's end-to-end tests report why they did not run" >&2; }
 step "running the tests"
 host_status=0
 swift test --skip-build || host_status=$?
@@ -45,7 +48,7 @@ done
 step "cgroup v2 guest tier (QEMU TCG, Debian's kernel, cgroup2 only): the sandbox's integration tests, as root and rootless"
 guest_status=0
 bash scripts/guest/run.sh || guest_status=$?
-if [ "$host_status" -ne 0 ] || [ "$guest_status" -ne 0 ]; then
-    echo "gradebox: tests failed: host tiers $([ "$host_status" -eq 0 ] && echo passed || echo "FAILED ($host_status)"), cgroup v2 guest tier $([ "$guest_status" -eq 0 ] && echo passed || echo FAILED)" >&2
+if [ "$prereq_status" -ne 0 ] || [ "$host_status" -ne 0 ] || [ "$guest_status" -ne 0 ]; then
+    echo "gradebox: tests failed: the grading suites' prerequisites $([ "$prereq_status" -eq 0 ] && echo made || echo "NOT MADE (their suites were skipped)"), host tiers $([ "$host_status" -eq 0 ] && echo passed || echo "FAILED ($host_status)"), cgroup v2 guest tier $([ "$guest_status" -eq 0 ] && echo passed || echo FAILED)" >&2
     exit 1
 fi

@@ -60,14 +60,8 @@ int cs_read_program(int fd, const struct cs_plan *base, const struct cs_plan **o
     cs_msg_plan.caps_keep = h->caps_keep;
     cs_msg_plan.seccomp_filter = h->seccomp_len ? cs_msg + sizeof *h + rl : NULL;
     cs_msg_plan.seccomp_len = (uint16_t)h->seccomp_len;
-    // The init loaded this very filter before its gate, and the program
-    // inherits it: not again. Any other filter is loaded on top (stacked
-    // filters only ever refuse more).
-    if (base->seccomp_filter && base->seccomp_len == cs_msg_plan.seccomp_len
-        && memcmp(base->seccomp_filter, cs_msg_plan.seccomp_filter, (size_t)base->seccomp_len * 8) == 0) {
-        cs_msg_plan.seccomp_filter = NULL;
-        cs_msg_plan.seccomp_len = 0;
-    }
+    // The program inherits the filter the init loaded before its gate; one
+    // the message carries (ProgramMessage sends none) is loaded on top.
     cs_msg_plan.argv = lists[0];
     cs_msg_plan.envp = lists[1];
     cs_msg_plan.path = lists[2];

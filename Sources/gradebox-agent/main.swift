@@ -53,8 +53,8 @@ struct AgentCommand: ParsableCommand {
             source.resume()
             Self.signalSources.append(source)
         }
+        defer { grader.finish() }
         try agent.run()
-        grader.finish()
     }
 
     nonisolated(unsafe) static var signalSources: [any DispatchSourceSignal] = []

@@ -109,7 +109,7 @@ struct GradeBench: AsyncParsableCommand {
     static func ownCpuSeconds() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return usage.cpuMs / 1000
     }
 
     /// CPU time of the whole host (all CPUs, /proc/stat): the jobs' boxes, this process, and everything they caused.

@@ -62,7 +62,7 @@ struct GradeCommand: AsyncParsableCommand {
         // The request's own mistakes are said here, before any box: a task file that cannot be read, an unknown problem.
         let descriptor: TaskDescriptor
         do { descriptor = try TaskDescriptor.load(job.taskDirectory + "/task.yaml") } catch { throw bad(error.description) }
-        for id in job.inputs.keys.sorted() where !descriptor.problems.contains(where: { $0.id == id }) {
+        if let id = descriptor.unknownInputs(job.inputs.keys).first {
             throw bad("--input \(id): \(job.taskDirectory)/task.yaml has no problem \(id) (it has: \(descriptor.problems.map(\.id).joined(separator: ", ")))")
         }
         let grader = Grader(sandbox: Sandbox(stateDirectory: root, images: ImageStore(directory: images)))

@@ -12,8 +12,8 @@ private func decodeError(_ bytes: [UInt8]) -> MessagePackError? {
     }
 }
 
-/// A fixed, seeded generator (SplitMix64): the fuzz cases are the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
+/// A fixed, seeded generator: the fuzz cases are the same on every run.
+private struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9e37_79b9_7f4a_7c15
@@ -216,7 +216,7 @@ struct MessagePackTests {
 
     // MARK: - Fuzz
 
-    private static func randomValue(_ rng: inout SeededGenerator, depth: Int = 0) -> MessagePackValue {
+    private static func randomValue(_ rng: inout SplitMix64, depth: Int = 0) -> MessagePackValue {
         let kinds = depth >= 4 ? 8 : 10
         switch Int.random(in: 0 ..< kinds, using: &rng) {
         case 0: return .nil
@@ -244,7 +244,7 @@ struct MessagePackTests {
     }
 
     @Test func randomValuesRoundTrip() throws {
-        var rng = SeededGenerator(state: 0x6772_6164_6562_6f78)
+        var rng = SplitMix64(state: 0x6772_6164_6562_6f78)
         for _ in 0 ..< 3_000 {
             let value = Self.randomValue(&rng)
             let bytes = value.encode()
@@ -257,7 +257,7 @@ struct MessagePackTests {
     /// Random, mutated and truncated inputs: each decodes to a value (which then
     /// round-trips) or to an error; a crash or a hang fails the whole run.
     @Test func randomAndDamagedInputsNeverCrash() {
-        var rng = SeededGenerator(state: 20_000)
+        var rng = SplitMix64(state: 20_000)
         var decoded = 0, refused = 0
         for round in 0 ..< 20_000 {
             var bytes: [UInt8]
@@ -288,7 +288,6 @@ struct MessagePackTests {
                 #expect(!error.description.isEmpty)
             }
         }
-        #expect(decoded + refused == 20_000)
         #expect(decoded > 1_000 && refused > 1_000, "both paths are exercised: \(decoded) decoded, \(refused) refused")
     }
 }

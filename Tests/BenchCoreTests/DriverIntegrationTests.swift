@@ -33,7 +33,10 @@ struct DriverIntegrationTests {
             return
         }
         let driver = try Drivers.make(status.candidate)
-        let t = try await HelloExperiment().trial(driver, containerName: "gbx-test-\(getpid())-\(name.hashValue & 0xffff)")
+        // One tag for both trials' names and the leftover filter below, so the two cannot drift apart.
+        let tag = "-\(getpid())-\(name.hashValue & 0xffff)"
+        let helloName = "gbx-test" + tag, runName = "gbx-test-run" + tag
+        let t = try await HelloExperiment().trial(driver, containerName: helloName)
         if driver.lifecycle == .full {
             for phase in ["create", "start", "exec", "stop", "clean"] {
                 #expect((t.phasesMs[phase] ?? -1) >= 0, "\(name) \(phase)")
@@ -42,11 +45,10 @@ struct DriverIntegrationTests {
         } else {
             #expect((t.phasesMs["run"] ?? 0) > 0)
         }
-        let r = try await RunExperiment().trial(driver, containerName: "gbx-test-run-\(getpid())-\(name.hashValue & 0xffff)")
+        let r = try await RunExperiment().trial(driver, containerName: runName)
         #expect((r.phasesMs["run"] ?? 0) > 0)
         // What the trials started ends with them: Podman's exec conmons too (a bench run does the same).
-        let tag = "-\(getpid())-\(name.hashValue & 0xffff)"
-        let mine = { Leftovers.conmons(ProcessTable.read(), namedWith: "gbx-test\(tag)") + Leftovers.conmons(ProcessTable.read(), namedWith: "gbx-test-run\(tag)") }
+        let mine = { Leftovers.conmons(ProcessTable.read(), namedWith: helloName) + Leftovers.conmons(ProcessTable.read(), namedWith: runName) }
         _ = await Leftovers.stop(mine(), grace: 2)
         #expect(mine().isEmpty, "\(name): conmon processes left running")
     }

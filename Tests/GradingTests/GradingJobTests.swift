@@ -281,8 +281,9 @@ struct GradingJobTests {
         }
         // Each job's files and group went after its result: finish waits for that, then drains.
         grader.finish()
-        let prefix = "box-" + stableHash(grader.sandbox.stateDirectory) + "-\(getpid())-"
-        let left = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/memory/gradebox")) ?? []).filter { $0.hasPrefix(prefix) }
+        // This process's groups, in whichever hierarchy the host has (v1 or v2).
+        let runtime = try Runtime.shared(grader.sandbox.stateDirectory)
+        let left = try #require(runtime.cgroups).leftovers().filter { $0.hasPrefix(runtime.groupPrefix + "-\(getpid())-") }
         #expect(left.isEmpty, "cgroups left after the drain: \(left)")
         let folders = (try? FileManager.default.contentsOfDirectory(atPath: grader.workDirectory)) ?? ["unreadable"]
         #expect(folders.isEmpty, "job folders left: \(folders)")

@@ -11,7 +11,7 @@ private let controllers = ["memory", "cpu", "cpuacct", "pids", "freezer"]
 
 /// A fake of this host's v1 hierarchies (with memsw, as here), gradebox's
 /// parent groups not made yet unless `withParents`.
-private func hostFS(withParents: Bool = false, memsw: Bool = true) -> RecordingSyscalls {
+func hostFS(withParents: Bool = false, memsw: Bool = true) -> RecordingSyscalls {
     var dirs = [root] + controllers.map { "\(root)/\($0)" }
     if withParents { dirs += controllers.map { "\(root)/\($0)/gradebox" } }
     let fs = RecordingSyscalls(directories: dirs)
@@ -19,7 +19,7 @@ private func hostFS(withParents: Bool = false, memsw: Bool = true) -> RecordingS
     return fs
 }
 
-private func v1(_ fs: RecordingSyscalls, without: Set<String> = []) -> CgroupV1 {
+func v1(_ fs: RecordingSyscalls, without: Set<String> = []) -> CgroupV1 {
     var layout = CgroupLayout.detect(mountinfo: thisHostMountinfo)
     for c in without { layout.v1[c] = nil }
     return CgroupV1(layout: layout, fs: fs)

@@ -9,7 +9,7 @@ import Glibc
 private let mount = "/sys/fs/cgroup"
 private let dir = "/sys/fs/cgroup/gradebox/box-1"
 
-private func v2Host(parentReady: Bool) -> RecordingSyscalls {
+func v2Host(parentReady: Bool) -> RecordingSyscalls {
     let fs = RecordingSyscalls(directories: [mount])
     fs.setFile("\(mount)/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
     // systemd enables these in the root.
@@ -21,7 +21,7 @@ private func v2Host(parentReady: Bool) -> RecordingSyscalls {
     return fs
 }
 
-private func v2(_ fs: RecordingSyscalls) throws -> any CgroupDriver {
+func v2(_ fs: RecordingSyscalls) throws -> any CgroupDriver {
     try makeCgroupDriver(layout: .detect(mountinfo: pureV2Mountinfo), fs: fs, euid: 0)
 }
 

@@ -2,16 +2,12 @@ import Testing
 
 @testable import SandboxCore
 
-private let mount = "/sys/fs/cgroup"
 private let parent = "/sys/fs/cgroup/gradebox"
 
-/// A pure v2 host with gradebox's parent ready.
+/// A pure v2 host with gradebox's parent ready (CgroupV2Tests' fake).
 private func host() throws -> (RecordingSyscalls, any CgroupDriver) {
-    let fs = RecordingSyscalls(directories: [mount, parent])
-    fs.setFile("\(mount)/cgroup.controllers", "cpu io memory pids\n")
-    fs.setFile("\(mount)/cgroup.subtree_control", "cpu io memory pids\n")
-    fs.setFile("\(parent)/cgroup.subtree_control", "cpu memory pids\n")
-    return (fs, try makeCgroupDriver(layout: .detect(mountinfo: pureV2Mountinfo), fs: fs, euid: 0))
+    let fs = v2Host(parentReady: true)
+    return (fs, try v2(fs))
 }
 
 @Suite("groups of boxes kept for reuse (GroupPool), on a recording fake of cgroup v2")
@@ -77,8 +73,7 @@ struct GroupPoolTests {
     @Test func onV1AMemberKeepsItsJoinFilesAndLimitsAcrossBoxes() throws {
         let root = "/sys/fs/cgroup"
         let controllers = ["memory", "cpu", "cpuacct", "pids", "freezer"]
-        let fs = RecordingSyscalls(directories: [root] + controllers.map { "\(root)/\($0)" } + controllers.map { "\(root)/\($0)/gradebox" })
-        fs.setFile("\(root)/memory/memory.memsw.limit_in_bytes", "9223372036854771712\n")
+        let fs = hostFS(withParents: true)
         for group in ["job-1", "job-1/m0"] {
             for c in controllers { fs.setFile("\(root)/\(c)/gradebox/\(group)/cgroup.procs", "") }
             fs.setFile("\(root)/memory/gradebox/\(group)/memory.max_usage_in_bytes", "0\n")
@@ -86,7 +81,7 @@ struct GroupPoolTests {
             fs.setFile("\(root)/cpuacct/gradebox/\(group)/cpuacct.usage", "0\n")
             fs.setFile("\(root)/pids/gradebox/\(group)/pids.events", "max 0\n")
         }
-        let driver = CgroupV1(layout: CgroupLayout.detect(mountinfo: thisHostMountinfo), fs: fs)
+        let driver = v1(fs)
         #expect(driver.resetKeepsGroup)
         let pool = GroupPool(releasingSlotsTo: { _ in }, sys: fs)
         var limits = Limits()

@@ -43,11 +43,10 @@ actor Fixture {
         for entry in (try? Kernel.directoryEntries("/tmp")) ?? [] where entry.name.hasPrefix(prefix) {
             guard let pid = Int32(entry.name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
             let base = "/tmp/" + entry.name
-            let mounts = (Kernel.readText("/proc/self/mountinfo") ?? "").split(separator: "\n")
-                .compactMap { $0.split(separator: " ").dropFirst(4).first.map(String.init) }
+            let mounts = MountInfo.parse(Kernel.readText("/proc/self/mountinfo") ?? "").map(\.mountPoint)
                 .filter { $0.hasPrefix(base + "/") }
             for m in mounts.sorted(by: >) { umount2(m, Int32(MNT_DETACH)) }
-            _ = waitStatus((try? spawnProcess(["/bin/rm", "-rf", "--one-file-system", base])) ?? -1)
+            if let rm = try? spawnProcess(["/bin/rm", "-rf", "--one-file-system", base]) { _ = waitStatus(rm) }
         }
     }
 
@@ -147,7 +146,8 @@ func spawnProcess(_ argv: [String]) throws -> pid_t {
 
 /// waitpid(2); returns the raw status.
 func waitStatus(_ pid: pid_t) -> Int32 {
-    var status: Int32 = 0
+    // -1 (never a wait status of a normal exit) when there was nothing to wait for.
+    var status: Int32 = -1
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     return status
 }

@@ -65,9 +65,9 @@ enum JobRequest {
         guard case .map = value else { throw BadParameter(description: "not a mapping") }
         let limits = value["limits"] ?? .map([])
         guard case .map = limits else { throw BadParameter(description: "limits: not a mapping") }
-        let time = try int(limits["time"], "limits.time") ?? 30
-        let hard = try int(limits["hard_time"], "limits.hard_time").flatMap { $0 == 0 ? nil : $0 } ?? time * 3
-        let memory = max(20, try int(limits["memory"], "limits.memory") ?? 200)
+        var taskLimits = TaskLimits(inginiousTime: try int(limits["time"], "limits.time"),
+                                    hardTime: try int(limits["hard_time"], "limits.hard_time"), memory: try int(limits["memory"], "limits.memory"))
+        taskLimits.memoryMegabytes = max(20, taskLimits.memoryMegabytes)
         var runCommand: String?
         switch value["run_cmd"] {
         case nil, .nil?: break
@@ -81,9 +81,8 @@ enum JobRequest {
         case .int(let i)?: network = i != 0
         default: throw BadParameter(description: "network_grading: not a boolean")
         }
-        guard time > 0, hard > 0 else { throw BadParameter(description: "limits: time and hard_time must be positive") }
-        return TaskSettings(environmentID: environment, limits: TaskLimits(cpuSeconds: time, wallSeconds: hard, memoryMegabytes: memory),
-                            runCommand: runCommand, networkGrading: network)
+        guard taskLimits.cpuSeconds > 0, taskLimits.wallSeconds > 0 else { throw BadParameter(description: "limits: time and hard_time must be positive") }
+        return TaskSettings(environmentID: environment, limits: taskLimits, runCommand: runCommand, networkGrading: network)
     }
 
     /// Python's int() of what the back-end sent: an int, a float (truncated) or a numeric string.

@@ -101,6 +101,11 @@ enum Relation: Sendable, Equatable {
         }
         return .indistinct
     }
+
+    /// The verdict on `r` when the fewer side has `runs` runs: none below `Verdict.minimumRuns`.
+    func verdict(_ r: RatioRange, runs: Int) -> Verdict {
+        runs < Verdict.minimumRuns ? .indistinct : verdict(r)
+    }
 }
 
 /// One comparison behind a conclusion: its verdict, the fewest runs it
@@ -113,8 +118,7 @@ struct Comparison: Sendable, Equatable {
     /// Compares two samples under `relation`; `what` names the experiment and metric.
     static func of(_ what: String, _ aName: String, _ a: SampleStats, _ bName: String, _ b: SampleStats, _ relation: Relation) -> Comparison {
         let runs = min(a.count, b.count)
-        let r = RatioRange(a, b)
-        let verdict = runs < Verdict.minimumRuns ? .indistinct : relation.verdict(r)
+        let verdict = relation.verdict(RatioRange(a, b), runs: runs)
         let text = "\(what): \(aName) \(describe(a)) vs \(bName) \(describe(b)), \(ratio(a.median, b.median)), n = \(a.count)/\(b.count): "
             + verdict.phrase(runs: runs)
         return Comparison(verdict: verdict, runs: runs, text: text)
@@ -150,12 +154,19 @@ extension ReportConclusion {
     /// The claim's status from its comparisons, one per pair of candidates:
     /// confirmed when at least one pair confirms it and none refutes it,
     /// refuted the other way round, mixed when pairs disagree, and not
-    /// distinguishable when no pair rises above its noise.
-    init(figure: String, claim: String, rule: String, comparisons: [Comparison], shown: Int = 4) {
+    /// distinguishable when no pair rises above its noise. With `requireAll`,
+    /// a claim over every comparison at once (`Comparison.all`'s rule): one
+    /// opposite refutes it, one not distinguishable leaves it undecided.
+    init(figure: String, claim: String, rule: String, comparisons: [Comparison], shown: Int = 4, requireAll: Bool = false) {
         let confirmed = comparisons.filter { $0.verdict == .confirmed }.count
         let refuted = comparisons.filter { $0.verdict == .refuted }.count
-        let status: Status = confirmed > 0 && refuted > 0 ? .mixed
-            : confirmed > 0 ? .confirmed : refuted > 0 ? .refuted : .indistinct
+        let status: Status
+        if requireAll {
+            status = refuted > 0 ? .refuted : confirmed > 0 && confirmed == comparisons.count ? .confirmed : .indistinct
+        } else {
+            status = confirmed > 0 && refuted > 0 ? .mixed
+                : confirmed > 0 ? .confirmed : refuted > 0 ? .refuted : .indistinct
+        }
         // The pairs with the most runs first: they carry the most weight.
         let ordered = comparisons.enumerated().sorted { ($1.element.runs, $0.offset) < ($0.element.runs, $1.offset) }.map(\.element)
         var evidence = ordered.prefix(shown).map(\.text).joined(separator: "; ")

@@ -68,7 +68,7 @@ enum FigurePlan {
         dataset: String? = nil, label: (ReportCandidate) -> String, chart: Bool = true
     ) -> [ReportPanel] {
         let bars = set.compactMap { ix.bar($0.name, experiment, dataset, metric, label: label($0)) }
-        let title = "\(experiment)\(dataset.map { ":" + $0 } ?? ""): \(metric.label)"
+        let title = "\(experimentLabel(experiment, dataset)): \(metric.label)"
         return [ReportPanel(title: title, experiment: experiment, dataset: dataset, metric: metric, bars: sortBars(bars), chart: chart)]
     }
 
@@ -166,7 +166,7 @@ enum FigurePlan {
         for (experiment, dataset, metric) in cells {
             let ranking = ix.candidates.compactMap { c in ix.median(c.name, experiment, dataset, metric).map { (c.name, $0) } }
                 .sorted { ($0.1.median, $0.0) < ($1.1.median, $1.0) }
-            if !ranking.isEmpty { perCell.append((experiment + (dataset.map { ":" + $0 } ?? ""), ranking)) }
+            if !ranking.isEmpty { perCell.append((experimentLabel(experiment, dataset), ranking)) }
         }
         let fullRule = rule + "; a tie when the winner is not ahead beyond the noise (p5–p95 ranges apart, at least \(Verdict.minimumRuns) runs a side) in any cell"
         guard !perCell.isEmpty else {
@@ -175,11 +175,12 @@ enum FigurePlan {
         let everywhere = perCell.map { Set($0.ranking.map(\.0)) }.reduce(Set(ix.candidates.map(\.name))) { $0.intersection($1) }
         func stats(_ name: String) -> [SampleStats] { perCell.map { cell in cell.ranking.first { $0.0 == name }!.1 } }
         let scored = everywhere.map { name -> (String, Double) in
-            let ratios = perCell.map { cell in cell.ranking.first { $0.0 == name }!.1.median / max(cell.ranking[0].1.median, 1e-9) }
+            let ratios = zip(perCell, stats(name)).map { cell, s in s.median / max(cell.ranking[0].1.median, 1e-9) }
             return (name, ratios.reduce(0, +) / Double(ratios.count))
         }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
         let winner = scored.first?.0 ?? perCell[0].ranking[0].0
-        let tied = scored.dropFirst().map(\.0).filter { everywhere.contains(winner) && !ahead(stats(winner), of: stats($0)) }
+        // Only when `scored` is not empty, so the winner is its first, measured everywhere.
+        let tied = scored.dropFirst().map(\.0).filter { !ahead(stats(winner), of: stats($0)) }
         var details = perCell.map { cell -> String in
             guard let mine = cell.ranking.first(where: { $0.0 == winner })?.1 else { return "\(cell.cell): not measured" }
             var text = "\(cell.cell) \(describe(mine)), n = \(mine.count)"
@@ -205,9 +206,7 @@ enum FigurePlan {
     /// Whether `w` is ahead of `x`: lower beyond the noise in at least one cell
     /// and higher beyond it in none. Cells pair up by index.
     static func ahead(_ w: [SampleStats], of x: [SampleStats]) -> Bool {
-        let verdicts = zip(w, x).map { a, b in
-            min(a.count, b.count) < Verdict.minimumRuns ? Verdict.indistinct : Relation.faster.verdict(RatioRange(a, b))
-        }
+        let verdicts = zip(w, x).map { a, b in Relation.faster.verdict(RatioRange(a, b), runs: min(a.count, b.count)) }
         return verdicts.contains(.confirmed) && !verdicts.contains(.refuted)
     }
 }

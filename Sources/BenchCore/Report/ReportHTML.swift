@@ -74,7 +74,7 @@ extension Report {
     /// The Failures table's row number (1-based) for a bar's failures, which
     /// its chart label refers to.
     func failureNote(_ p: ReportPanel, _ b: ReportBar) -> Int? {
-        let experiment = p.experiment + (p.dataset.map { ":" + $0 } ?? "")
+        let experiment = experimentLabel(p.experiment, p.dataset)
         return failures.firstIndex { $0.candidate == b.candidate && $0.experiment == experiment }.map { $0 + 1 }
     }
 

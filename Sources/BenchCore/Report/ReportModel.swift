@@ -201,7 +201,7 @@ public struct Report: Sendable {
         conclusions = ThesisConclusions.evaluate(index)
         var fails: [String: (String, String, Int, String)] = [:]
         for r in counted where r.outcome == .failed {
-            let exp = r.experiment + (r.dataset.map { ":" + $0 } ?? "")
+            let exp = experimentLabel(r.experiment, r.dataset)
             let key = r.candidate + "\u{0}" + exp
             let prior = fails[key]
             fails[key] = (r.candidate, exp, (prior?.2 ?? 0) + 1, prior?.3 ?? (r.error ?? "no reason recorded"))
@@ -249,12 +249,12 @@ struct RecordIndex: Sendable {
     /// runs the big datasets once and the small ones five times then compares
     /// on the small ones.
     func sharedDataset(_ experiment: String, _ a: String, _ b: String, _ metric: ReportMetric) -> String? {
-        let shared = datasets(experiment, among: [ReportCandidate(a), ReportCandidate(b)]).filter {
-            median(a, experiment, $0, metric) != nil && median(b, experiment, $0, metric) != nil
+        // Each shared dataset with the fewer side's run count.
+        let shared = datasets(experiment, among: [ReportCandidate(a), ReportCandidate(b)]).compactMap { size -> (String, Int)? in
+            guard let sa = median(a, experiment, size, metric), let sb = median(b, experiment, size, metric) else { return nil }
+            return (size, min(sa.count, sb.count))
         }
-        return shared.last {
-            min(median(a, experiment, $0, metric)!.count, median(b, experiment, $0, metric)!.count) >= Verdict.minimumRuns
-        } ?? shared.last
+        return (shared.last { $0.1 >= Verdict.minimumRuns } ?? shared.last)?.0
     }
 
     /// t_create + t_start pooled over every experiment a candidate ran.

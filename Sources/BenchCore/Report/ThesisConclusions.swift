@@ -66,7 +66,7 @@ enum ThesisConclusions {
             let size = ix.sharedDataset(other, p.a.name, p.b.name, metric)
             guard size != nil || !hasDatasets,
                   let a = ix.median(p.a.name, other, size, metric), let b = ix.median(p.b.name, other, size, metric) else { continue }
-            return .of("\(other + (size.map { ":" + $0 } ?? "")) \(metric.label) (no hello trials)", p.a.name, a, p.b.name, b, relation)
+            return .of("\(experimentLabel(other, size)) \(metric.label) (no hello trials)", p.a.name, a, p.b.name, b, relation)
         }
         return nil
     }
@@ -175,11 +175,8 @@ enum ThesisConclusions {
     ) -> C {
         // The closest rivals first: they are the ones that can tie or win.
         let comparisons = others.sorted { $0.1.median < $1.1.median }.map { Comparison.of("hello \(metric.label)", mine.0.name, mine.1, $0.0.name, $0.1, .faster) }
-        var c = C(figure: figure, claim: claim, rule: rule + ", " + beyondNoise, comparisons: comparisons)
-        // Faster than all: one "not distinguishable" leaves it undecided, one opposite refutes it.
-        if c.status == .mixed { c.status = .refuted }
-        if c.status == .confirmed && comparisons.contains(where: { $0.verdict == .indistinct }) { c.status = .indistinct }
-        return c
+        // Faster than all: every comparison must hold.
+        return C(figure: figure, claim: claim, rule: rule + ", " + beyondNoise, comparisons: comparisons, requireAll: true)
     }
 
     static func dockerBest(_ ix: RecordIndex) -> C {
@@ -218,7 +215,7 @@ enum ThesisConclusions {
             let read = RatioRange(ra, rb), write = RatioRange(wa, wb)
             let more = write.over(read)
             let runs = [ra.count, rb.count, wa.count, wb.count].min()!
-            let verdict: Verdict = runs < Verdict.minimumRuns ? .indistinct : Relation.slower(atLeast: 1).verdict(more)
+            let verdict = Relation.slower(atLeast: 1).verdict(more, runs: runs)
             let writes = Comparison(
                 verdict: verdict, runs: runs,
                 text: "files-write:\(ws) t_exec: \(describe(wa)) vs \(describe(wb)), \(ratio(wa.median, wb.median)) against reads' \(ratio(ra.median, rb.median)): "

@@ -35,6 +35,12 @@ public struct BenchOptions: Sendable {
 
     /// "docker/runc/vfs/minimal|files-read:1000": a candidate and an experiment with its dataset.
     public static func pairKey(_ candidate: String, _ experiment: String, _ dataset: String?) -> String {
-        candidate + "|" + experiment + (dataset.map { ":" + $0 } ?? "")
+        candidate + "|" + experimentLabel(experiment, dataset)
     }
+}
+
+/// "files-read:1000", or "hello" for an experiment without datasets: how
+/// records, reports and progress name an experiment on a dataset.
+func experimentLabel(_ experiment: String, _ dataset: String?) -> String {
+    experiment + (dataset.map { ":" + $0 } ?? "")
 }

@@ -69,6 +69,8 @@ public enum BenchRunner {
         pairs = pairs.filter(isPriority) + pairs.filter { !isPriority($0) }
         let priority = pairs.map(isPriority)
         let priorityRuns = min(o.runs, max(o.priorityRuns, 1))
+        // The counted runs each pair needs before a budget may stop it: one, or a comparison pair's share.
+        let wanted = priority.map { $0 ? priorityRuns : 1 }
         for (_, d) in drivers {
             if let g = d as? GradeboxDriver { try? await g.warmPool(4) }
         }
@@ -85,6 +87,8 @@ public enum BenchRunner {
         var total = rounds * pairs.count
         var done = 0
         var serial = 0
+        // This run's containers: named so, and found by it at the end (Podman's conmons).
+        let namePrefix = "gbx-\(getpid())-"
         var skipped = 0
         var preparedCount = 0
         // A pair that will not run: recorded with the reason, its trials taken off the plan.
@@ -120,19 +124,19 @@ public enum BenchRunner {
                         continue
                     }
                     preparedCount += 1
-                    progress(.prepared(candidate: c.name, experiment: e.dataset.map { "\(e.name):\($0)" } ?? e.name,
+                    progress(.prepared(candidate: c.name, experiment: experimentLabel(e.name, e.dataset),
                                        seconds: Double(Monotonic.now() - t0) / 1e9, done: preparedCount, total: pairs.count))
                 }
                 // Past the budget, a pair with its counted run (a comparison pair: with
                 // its share of them) already gets no more.
-                if let budget = o.budgetSeconds, round - warmups >= (priority[i] ? priorityRuns : 1), elapsed() > budget {
+                if let budget = o.budgetSeconds, round - warmups >= wanted[i], elapsed() > budget {
                     skipped += planned[i] - round
                     planned[i] = round
                     continue
                 }
                 if let g = d as? GradeboxDriver { g.settleWarmBoxes() }
                 serial += 1
-                let name = "gbx-\(getpid())-\(serial)"
+                let name = namePrefix + String(serial)
                 let started = Date().timeIntervalSince1970
                 let t0 = Monotonic.now()
                 var record: TrialRecord
@@ -148,10 +152,8 @@ public enum BenchRunner {
                 }
                 if round == 0 {
                     firstTrialSeconds[i] = Double(Monotonic.now() - t0) / 1e9
-                    // The counted runs this pair will need: one, or a comparison pair's
-                    // share; without warm-ups this trial was the first of them.
-                    let wanted = priority[i] ? priorityRuns : 1
-                    reserved += firstTrialSeconds[i] * Double(o.warmup > 0 ? wanted : wanted - 1)
+                    // Time for its wanted counted runs; without warm-ups this trial was the first of them.
+                    reserved += firstTrialSeconds[i] * Double(o.warmup > 0 ? wanted[i] : wanted[i] - 1)
                 }
                 try writer.append(record)
                 records.append(record)
@@ -182,7 +184,7 @@ public enum BenchRunner {
         for (i, (_, d, e)) in pairs.enumerated() where planned[i] > 0 { await e.finish(d) }
         // Podman keeps each exec's conmon for minutes after the exec, its
         // container removed or not: what this run started ends with it.
-        let conmons = Leftovers.conmons(ProcessTable.read(), namedWith: "gbx-\(getpid())-")
+        let conmons = Leftovers.conmons(ProcessTable.read(), namedWith: namePrefix)
         if !conmons.isEmpty {
             let log = await Leftovers.stop(conmons, grace: 2)
             progress(.tornDown(["stopped \(log.count) conmon processes Podman kept for this run's removed containers"]))

@@ -43,7 +43,8 @@ public enum RunBudget {
     static func fill(_ d: [Double], fixedTrials: Int, budget: Double, lower: [Int], upper: [Int]) -> [Int] {
         func runs(cap: Double) -> [Int] {
             d.indices.map { i in
-                let byCap = cap.isInfinite ? upper[i] : Int(min(Double(upper[i]), (cap / d[i]).rounded(.down)))
+                // An infinite cap gives upper[i]: the min is taken before the conversion to Int.
+                let byCap = Int(min(Double(upper[i]), (cap / d[i]).rounded(.down)))
                 return min(upper[i], max(lower[i], byCap))
             }
         }

@@ -69,7 +69,7 @@ public enum Export {
         out += "|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
         for r in rows {
             let s = r.stats
-            let exp = r.experiment + (r.dataset.map { ":" + $0 } ?? "")
+            let exp = experimentLabel(r.experiment, r.dataset)
             let n = String(s?.count ?? 0) + (r.failures > 0 ? " (\(r.failures) failed)" : "")
             out += "| \(r.candidate) | \(exp) | \(r.phase) | \(n) | \(fmt(s?.median)) | \(fmt(s?.p95)) | \(fmt(s?.min))…\(fmt(s?.max)) | \(fmt(s?.stddev)) | \(fmt(r.ratioToBaseline)) | \(fmt(r.ratioToFastest)) |\n"
         }
@@ -84,7 +84,7 @@ public enum Export {
     public static func table(_ rows: [SummaryRow]) -> String {
         var groups: [(String, String, [SummaryRow])] = []
         for r in rows {
-            let exp = r.experiment + (r.dataset.map { ":" + $0 } ?? "")
+            let exp = experimentLabel(r.experiment, r.dataset)
             if let i = groups.firstIndex(where: { $0.0 == r.candidate && $0.1 == exp }) { groups[i].2.append(r) }
             else { groups.append((r.candidate, exp, [r])) }
         }

@@ -102,15 +102,6 @@ public final class JobControl: @unchecked Sendable {
     }
 }
 
-/// Work left for after a job's result, one at a time, in order.
-private final class Cleanups: Sendable {
-    private let queue = DispatchQueue(label: "gradebox.grader.cleanups")
-    private let pending = DispatchGroup()
-
-    func later(_ work: @escaping @Sendable () -> Void) { queue.async(group: pending, execute: work) }
-    func settle() { pending.wait() }
-}
-
 /// Where environments come from: images whose `org.inginious.grading.name` label names them.
 public struct Environments: Sendable {
     public let images: ImageStore
@@ -162,7 +153,7 @@ public struct Grader: Sendable {
     /// exits. Off for a process that grades once: what it kept would outlive it.
     public var reusesGroups = false
     /// Job clean-ups left for after their results (`reusesGroups`).
-    private let cleanups = Cleanups()
+    private let cleanups = LaterQueue(label: "gradebox.grader.cleanups")
     private let tasks = TaskCache()
 
     /// /dev/shm when it is a tmpfs, else /tmp. On this kind of machine /tmp
@@ -239,8 +230,7 @@ public struct Grader: Sendable {
             }
         } else {
             let task = try tasks.load(job.taskDirectory + "/task.yaml")
-            // "@..." inputs are the platform's (@username, @lang, @time, @random ...), not problems.
-            for id in job.inputs.keys where !id.hasPrefix("@") && !task.problems.contains(where: { $0.id == id }) {
+            if let id = task.unknownInputs(job.inputs.keys).first {
                 throw GradingError.input("\(job.taskDirectory)/task.yaml has no problem \(id)")
             }
             descriptor = task.settings
@@ -298,7 +288,7 @@ public struct Grader: Sendable {
         }
 
         var spec = SandboxSpec(image: image.name, command: argv)
-        spec.user = UserID(uid: 4242, gid: 4242)
+        spec.user = UserID(uid: JobFiles.worker.0, gid: JobFiles.worker.1)
         spec.workingDirectory = "/task"
         spec.workingDirectoryMode = .image
         spec.environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/task", "LANG=C.UTF-8"]
@@ -327,7 +317,7 @@ public struct Grader: Sendable {
             studentBox(request, fds, control: control, parent: parent, image: image, limits: descriptor.limits, network: descriptor.networkGrading,
                        files: files, common: hasCommon ? common : nil)
         }
-        let students = try RunStudentServer(path: files.sockets + "/gradebox.sock", launch: launchStudent, origin: origin)
+        let students = try RunStudentServer(path: files.sockets + "/" + InginiousEnvironment.runStudentSocketName, launch: launchStudent, origin: origin)
         // An image that brings INGInious's own run_student (not gradebox's) asks on /sockets/main.sock.
         let stockStudents = Self.bringsGradeboxRunStudent(image) ? nil
             : try StockRunStudentServer(sockets: files.sockets, launch: launchStudent, origin: origin)
@@ -336,7 +326,7 @@ public struct Grader: Sendable {
         let outcome = await runBox(spec)   // stdin: /dev/null, as INGInious gives its run script
         students.stop()
         stockStudents?.stop()
-        programsCpuMs = (try? sandbox.usage(of: group)).map { Double($0.cpuNanoseconds) / 1e6 }
+        programsCpuMs = (try? sandbox.cpuUsage(of: group)).map { Double($0) / 1e6 }
         let run: RunResult
         switch outcome {
         case .success(let r): run = r
@@ -363,16 +353,16 @@ public struct Grader: Sendable {
 }
 
 extension Grader {
+    /// Whether the image's run_student is gradebox's (inginious-default's is):
+    /// else the grader serves INGInious's own protocol too.
+    static func bringsGradeboxRunStudent(_ image: ImageInfo) -> Bool {
+        FileManager.default.fileExists(atPath: image.rootfs + InginiousEnvironment.inboxPath)
+    }
+
     /// The image's root read-only when it has every mount point the box
     /// needs (inginious-default does); else under a writable tmpfs layer,
     /// where the sandbox makes them: INGInious's own images have none of
     /// /task, /.__input ... (Docker makes them in the container's layer).
-    /// Whether the image's run_student is gradebox's (inginious-default's is):
-    /// else the grader serves INGInious's own protocol too.
-    static func bringsGradeboxRunStudent(_ image: ImageInfo) -> Bool {
-        FileManager.default.fileExists(atPath: image.rootfs + "/usr/lib/gradebox/gradebox-inbox")
-    }
-
     static func rootfsMode(_ image: ImageInfo, for mounts: [BindMount]) -> RootfsMode {
         mounts.allSatisfy { ImageFS.isDirectory(image.rootfs + $0.target) } ? .bind : .overlay
     }

@@ -58,8 +58,7 @@ public enum TaskTests {
                 }
                 inputs[id] = .file(name: name, bytes: bytes)
             default:
-                guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]),
-                      let json = try? JSONDecoder().decode(JSONValue.self, from: data) else {
+                guard let json = JSONValue(foundation: value) else {
                     throw .taskFile(path: file, field: "input.\(id)", problem: "not a value INGInious stores")
                 }
                 inputs[id] = .value(json)
@@ -92,8 +91,7 @@ public enum TaskTests {
         }
         if let tests = recorded["tests"] as? [String: Any] {
             for (tag, value) in tests.sorted(by: { $0.key < $1.key }) {
-                let expected = (try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]))
-                    .flatMap { try? JSONDecoder().decode(JSONValue.self, from: $0) }
+                let expected = JSONValue(foundation: value)
                 if result.tests[tag] == nil {
                     mismatches.append("test \(tag): expected \(value), got none")
                 } else if expected != result.tests[tag] {

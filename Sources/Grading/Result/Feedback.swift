@@ -116,9 +116,8 @@ public enum Feedback {
     }
 
     private static func json(_ object: [String: Any]) -> [String: JSONValue] {
-        guard let data = try? JSONSerialization.data(withJSONObject: object),
-              let value = try? JSONDecoder().decode([String: JSONValue].self, from: data) else { return [:] }
-        return value
+        guard case .object(let fields)? = JSONValue(foundation: object) else { return [:] }
+        return fields
     }
 }
 

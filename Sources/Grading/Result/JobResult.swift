@@ -30,6 +30,14 @@ public indirect enum JSONValue: Sendable, Equatable, Codable {
     }
 
     var isObject: Bool { if case .object = self { true } else { false } }
+
+    /// A value as Foundation's JSONSerialization or Yams gives it (strings,
+    /// numbers, booleans, arrays, dictionaries, null); nil for anything else.
+    init?(foundation value: Any) {
+        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]),
+              let decoded = try? JSONDecoder().decode(JSONValue.self, from: data) else { return nil }
+        self = decoded
+    }
 }
 
 /// One job's result, as an INGInious agent sends it to its back-end

@@ -28,6 +28,12 @@ public struct TaskDescriptor: Sendable, Equatable {
             && a.runCommand == b.runCommand && a.networkGrading == b.networkGrading && a.rawParameters == b.rawParameters
     }
 
+    /// The inputs that name no problem of the task, sorted. "@..." inputs
+    /// are the platform's (@username, @lang, @time, @random ...), not problems.
+    public func unknownInputs<S: Sequence>(_ ids: S) -> [String] where S.Element == String {
+        ids.filter { id in !id.hasPrefix("@") && !problems.contains { $0.id == id } }.sorted()
+    }
+
     /// Reads `task.yaml` at `path`.
     public static func load(_ path: String) throws(GradingError) -> TaskDescriptor {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -68,11 +74,11 @@ public struct TaskDescriptor: Sendable, Equatable {
         let environmentID = try fields.string(migrated, "environment_id") ?? "default"
         let parameters = try fields.mapping(migrated, "environment_parameters") ?? [:]
         let limitsMap = try fields.mapping(parameters, "limits", prefix: "environment_parameters") ?? [:]
-        let time = try fields.number(limitsMap, "time", prefix: "environment_parameters.limits") ?? 30
+        let time = try fields.number(limitsMap, "time", prefix: "environment_parameters.limits")
         let hardTime = try fields.number(limitsMap, "hard_time", prefix: "environment_parameters.limits")
-        let memory = try fields.number(limitsMap, "memory", prefix: "environment_parameters.limits") ?? 200
-        guard time > 0 else { throw .taskFile(path: path, field: "environment_parameters.limits.time", problem: "must be positive, got \(time)") }
-        guard memory > 0 else { throw .taskFile(path: path, field: "environment_parameters.limits.memory", problem: "must be positive, got \(memory)") }
+        let memory = try fields.number(limitsMap, "memory", prefix: "environment_parameters.limits")
+        if let time, !(time > 0) { throw .taskFile(path: path, field: "environment_parameters.limits.time", problem: "must be positive, got \(time)") }
+        if let memory, !(memory > 0) { throw .taskFile(path: path, field: "environment_parameters.limits.memory", problem: "must be positive, got \(memory)") }
         if let hardTime, !(hardTime > 0) {
             throw .taskFile(path: path, field: "environment_parameters.limits.hard_time", problem: "must be positive, got \(hardTime)")
         }
@@ -83,9 +89,8 @@ public struct TaskDescriptor: Sendable, Equatable {
 
         return TaskDescriptor(
             problems: problems, environmentType: environmentType, environmentID: environmentID,
-            // INGInious: whole seconds and megabytes (int()), hard_time 3 x time when unset or 0.
-            limits: TaskLimits(cpuSeconds: Int(time), wallSeconds: hardTime.map(Int.init).flatMap { $0 > 0 ? $0 : nil } ?? Int(time) * 3,
-                               memoryMegabytes: Int(memory)),
+            // INGInious: whole seconds and megabytes (int()).
+            limits: TaskLimits(inginiousTime: time.map(Int.init), hardTime: hardTime.map(Int.init), memory: memory.map(Int.init)),
             runCommand: runCommand.flatMap { $0.isEmpty ? nil : $0 }, networkGrading: network, rawParameters: raw)
     }
 
@@ -124,6 +129,14 @@ public struct TaskLimits: Sendable, Equatable, Codable {
         self.cpuSeconds = cpuSeconds
         self.wallSeconds = wallSeconds
         self.memoryMegabytes = memoryMegabytes
+    }
+
+    /// As INGInious reads a task's limits (task.yaml, or what its back-end
+    /// sends): time 30 s and memory 200 MB when unset, hard_time 3 x time
+    /// when unset or 0. Each caller checks the values its own way.
+    public init(inginiousTime time: Int?, hardTime: Int?, memory: Int?) {
+        let cpu = time ?? 30
+        self.init(cpuSeconds: cpu, wallSeconds: hardTime.flatMap { $0 == 0 ? nil : $0 } ?? cpu * 3, memoryMegabytes: memory ?? 200)
     }
 }
 

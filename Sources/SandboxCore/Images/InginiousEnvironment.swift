@@ -13,7 +13,7 @@ import Glibc
 /// in a Rocky Linux image, put in Debian bookworm minbase instead. Nothing of
 /// INGInious is kept in this repository: its in-box files are taken from the
 /// sdist at build time.
-enum InginiousEnvironment {
+package enum InginiousEnvironment {
     /// The INGInious release whose in-box API the environment carries: the
     /// one whose back-end protocol `gradebox agent` speaks.
     static let version = "0.9.2"
@@ -143,8 +143,8 @@ enum InginiousEnvironment {
             // script that wants them (and for the tests that compare the two).
             let stock = rootfs + "/usr/lib/inginious/bin"
             try fm.createDirectory(atPath: stock, withIntermediateDirectories: true)
-            let program = rootfs + "/usr/lib/gradebox/gradebox-inbox"
-            try fm.createDirectory(atPath: rootfs + "/usr/lib/gradebox", withIntermediateDirectories: true)
+            let program = rootfs + inboxPath
+            try fm.createDirectory(atPath: String(program[..<program.lastIndex(of: "/")!]), withIntermediateDirectories: true)
             try? fm.removeItem(atPath: program)
             try fm.copyItem(atPath: inbox, toPath: program)
             try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: program)
@@ -154,7 +154,7 @@ enum InginiousEnvironment {
                     try? fm.removeItem(atPath: "\(stock)/\(name)")
                     try fm.moveItem(atPath: target, toPath: "\(stock)/\(name)")
                 }
-                try fm.createSymbolicLink(atPath: target, withDestinationPath: "/usr/lib/gradebox/gradebox-inbox")
+                try fm.createSymbolicLink(atPath: target, withDestinationPath: inboxPath)
             }
         }
         try run("add the user worker (4242)") {
@@ -194,8 +194,12 @@ enum InginiousEnvironment {
 }
 
 extension InginiousEnvironment {
-    /// The path of the grader's socket in a grading box.
-    static let runStudentSocket = "/sockets/gradebox.sock"
+    /// The grader's run_student socket, in the grading box's /sockets.
+    package static let runStudentSocketName = "gradebox.sock"
+    /// Its path in a grading box.
+    static let runStudentSocket = "/sockets/" + runStudentSocketName
+    /// gradebox's in-box commands in an image that has them (`inginious-default`).
+    package static let inboxPath = "/usr/lib/gradebox/gradebox-inbox"
 
     /// `inginious_container_api.run_student`, gradebox's: the same functions and
     /// return codes as INGInious's (the program's own, 252 memory, 253 time,

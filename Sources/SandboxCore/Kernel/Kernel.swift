@@ -313,7 +313,7 @@ package struct Kernel: Syscalls {
 }
 
 extension rusage {
-    var cpuMs: Double { userMs + systemMs }
+    package var cpuMs: Double { userMs + systemMs }
     var userMs: Double { Double(ru_utime.tv_sec) * 1000 + Double(ru_utime.tv_usec) / 1000 }
     var systemMs: Double { Double(ru_stime.tv_sec) * 1000 + Double(ru_stime.tv_usec) / 1000 }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Dispatch
 
 /// Runs blocking work (poll, wait4) on a thread of its own, so an async
 /// caller running many boxes does not tie up the cooperative thread pool.
@@ -41,4 +42,24 @@ func startThread(_ what: String, _ work: @escaping @Sendable () -> Void) -> Resu
 private final class ThreadWork: @unchecked Sendable {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// Work left for later, done one piece at a time in the order given, off
+/// the caller's path; `settle` waits for everything given so far. What a
+/// long-lived caller does after it has answered: a pooled group's box
+/// released (`Runtime.releases`), a grading job's clean-up.
+package final class LaterQueue: Sendable {
+    private let queue: DispatchQueue
+    private let pending = DispatchGroup()
+
+    package init(label: String) { queue = DispatchQueue(label: label) }
+
+    package func later(_ work: @escaping @Sendable () -> Void) {
+        queue.async(group: pending, execute: work)
+    }
+
+    /// Waits until everything given so far is done.
+    package func settle() {
+        pending.wait()
+    }
 }

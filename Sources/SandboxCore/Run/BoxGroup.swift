@@ -91,6 +91,13 @@ extension Sandbox {
         try runtime.cgroups?.killTree(group.handle)
     }
 
+    /// The CPU time the group's boxes used so far, together, in ns: one
+    /// cgroupfs read, where `usage` reads the memory files too.
+    public func cpuUsage(of group: BoxGroup) throws(SandboxError) -> UInt64 {
+        let runtime = try Runtime.shared(stateDirectory)
+        return try runtime.cgroups?.cpuUsageNanoseconds(group.handle) ?? 0
+    }
+
     /// What the group's boxes used so far, together (ended boxes included).
     public func usage(of group: BoxGroup) throws(SandboxError) -> GroupUsage {
         let runtime = try Runtime.shared(stateDirectory)

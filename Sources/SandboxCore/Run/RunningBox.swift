@@ -32,7 +32,7 @@ struct RunningBox: @unchecked Sendable {
     /// when `deadline` (monotonic ns) came first (nothing released: call again).
     mutating func finish(until deadline: Int64?) throws(SandboxError) -> RunResult? {
         switch resources {
-        case .cold(let box, let network, let warmShape):
+        case .cold(let box, _, let warmShape):
             var outcome: Supervisor.Outcome
             do throws(SandboxError) {
                 guard let done = try supervisor.run(until: deadline) else { return nil }
@@ -46,9 +46,9 @@ struct RunningBox: @unchecked Sendable {
             // group, so its numbers are final: read them before it goes.
             let tSupervised = Kernel.monotonicNs()
             let stats = box.group.flatMap { measure($0, outcome) }
-            if spec.group?.pooled == true, !box.ownsGroup, network == nil {
-                // A pooled group's member: nothing of the run is left to read,
-                // and the group waits for its members before it is given back.
+            if box.giveBack != nil {
+                // A pooled group's member (what gives it back): nothing of the run
+                // is left to read, and the group waits for its members before it goes back.
                 let launcher = runtime.launcher, reaped = outcome.reaped
                 runtime.releases.later { _ = try? launcher.release(box, reaped: reaped) }
             } else if let reaping = try runtime.launcher.release(box, reaped: outcome.reaped) {

@@ -61,10 +61,10 @@ package struct Supervisor {
         closeInput = close
     }
 
-    /// Descriptors the launch owns (`LaunchIO`); nil: that stream goes elsewhere (a file).
     /// CPUs this host can run a box's processes on at once: how fast a group's CPU usage can grow.
     static let cpuCount = UInt64(max(1, sysconf(Int32(_SC_NPROCESSORS_CONF))))
 
+    /// Descriptors the launch owns (`LaunchIO`); nil: that stream goes elsewhere (a file).
     package init(pid: pid_t, pidfd: FileDescriptor, events: FileDescriptor?, stdout: FileDescriptor?, stderr: FileDescriptor?,
                  limits: Limits, cpuUsage: (() -> UInt64?)?, kill: @escaping () -> Void, startNs: Int64, statusFromEvent: Bool) {
         self.pid = pid
