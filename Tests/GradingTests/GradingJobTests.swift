@@ -349,8 +349,9 @@ struct GradingJobTests {
             .replacingOccurrences(of: "\"name\" : \"\(original.name)\"", with: "\"name\" : \"stock\"")
         try json.write(toFile: store + "/stock/image.json", atomically: true, encoding: .utf8)
         let images = ImageStore(directory: store)
-        let image = try #require(Environments(images: images).image(for: "default"))
-        #expect(image.name == "stock" && !Grader.bringsGradeboxRunStudent(image))
+        let environments = Environments(images: images)
+        let image = try #require(environments.image(for: "default"))
+        #expect(image.name == "stock" && !environments.bringsGradeboxRunStudent(image))
 
         let course = try Course()
         defer { course.remove() }

@@ -143,11 +143,32 @@ struct CgroupV1Tests {
         #expect(try v1(fs).stats(handle).oomKills == 1)
     }
 
-    @Test func cpuUsageIsOneRead() throws {
+    @Test func cpuUsageIsOneReadOfAFileKeptOpenUntilTheGroupIsRemoved() throws {
         let fs = hostFS(withParents: true)
-        fs.setFile("\(root)/cpuacct/gradebox/box-1/cpuacct.usage", "42\n")
-        #expect(try v1(fs).cpuUsageNanoseconds(group()) == 42)
-        #expect(fs.operations == [.read("\(root)/cpuacct/gradebox/box-1/cpuacct.usage")])
+        let usage = "\(root)/cpuacct/gradebox/box-1/cpuacct.usage"
+        fs.setFile(usage, "42\n", "43\n")
+        let driver = v1(fs)
+        #expect(try driver.cpuUsageNanoseconds(group()) == 42)
+        #expect(fs.operations == [.open(usage), .read(usage)])
+        fs.clearOperations()
+        #expect(try driver.cpuUsageNanoseconds(group()) == 43)
+        #expect(fs.operations == [.read(usage)])
+        #expect(fs.openDescriptors.count == 1)
+        try driver.remove(group())
+        #expect(fs.openDescriptors.isEmpty)
+    }
+
+    @Test func aCounterOfAGroupRemovedElsewhereIsOpenedAgain() throws {
+        let fs = hostFS(withParents: true)
+        let usage = "\(root)/cpuacct/gradebox/box-1/cpuacct.usage"
+        fs.setFile(usage, "42\n")
+        let driver = v1(fs)
+        _ = try driver.cpuUsageNanoseconds(group())
+        fs.fail("read", usage, errno: ENODEV)
+        fs.clearOperations()
+        #expect(try driver.cpuUsageNanoseconds(group()) == 42)
+        #expect(fs.operations.filter { if case .open = $0 { true } else { false } } == [.open(usage)])
+        #expect(fs.openDescriptors.count == 1)
     }
 
     @Test func killAllFreezesKillsThawsAndWaits() throws {
@@ -240,10 +261,12 @@ struct CgroupV1Tests {
         let fs = hostFS(withParents: true)
         let g = "gradebox/box-1"
         fs.setFile("\(root)/memory/\(g)/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n")
+        fs.setFile("\(root)/memory/\(g)/memory.max_usage_in_bytes", "1000\n")
+        fs.setFile("\(root)/cpuacct/\(g)/cpuacct.usage", "1000\n")
         var handle = group()
         try v1(fs).reset(&handle)
         #expect(handle.oomKillBaseline == 4)
-        #expect(fs.changes == [
+        #expect(fs.changes.filter { if case .write = $0 { true } else { false } } == [
             .write("\(root)/memory/\(g)/memory.max_usage_in_bytes", "0"),
             .write("\(root)/cpuacct/\(g)/cpuacct.usage", "0"),
         ])

@@ -1,5 +1,6 @@
 import Foundation
 import SandboxCore
+import SystemPackage
 
 /// One submission graded by one task: the grading box runs the task's run
 /// script as INGInious's container would (uid 4242, in a writable copy of
@@ -123,10 +124,23 @@ public struct Environments: Sendable {
         return cache.read(stamp: stamp) { (try? images.list()) ?? [] }
     }
 
+    /// Whether `path` (absolute in the image) is a directory in `image`'s
+    /// root, or a file when `directory` is false. Asked of every job's images
+    /// (their mount points, their run_student); an image's root does not
+    /// change while it is in the store, so each answer is kept until the
+    /// store changes.
+    func has(_ path: String, in image: ImageInfo, directory: Bool) -> Bool {
+        _ = all()   // drops the answers when the store changed
+        return cache.fact(image.rootfs + path + (directory ? "/" : "")) {
+            directory ? ImageFS.isDirectory(image.rootfs + path) : FileManager.default.fileExists(atPath: image.rootfs + path)
+        }
+    }
+
     private final class ListCache: @unchecked Sendable {
         private let lock = NSLock()
         private var stamp: [UInt64] = []
         private var list: [ImageInfo]?
+        private var facts: [String: Bool] = [:]
 
         func read(stamp now: [UInt64], _ load: () -> [ImageInfo]) -> [ImageInfo] {
             lock.lock()
@@ -135,7 +149,15 @@ public struct Environments: Sendable {
             let fresh = load()
             stamp = now
             list = fresh
+            facts = [:]
             return fresh
+        }
+
+        func fact(_ key: String, _ find: () -> Bool) -> Bool {
+            if let known = lock.withLock({ facts[key] }) { return known }
+            let found = find()
+            lock.withLock { facts[key] = found }
+            return found
         }
     }
 }
@@ -301,7 +323,7 @@ public struct Grader: Sendable {
             BindMount(source: files.sockets, target: "/sockets", writable: true),
         ]
         if hasCommon { spec.mounts.append(BindMount(source: common, target: "/course/common")) }
-        spec.rootfs = Self.rootfsMode(image, for: spec.mounts)
+        spec.rootfs = environments.rootfsMode(image, for: spec.mounts)
         spec.limits.cpuTimeSeconds = Double(descriptor.limits.cpuSeconds)
         spec.limits.wallTimeSeconds = Double(descriptor.limits.wallSeconds)
         spec.limits.memoryBytes = UInt64(descriptor.limits.memoryMegabytes) << 20
@@ -319,7 +341,7 @@ public struct Grader: Sendable {
         }
         let students = try RunStudentServer(path: files.sockets + "/" + InginiousEnvironment.runStudentSocketName, launch: launchStudent, origin: origin)
         // An image that brings INGInious's own run_student (not gradebox's) asks on /sockets/main.sock.
-        let stockStudents = Self.bringsGradeboxRunStudent(image) ? nil
+        let stockStudents = environments.bringsGradeboxRunStudent(image) ? nil
             : try StockRunStudentServer(sockets: files.sockets, launch: launchStudent, origin: origin)
         phase("run script started")
         let launchedAt = Date().timeIntervalSince(origin) * 1000
@@ -352,20 +374,23 @@ public struct Grader: Sendable {
     }
 }
 
-extension Grader {
+extension Environments {
     /// Whether the image's run_student is gradebox's (inginious-default's is):
     /// else the grader serves INGInious's own protocol too.
-    static func bringsGradeboxRunStudent(_ image: ImageInfo) -> Bool {
-        FileManager.default.fileExists(atPath: image.rootfs + InginiousEnvironment.inboxPath)
+    func bringsGradeboxRunStudent(_ image: ImageInfo) -> Bool {
+        has(InginiousEnvironment.inboxPath, in: image, directory: false)
     }
 
     /// The image's root read-only when it has every mount point the box
     /// needs (inginious-default does); else under a writable tmpfs layer,
     /// where the sandbox makes them: INGInious's own images have none of
     /// /task, /.__input ... (Docker makes them in the container's layer).
-    static func rootfsMode(_ image: ImageInfo, for mounts: [BindMount]) -> RootfsMode {
-        mounts.allSatisfy { ImageFS.isDirectory(image.rootfs + $0.target) } ? .bind : .overlay
+    func rootfsMode(_ image: ImageInfo, for mounts: [BindMount]) -> RootfsMode {
+        mounts.allSatisfy { has($0.target, in: image, directory: true) } ? .bind : .overlay
     }
+}
+
+extension Grader {
 
     func runBox(_ spec: SandboxSpec) async -> Result<RunResult, SandboxError> {
         do { return .success(try await sandbox.run(spec)) } catch { return .failure(error) }
@@ -398,7 +423,7 @@ extension Grader {
         if let common, FileManager.default.fileExists(atPath: common + "/student") {
             spec.mounts.append(BindMount(source: common + "/student", target: "/course/common/student"))
         }
-        spec.rootfs = Self.rootfsMode(studentImage, for: spec.mounts)
+        spec.rootfs = environments.rootfsMode(studentImage, for: spec.mounts)
         let time = request.time_limit > 0 ? min(request.time_limit, limits.cpuSeconds) : limits.cpuSeconds
         let hard = request.hard_time_limit > 0 ? min(request.hard_time_limit, limits.wallSeconds) : limits.wallSeconds
         let memory = request.memory_limit > 0 ? min(request.memory_limit, limits.memoryMegabytes) : limits.memoryMegabytes
@@ -431,17 +456,16 @@ extension Grader {
 enum InputData {
     /// As the container's INGInious process writes it from its agent's start message: the
     /// inputs under "input" (with "@state"), the debug flag and what the container runs on.
-    static func write(_ inputs: [String: GradingJob.Input], state: String, debug: Bool, into dir: String) throws {
+    static func write(_ inputs: [String: GradingJob.Input], state: String, debug: Bool, into dir: FileDescriptor, display: String) throws {
         var values: [String: JSONValue] = [:]
         var n = 0
         for (id, input) in inputs.sorted(by: { $0.key < $1.key }) {
             switch input {
             case .text(let text): values[id] = .string(text)
             case .file(let name, let bytes):
-                let path = "/.__input/__inputfile_\(n)"
-                try Data(bytes).write(to: URL(fileURLWithPath: "\(dir)/__inputfile_\(n)"))
+                try create("__inputfile_\(n)", in: dir, bytes: bytes, display: "\(display)/__inputfile_\(n)")
+                values[id] = .object(["filename": .string(name), "value": .string("/.__input/__inputfile_\(n)")])
                 n += 1
-                values[id] = .object(["filename": .string(name), "value": .string(path)])
             case .value(let value):
                 values[id] = value
             }
@@ -449,6 +473,18 @@ enum InputData {
         if values["@state"] == nil { values["@state"] = .string(state) }
         let object = JSONValue.object(["type": .string("start"), "input": .object(values), "debug": .bool(debug),
                                        "envtypes": .object(["docker": .bool(true)]), "run_as_root": .bool(false), "shared_kernel": .bool(true)])
-        try Data(object.jsonText.utf8).write(to: URL(fileURLWithPath: dir + "/__inputdata.json"))
+        try create("__inputdata.json", in: dir, bytes: Array(object.jsonText.utf8), display: display + "/__inputdata.json")
+    }
+
+    /// A new file `name` in `dir` holding `bytes` (0644: the run script reads it as the worker).
+    static func create(_ name: String, in dir: FileDescriptor, bytes: [UInt8], display: String) throws {
+        let fd: FileDescriptor
+        switch ImageFS.createFile(name, in: dir) {
+        case .success(let made): fd = made
+        case .failure(let e): throw SandboxError.syscall("openat(O_CREAT|O_EXCL, \(display))", errno: e.rawValue)
+        }
+        defer { ImageFS.close(fd) }
+        if !bytes.isEmpty { try ImageFS.writeAll(fd, bytes, display: display) }
+        try ImageFS.chmod(fd, mode: 0o644, display: display)
     }
 }

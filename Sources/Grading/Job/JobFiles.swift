@@ -35,27 +35,23 @@ struct JobFiles {
         guard mkdir(root, 0o700) == 0 else { throw SandboxError.syscall("mkdir(\(root))", errno: errno) }
         let dir = try ImageFS.openDirectory(root)
         defer { ImageFS.close(dir) }
-        func folder(_ name: String, owner: (UInt32, UInt32)?, mode: UInt32 = 0o755) throws -> FileDescriptor {
+        // By name below a folder only this process writes to (0700, just
+        // made): no descriptor per folder.
+        func folder(_ name: String, owner: (UInt32, UInt32)?, mode: UInt32 = 0o755) throws {
             let display = "\(root)/\(name)"
             if let e = ImageFS.mkdir(name, in: dir, mode: mode) { throw SandboxError.syscall("mkdirat(\(display))", errno: e.rawValue) }
-            let fd = try ImageFS.openDirectory(name, in: dir, display: display)
-            do {
-                try ImageFS.chmod(fd, mode: mode, display: display)   // past the umask
-                if let (uid, gid) = owner { try ImageFS.chown(fd, uid: uid, gid: gid, display: display) }
-            } catch {
-                ImageFS.close(fd)
-                throw error
-            }
-            return fd
+            try ImageFS.chmod(name, in: dir, mode: mode, display: display)   // past the umask
+            if let (uid, gid) = owner { try ImageFS.chown(name, in: dir, uid: uid, gid: gid, display: display) }
         }
         // The run script writes its feedback and archive. The grader's
         // run_student sockets are made in /sockets, and INGInious's own
         // run_student makes its socket there as the worker (its mode, as INGInious's agent sets it).
         for (name, owner) in [("input", nil), ("output", worker), ("archive", worker)] as [(String, (UInt32, UInt32)?)] {
-            ImageFS.close(try folder(name, owner: owner))
+            try folder(name, owner: owner)
         }
-        ImageFS.close(try folder("sockets", owner: nil, mode: 0o777))
-        let task = try folder("task", owner: worker)
+        try folder("sockets", owner: nil, mode: 0o777)
+        try folder("task", owner: worker)
+        let task = try ImageFS.openDirectory("task", in: dir, display: root + "/task")
         defer { ImageFS.close(task) }
         let source = try ImageFS.openDirectory(job.taskDirectory)
         defer { ImageFS.close(source) }
@@ -64,10 +60,12 @@ struct JobFiles {
         if ImageFS.mkdir("student", in: task, mode: 0o755) == nil {
             try ImageFS.chown("student", in: task, uid: worker.0, gid: worker.1, display: "\(root)/task/student")
         }
-        try InputData.write(job.inputs, state: job.state, debug: job.debug, into: root + "/input")
+        let input = try ImageFS.openDirectory("input", in: dir, display: root + "/input")
+        defer { ImageFS.close(input) }
+        try InputData.write(job.inputs, state: job.state, debug: job.debug, into: input, display: root + "/input")
         // As INGInious's container has it on a shared-kernel runtime (Docker's runc, crun): INGInious's
         // own run_student then hands its descriptors over a socket (StockRunStudentServer serves that).
-        FileManager.default.createFile(atPath: root + "/input/__shared_kernel", contents: nil)
+        try InputData.create("__shared_kernel", in: input, bytes: [], display: root + "/input/__shared_kernel")
     }
 
     func remove() { Self.removeTree(root) }

@@ -22,9 +22,12 @@ package struct CgroupV1: CgroupDriver {
     /// memory.memsw.* exist only with swap accounting (CONFIG_MEMCG_SWAP and
     /// swapaccount); asked once here, not on every apply.
     let hasMemorySwapLimit: Bool
+    /// The counters read and zeroed for every box, kept open.
+    let counters: CounterFiles
 
     package init(layout: CgroupLayout, fs: any Syscalls) {
         self.fs = fs
+        counters = CounterFiles(fs: fs)
         func parent(_ controller: String) -> String? {
             layout.v1[controller].map { "\($0)/\(gradeboxCgroupParent)" }
         }
@@ -96,7 +99,7 @@ package struct CgroupV1: CgroupDriver {
     private func memoryStats(_ group: CgroupHandle, cpu: UInt64) throws(SandboxError) -> CgroupStats {
         guard let memory else { return CgroupStats(cpuUsageNanoseconds: cpu, memoryPeakBytes: nil, oomKills: 0) }
         let dir = "\(memory)/\(group.name)"
-        let peak = parseCgroupNumber(try fs.read("\(dir)/memory.max_usage_in_bytes"))
+        let peak = parseCgroupNumber(try counters.read("\(dir)/memory.max_usage_in_bytes"))
         let kills = try oomKillCount(dir)
         return CgroupStats(
             cpuUsageNanoseconds: cpu, memoryPeakBytes: peak,
@@ -109,7 +112,7 @@ package struct CgroupV1: CgroupDriver {
             throw .hostUnsupported("the cgroup v1 cpuacct hierarchy is not mounted (needed to measure CPU time)")
         }
         let path = "\(cpuacct)/\(group.name)/cpuacct.usage"
-        guard let usage = parseCgroupNumber(try fs.read(path)) else {
+        guard let usage = parseCgroupNumber(try counters.read(path)) else {
             throw .syscall("read(\(path)): not a number", errno: EINVAL)
         }
         return usage >= group.cpuUsageBaselineNanoseconds ? usage - group.cpuUsageBaselineNanoseconds : usage
@@ -121,7 +124,7 @@ package struct CgroupV1: CgroupDriver {
     }
 
     private func forksRefused(_ pidsGroup: String) throws(SandboxError) -> UInt64 {
-        do { return parseKeyedValue(try fs.read("\(pidsGroup)/pids.events"), key: "max") ?? 0 } catch where cgroupErrno(error) == ENOENT { return 0 }
+        do { return parseKeyedValue(try counters.read("\(pidsGroup)/pids.events"), key: "max") ?? 0 } catch where cgroupErrno(error) == ENOENT { return 0 }
     }
 
     /// Freeze, SIGKILL every pid, thaw, then wait until cgroup.procs is empty
@@ -154,12 +157,12 @@ package struct CgroupV1: CgroupDriver {
     package func reset(_ group: inout CgroupHandle) throws(SandboxError) {
         if let memory {
             let dir = "\(memory)/\(group.name)"
-            try fs.write("\(dir)/memory.max_usage_in_bytes", "0")
+            try counters.write("\(dir)/memory.max_usage_in_bytes", "0")
             group.oomKillBaseline = try oomKillCount(dir)
         }
         if let cpuacct {
             // Zeroes usage_user and usage_sys too.
-            try fs.write("\(cpuacct)/\(group.name)/cpuacct.usage", "0")
+            try counters.write("\(cpuacct)/\(group.name)/cpuacct.usage", "0")
             group.cpuUsageBaselineNanoseconds = 0
         }
         if let pids { group.forkFailureBaseline = try forksRefused("\(pids)/\(group.name)") }
@@ -197,6 +200,7 @@ package struct CgroupV1: CgroupDriver {
 
     private func removeDirectories(_ group: CgroupHandle) throws(SandboxError) {
         for parent in parents {
+            counters.forget(under: "\(parent)/\(group.name)")
             do { try fs.rmdir("\(parent)/\(group.name)") } catch where cgroupErrno(error) == ENOENT {}
         }
     }
@@ -229,7 +233,7 @@ package struct CgroupV1: CgroupDriver {
     }
 
     private func oomKillCount(_ memoryGroup: String) throws(SandboxError) -> UInt64 {
-        parseKeyedValue(try fs.read("\(memoryGroup)/memory.oom_control"), key: "oom_kill") ?? 0
+        parseKeyedValue(try counters.read("\(memoryGroup)/memory.oom_control"), key: "oom_kill") ?? 0
     }
 
     private func waitUntilEmpty(_ what: String, _ isEmpty: () throws(SandboxError) -> Bool) throws(SandboxError) {

@@ -17,6 +17,8 @@ package struct CgroupV2: CgroupDriver {
     let parent: String
     /// The controllers gradebox uses that the host offers.
     let controllers: Set<String>
+    /// The counters read for every box, kept open until their group is removed or made anew.
+    let counters: CounterFiles
 
     static let usedControllers: Set<String> = ["memory", "cpu", "pids"]
 
@@ -26,6 +28,7 @@ package struct CgroupV2: CgroupDriver {
         self.base = base ?? mount
         parent = "\(base ?? mount)/\(gradeboxCgroupParent)"
         self.controllers = controllers.intersection(Self.usedControllers)
+        counters = CounterFiles(fs: fs)
     }
 
     /// Where a caller that is not root may make groups: the topmost group on
@@ -115,7 +118,7 @@ package struct CgroupV2: CgroupDriver {
         let dir = "\(parent)/\(group.name)"
         var peak: UInt64?
         do {
-            peak = parseCgroupNumber(try fs.read("\(dir)/memory.peak"))
+            peak = parseCgroupNumber(try counters.read("\(dir)/memory.peak"))
         } catch where cgroupErrno(error) == ENOENT {
             peak = nil  // memory.peak came with Linux 5.19
         }
@@ -133,7 +136,7 @@ package struct CgroupV2: CgroupDriver {
     /// cpu.stat's usage_usec, in ns.
     private func cpuStat(_ group: CgroupHandle) throws(SandboxError) -> UInt64 {
         let path = "\(parent)/\(group.name)/cpu.stat"
-        guard let usec = parseKeyedValue(try fs.read(path), key: "usage_usec") else {
+        guard let usec = parseKeyedValue(try counters.read(path), key: "usage_usec") else {
             throw .syscall("read(\(path)): no usage_usec", errno: EINVAL)
         }
         return usec &* 1000
@@ -145,7 +148,7 @@ package struct CgroupV2: CgroupDriver {
     }
 
     private func forksRefused(_ dir: String) throws(SandboxError) -> UInt64 {
-        do { return parseKeyedValue(try fs.read("\(dir)/pids.events"), key: "max") ?? 0 } catch where cgroupErrno(error) == ENOENT { return 0 }
+        do { return parseKeyedValue(try counters.read("\(dir)/pids.events"), key: "max") ?? 0 } catch where cgroupErrno(error) == ENOENT { return 0 }
     }
 
     /// cgroup.kill (Linux 5.14+) kills the whole subtree at once, forks
@@ -182,6 +185,7 @@ package struct CgroupV2: CgroupDriver {
     package func reset(_ group: inout CgroupHandle) throws(SandboxError) {
         let dir = "\(parent)/\(group.name)"
         do {
+            counters.forget(under: dir)
             do { try fs.rmdir(dir) } catch where cgroupErrno(error) == ENOENT {}
             try fs.mkdir(dir)
             group.oomKillBaseline = 0
@@ -201,6 +205,7 @@ package struct CgroupV2: CgroupDriver {
     /// use (EBUSY) is emptied, then removed.
     package func remove(_ group: CgroupHandle) throws(SandboxError) {
         let dir = "\(parent)/\(group.name)"
+        counters.forget(under: dir)
         do {
             do { try fs.rmdir(dir) } catch where cgroupErrno(error) == EBUSY {
                 // Boxes' groups below it (a BoxGroup) go first: a group with children refuses too.
@@ -240,7 +245,7 @@ package struct CgroupV2: CgroupDriver {
 
     private func oomKillCount(_ dir: String) throws(SandboxError) -> UInt64 {
         do {
-            return parseKeyedValue(try fs.read("\(dir)/memory.events"), key: "oom_kill") ?? 0
+            return parseKeyedValue(try counters.read("\(dir)/memory.events"), key: "oom_kill") ?? 0
         } catch where cgroupErrno(error) == ENOENT {
             return 0
         }

@@ -198,6 +198,13 @@ package enum ImageFS {
 
     /// Names in a directory (without . and ..), via fdopendir(3)/readdir(3) on a dup of `dir`.
     package static func entries(of dir: FileDescriptor, display: String) throws(SandboxError) -> [String] {
+        try listing(of: dir, display: display).map(\.name)
+    }
+
+    /// Names in a directory (without . and ..) with what readdir(3) says
+    /// each is: nil where the filesystem does not say (DT_UNKNOWN), and the
+    /// caller must stat. Spares a stat per entry where it does (tmpfs, ext4).
+    package static func listing(of dir: FileDescriptor, display: String) throws(SandboxError) -> [(name: String, kind: Kind?)] {
         let copy = retrying { dup(dir.rawValue) }
         try check(copy, "dup(\(display))")
         guard let stream = fdopendir(copy) else {
@@ -208,7 +215,7 @@ package enum ImageFS {
         defer { closedir(stream) }
         // The dup shares the file offset with `dir`, which may have been read before.
         rewinddir(stream)
-        var names: [String] = []
+        var names: [(name: String, kind: Kind?)] = []
         while true {
             errno = 0
             guard let entry = readdir(stream) else {
@@ -218,7 +225,7 @@ package enum ImageFS {
             let name = withUnsafePointer(to: &entry.pointee.d_name) {
                 $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
             }
-            if name != "." && name != ".." { names.append(name) }
+            if name != "." && name != ".." { names.append((name, Kind(directoryEntryType: entry.pointee.d_type))) }
         }
         return names
     }
@@ -226,8 +233,19 @@ package enum ImageFS {
     /// Removes `name` below `dir` and everything under it, descending with
     /// O_NOFOLLOW so a symlink in the tree is removed, never followed.
     package static func removeTree(_ name: String, in dir: FileDescriptor, display: String) throws(SandboxError) {
-        guard let st = try stat(name, in: dir, display: display) else { return }
-        if st.kind == .directory {
+        try removeTree(name, kind: nil, in: dir, display: display)
+    }
+
+    /// `removeTree` of an entry whose kind readdir told (nil: stat it).
+    private static func removeTree(_ name: String, kind known: Kind?, in dir: FileDescriptor, display: String) throws(SandboxError) {
+        let kind: Kind
+        if let known {
+            kind = known
+        } else {
+            guard let st = try stat(name, in: dir, display: display) else { return }
+            kind = st.kind
+        }
+        if kind == .directory {
             let child = try openDirectory(name, in: dir, display: display)
             defer { close(child) }
             try emptyDirectory(child, display: display)
@@ -281,7 +299,10 @@ package enum ImageFS {
 
     /// copy_file_range(2) to the end (in the kernel, no copy through this process), read/write where a filesystem refuses it.
     private static func copyContents(_ from: FileDescriptor, _ to: FileDescriptor, size: Int64, display: String) throws(SandboxError) {
-        var left = size
+        // A small file is one read and one write either way, and a task's
+        // files (copied for every job) are small and usually on another
+        // filesystem than the job's, where copy_file_range fails first.
+        var left = size > 65536 ? size : 0
         while left > 0 {
             let n = Kernel.retrying {
                 let r = cs_copy_file_range(from.rawValue, to.rawValue, Int(left))
@@ -293,7 +314,7 @@ package enum ImageFS {
             if n.result == 0 { return }   // the file shrank meanwhile
             left -= Int64(n.result)
         }
-        if left <= 0 { return }
+        if size > 65536 && left <= 0 { return }   // copied in the kernel
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = try read(from, into: &buffer, display: display)
@@ -304,8 +325,12 @@ package enum ImageFS {
 
     /// Removes everything inside `dir`, keeping `dir` itself.
     package static func emptyDirectory(_ dir: FileDescriptor, display: String) throws(SandboxError) {
-        for name in try entries(of: dir, display: display) {
-            try removeTree(name, in: dir, display: display + "/" + name)
+        for (name, kind) in try listing(of: dir, display: display) {
+            do {
+                try removeTree(name, kind: kind, in: dir, display: display + "/" + name)
+            } catch where cgroupErrno(error) == ENOENT {
+                // Gone since the listing (removed by a program still running there): nothing to do.
+            }
         }
     }
 
@@ -353,5 +378,21 @@ extension ImageFS.Stat {
         self.init(
             kind: kind, mode: UInt32(st.st_mode & 0o7777), size: Int64(st.st_size), blocks: Int64(st.st_blocks),
             device: UInt64(st.st_dev), inode: UInt64(st.st_ino), links: UInt64(st.st_nlink))
+    }
+}
+
+extension ImageFS.Kind {
+    /// From readdir(3)'s d_type; nil for DT_UNKNOWN (the filesystem does not say).
+    init?(directoryEntryType type: UInt8) {
+        switch Int32(type) {
+        case Int32(DT_DIR): self = .directory
+        case Int32(DT_REG): self = .regular
+        case Int32(DT_LNK): self = .symlink
+        case Int32(DT_CHR): self = .characterDevice
+        case Int32(DT_BLK): self = .blockDevice
+        case Int32(DT_FIFO): self = .fifo
+        case Int32(DT_SOCK): self = .socket
+        default: return nil
+        }
     }
 }

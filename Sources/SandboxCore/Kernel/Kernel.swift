@@ -236,6 +236,33 @@ package struct Kernel: Syscalls {
         try Kernel.writeAll(fd, Array(value.utf8), "\(path), \"\(value)\"")
     }
 
+    package func readAt(_ fd: FileDescriptor, _ what: String) throws(SandboxError) -> String {
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: 4096) { buffer, count in
+            while true {
+                let n = Glibc.pread(fd.rawValue, buffer.baseAddress, buffer.count, 0)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { failure = errno }
+                count = max(0, n)
+                return
+            }
+        }
+        if failure != 0 { throw .syscall("pread(\(what))", errno: failure) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    package func writeAt(_ fd: FileDescriptor, _ value: String, _ what: String) throws(SandboxError) {
+        var value = value
+        let failure: Int32 = value.withUTF8 { b in
+            while true {
+                let n = Glibc.pwrite(fd.rawValue, b.baseAddress, b.count, 0)
+                if n >= 0 { return n == b.count ? 0 : EIO }
+                if errno != EINTR { return errno }
+            }
+        }
+        if failure != 0 { throw .syscall("pwrite(\(what), \"\(value)\")", errno: failure) }
+    }
+
     package func read(_ path: String) throws(SandboxError) -> String {
         String(decoding: try Kernel.readFile(path), as: UTF8.self)
     }

@@ -161,6 +161,22 @@ package final class RecordingSyscalls: Syscalls {
         return try result.get()
     }
 
+    /// A read of the file the descriptor was opened on, recorded as one of its path.
+    package func readAt(_ fd: FileDescriptor, _ what: String) throws(SandboxError) -> String {
+        guard let path = state.withLock({ $0.descriptorPaths[fd.rawValue] }) else {
+            throw .syscall("pread(\(what))", errno: EBADF)
+        }
+        return try read(path)
+    }
+
+    /// A write of the file the descriptor was opened on, recorded as one to its path.
+    package func writeAt(_ fd: FileDescriptor, _ value: String, _ what: String) throws(SandboxError) {
+        guard let path = state.withLock({ $0.descriptorPaths[fd.rawValue] }) else {
+            throw .syscall("pwrite(\(what))", errno: EBADF)
+        }
+        try write(path, value)
+    }
+
     package func mkdir(_ path: String, mode: mode_t) throws(SandboxError) {
         if let e = record(.mkdir(path), key: path, { s in
             if s.directories.contains(path) { return EEXIST }

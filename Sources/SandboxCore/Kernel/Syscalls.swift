@@ -27,6 +27,10 @@ package protocol Syscalls: Sendable {
     func pipe(_ what: String) throws(SandboxError) -> (read: FileDescriptor, write: FileDescriptor)
     /// write(2) of every byte, short writes continued.
     func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8], _ what: String) throws(SandboxError)
+    /// pread(2) at offset 0 of a small file kept open (a cgroupfs counter): its whole text.
+    func readAt(_ fd: FileDescriptor, _ what: String) throws(SandboxError) -> String
+    /// pwrite(2) of the whole value at offset 0 into a file kept open (cgroupfs takes a value in a single write).
+    func writeAt(_ fd: FileDescriptor, _ value: String, _ what: String) throws(SandboxError)
     /// open(2) + one write(2) of the whole value + close(2): cgroupfs takes a value in a single write.
     func write(_ path: String, _ value: String) throws(SandboxError)
     /// open(2) + read(2) to the end + close(2).

@@ -186,7 +186,25 @@ package struct Supervisor {
             }
             func atMost(_ ms: Int32) { timeout = timeout < 0 ? ms : min(timeout, ms) }
             if let d = wallDeadline, p.out.killedFor == nil { atMost(Int32(clamping: max(0, (d - now) / 1_000_000 + 1))) }
-            if cpuLimitNs != nil, p.out.killedFor == nil { atMost(10) }
+            if let limit = cpuLimitNs, !p.out.reaped, p.out.killedFor == nil {
+                // The group's usage grows at most by the number of CPUs each
+                // wall nanosecond: it is read once that bound could pass the
+                // limit, and the poll wakes no sooner (a poll of 10 ms woke the
+                // grader ~4 times a student program's run for nothing).
+                if let cpuUsage {
+                    let bound = p.cpuRead.map { $0.used &+ UInt64(max(0, now - $0.ns)) &* Self.cpuCount } ?? .max
+                    if bound > limit, let used = cpuUsage() {
+                        p.cpuRead = (now, used)
+                        if used > limit { killOnce(.TO, .cpu) }
+                    }
+                }
+                if let read = p.cpuRead, p.out.killedFor == nil {
+                    let reachable = Int64(clamping: (limit > read.used ? limit - read.used : 0) / Self.cpuCount)
+                    atMost(Int32(clamping: max(0, read.ns + reachable - now) / 1_000_000 + 1))
+                } else if p.out.killedFor == nil {
+                    atMost(10)   // no usage to go by (no group, or it cannot be read): look again soon
+                }
+            }
             if p.out.reaped { atMost(20) }
 
             // The input ends once nothing is pending and nothing more can come.
@@ -308,19 +326,7 @@ package struct Supervisor {
                 if isOut { p.out.stdoutTally = tally } else { p.out.stderrTally = tally }
             }
 
-            if !p.out.reaped && p.out.killedFor == nil {
-                let now = Kernel.monotonicNs()
-                if let d = wallDeadline, now >= d { killOnce(.TO, .wall) }
-                if let limit = cpuLimitNs, let cpuUsage {
-                    // Each read opens a cgroup file (~10 a run were a tenth of a grader's CPU):
-                    // read only once the limit could have been passed since the last one.
-                    let bound = p.cpuRead.map { $0.used &+ UInt64(max(0, now - $0.ns)) &* Self.cpuCount } ?? .max
-                    if bound > limit, let used = cpuUsage() {
-                        p.cpuRead = (now, used)
-                        if used > limit { killOnce(.TO, .cpu) }
-                    }
-                }
-            }
+            if !p.out.reaped && p.out.killedFor == nil, let d = wallDeadline, Kernel.monotonicNs() >= d { killOnce(.TO, .wall) }
         }
         if p.out.exitedNs == 0 { p.out.exitedNs = p.out.reapedNs ?? 0 }
         if p.stdinOpen {
