@@ -105,6 +105,12 @@ ssize_t cs_copy_file_range(int from, int to, size_t len) {
     return n < 0 ? -errno : n;
 }
 
+ssize_t cs_getdents64(int fd, void *buf, size_t len) {
+    ssize_t n;
+    do { n = syscall(SYS_getdents64, fd, buf, len); } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
 int cs_open_tree(const char *path, int recursive, uint64_t attr_set, int *failed) {
     *failed = 0;
     unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);

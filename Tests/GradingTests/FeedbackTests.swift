@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Grading
 
@@ -60,5 +61,19 @@ struct FeedbackTests {
         #expect(r.result == "timeout" && r.state == "old" && r.grade == 0 && r.archive == nil)
         #expect(feedback("", .noRunFile).text == "'/task/run' could not be found")
         #expect(feedback("", .notStarted).result == "crash")
+    }
+
+    @Test func foundationValuesBecomeJSONValuesWithBooleansKeptApartFromNumbers() throws {
+        let parsed = try JSONSerialization.jsonObject(with: Data(#"{"t": true, "f": false, "one": 1, "zero": 0, "x": 1.5, "n": null, "a": ["s", [2]]}"#.utf8))
+        #expect(JSONValue(foundation: parsed) == .object([
+            "t": .bool(true), "f": .bool(false), "one": .number(1), "zero": .number(0), "x": .number(1.5), "n": .null,
+            "a": .array([.string("s"), .array([.number(2)])]),
+        ]))
+        // As Yams gives them: Swift's own types.
+        let swift: [String: Any] = ["b": true, "i": 3, "d": 2.5, "s": "x", "list": [false, 0] as [Any]]
+        #expect(JSONValue(foundation: swift) == .object([
+            "b": .bool(true), "i": .number(3), "d": .number(2.5), "s": .string("x"), "list": .array([.bool(false), .number(0)]),
+        ]))
+        #expect(JSONValue(foundation: Date()) == nil)
     }
 }

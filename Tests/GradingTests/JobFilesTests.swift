@@ -30,6 +30,13 @@ struct JobFilesTests {
         try FileManager.default.createSymbolicLink(atPath: files.output + "/evil", withDestinationPath: "/etc")
         try FileManager.default.createDirectory(atPath: files.task + "/locked/in", withIntermediateDirectories: true)
         chmod(files.task + "/locked", 0)
+        // A name that is not UTF-8, and more entries than one getdents64 buffer holds.
+        var raw = Array(files.archive.utf8) + Array("/caf".utf8) + [0xE9, 0xFF, 0]
+        let made = raw.withUnsafeMutableBufferPointer { b in b.withMemoryRebound(to: CChar.self) { creat($0.baseAddress!, 0o644) } }
+        #expect(made >= 0)
+        close(made)
+        try FileManager.default.createDirectory(atPath: files.task + "/many", withIntermediateDirectories: true)
+        for i in 0..<1500 { #expect(FileManager.default.createFile(atPath: files.task + "/many/file-with-a-longish-name-\(i)", contents: nil)) }
         files.remove()
         #expect(!FileManager.default.fileExists(atPath: files.root))
         #expect(FileManager.default.fileExists(atPath: "/etc/passwd"), "removal never follows a link")

@@ -260,6 +260,9 @@ ssize_t cs_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds,
 ssize_t cs_write_nosigpipe(int fd, const void *buf, size_t len);
 // copy_file_range(2) from and to the descriptors' offsets (_GNU_SOURCE): bytes copied, or -errno.
 ssize_t cs_copy_file_range(int from, int to, size_t len);
+// getdents64(2) from the descriptor's offset into buf: bytes filled (0 at the end), or -errno.
+// Each record is a struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
+ssize_t cs_getdents64(int fd, void *buf, size_t len);
 // CLOCK_MONOTONIC in nanoseconds: the clock of cs_event.mono_ns.
 int64_t cs_monotonic_ns(void);
 // 1 when path is a network namespace (an nsfs bind mount), else 0.

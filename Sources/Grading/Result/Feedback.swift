@@ -116,7 +116,7 @@ public enum Feedback {
     }
 
     private static func json(_ object: [String: Any]) -> [String: JSONValue] {
-        guard case .object(let fields)? = JSONValue(foundation: object) else { return [:] }
+        guard !object.isEmpty, case .object(let fields)? = JSONValue(foundation: object) else { return [:] }
         return fields
     }
 }

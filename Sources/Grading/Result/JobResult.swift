@@ -34,9 +34,33 @@ public indirect enum JSONValue: Sendable, Equatable, Codable {
     /// A value as Foundation's JSONSerialization or Yams gives it (strings,
     /// numbers, booleans, arrays, dictionaries, null); nil for anything else.
     init?(foundation value: Any) {
-        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]),
-              let decoded = try? JSONDecoder().decode(JSONValue.self, from: data) else { return nil }
-        self = decoded
+        switch value {
+        case let s as String: self = .string(s)
+        case let n as NSNumber:
+            // JSONSerialization gives booleans as NSNumbers of type "c" (char); Yams gives Bool.
+            if value is Bool && String(cString: n.objCType) == "c" { self = .bool(n.boolValue) } else { self = .number(n.doubleValue) }
+        case let b as Bool: self = .bool(b)
+        case let i as Int: self = .number(Double(i))
+        case let d as Double: self = .number(d)
+        case is NSNull: self = .null
+        case let a as [Any]:
+            var items: [JSONValue] = []
+            items.reserveCapacity(a.count)
+            for item in a {
+                guard let v = JSONValue(foundation: item) else { return nil }
+                items.append(v)
+            }
+            self = .array(items)
+        case let o as [String: Any]:
+            var fields: [String: JSONValue] = [:]
+            for (k, item) in o {
+                guard let v = JSONValue(foundation: item) else { return nil }
+                fields[k] = v
+            }
+            self = .object(fields)
+        default:
+            return nil
+        }
     }
 }
 
