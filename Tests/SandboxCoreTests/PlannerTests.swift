@@ -276,11 +276,41 @@ extension PlannerTests {
         #expect(attached[0].description == "mount(bind /data -> /data)")
     }
 
+    @Test func aTemplatedOverlayRootIsBuiltOnTheScratchOverTheTemplatesRootThenPivotedInto() throws {
+        let s = spec { s in
+            s.rootfs = .overlay
+            s.workingDirectory = "/task"
+            s.workingDirectoryMode = .image
+            s.mounts = [BindMount(source: "/data", target: "/task", writable: true), BindMount(source: "/in", target: "/.__input")]
+        }
+        #expect(Planner.mayUseMountTemplate(s, host: root))
+        let plan = try Planner.plan(s, rootfs: "/img", host: root, mountTemplate: true)
+        let newRoot = Planner.templatedOverlayRoot
+        #expect(plan.mountTemplate == "/img" && plan.newRoot == newRoot)
+        #expect(plan.cloneFlags & CloneFlags.newNS == 0, "the template's copy is made by unshare after setns")
+        // The scratch on the image's /tmp, the overlay over "/" (the template's root) on it.
+        #expect(plan.ops.first?.fstype == "tmpfs" && plan.ops.first?.target == "/tmp")
+        let overlay = try #require(plan.ops.firstIndex { $0.fstype == "overlay" })
+        #expect(plan.ops[overlay].target == newRoot && plan.ops[overlay].data == "lowerdir=/,upperdir=/tmp/upper,workdir=/tmp/work")
+        // Mount points the image lacks made in the overlay, binds attached there, read-only unless asked.
+        for target in ["/task", "/.__input", "/dev", "/proc", "/tmp"] {
+            let made = try #require(plan.ops.firstIndex { $0.kind == .mkdir && $0.target == newRoot + target }, "\(target)")
+            #expect(made > overlay)
+        }
+        let attached = plan.ops.filter { $0.kind == .attach }
+        #expect(attached.map(\.target) == [newRoot + "/task", newRoot + "/.__input"])
+        #expect(attached.map { $0.flags & MountFlags.readOnly != 0 } == [false, true])
+        // The template's /dev bound in; proc and /tmp of the box's own; nothing names the host's mount points.
+        #expect(plan.ops.contains { $0.source == "/dev" && $0.target == newRoot + "/dev" && $0.flags & MountFlags.bind != 0 })
+        #expect(plan.ops.contains { $0.fstype == "proc" && $0.target == newRoot + "/proc" })
+        #expect(plan.ops.contains { $0.source == "/tmp/tmp" && $0.target == newRoot + "/tmp" })
+        #expect(!plan.ops.contains { ($0.source ?? "").hasPrefix(root.rootMountPoint) || $0.target.hasPrefix(root.scratchMountPoint) })
+    }
+
     @Test func boxesATemplateCannotServeCopyTheCallersMounts() throws {
         let cases: [(String, SandboxSpec, HostFacts)] = [
             ("rootless", spec(), user),
             ("user namespace as root", spec { $0.userNamespace = .always }, root),
-            ("overlay", spec { $0.rootfs = .overlay }, root),
             ("more host binds than the C core keeps open", spec { s in
                 s.mounts = (0..<33).map { BindMount(source: "/data\($0)", target: "/data\($0)") } }, root),
         ]

@@ -84,6 +84,37 @@ struct MountTemplateTests {
         }
     }
 
+    /// An image without the box's mount points (INGInious's own, saved from
+    /// Docker) gets a writable overlay root: built in the template's copy,
+    /// on the box's scratch, and pivoted into; the host's mounts never come along.
+    @Test func anOverlayRootIsBuiltFromTheTemplateWithItsMountPointsAndNothingOfTheHost() async throws {
+        let sandbox = try await Fixture.shared.sandbox(state: "templates-overlay")
+        defer { _ = try? sandbox.gc(pool: true) }
+        let data = try temporaryDirectory("template-overlay-data")
+        defer { _ = waitStatus(try! spawnProcess(["/bin/rm", "-rf", data])) }
+        try writeFile(data + "/in", "given\n")
+        let rootfs = try sandbox.images.rootfsPath("minimal")
+        #expect(access(rootfs + "/task", F_OK) != 0, "the minimal image has no /task")
+        let r = try shell(sandbox, "cat /task/in; echo x > /task/new 2>/dev/null || echo refused; echo kept > /made && cat /made; "
+                          + "ls /dev/null /dev/pts >/dev/null && echo devices; [ -s /proc/keys ] || echo masked; "
+                          + "echo 1 > /proc/sys/vm/drop_caches 2>/dev/null || echo read-only; echo ---; cat /proc/self/mountinfo") {
+            $0.rootfs = .overlay
+            $0.mounts = [BindMount(source: data, target: "/task")]
+            $0.workingDirectory = "/"
+        }
+        #expect(r.verdict == .OK, "\(r.err)")
+        let parts = r.out.components(separatedBy: "---\n")
+        try #require(parts.count == 2, "\(r.out)")
+        #expect(parts[0] == "given\nrefused\nkept\ndevices\nmasked\nread-only\n", "\(parts[0])")
+        #expect(access(rootfs + "/made", F_OK) != 0 && access(rootfs + "/task", F_OK) != 0, "the image is never written")
+        let mounts = parts[1].split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        let root = try #require(mounts.first { $0.count > 8 && $0[4] == "/" }, "\(parts[1])")
+        #expect(root.contains("overlay") && root[5].hasPrefix("rw"), "\(root)")
+        #expect(!parts[1].contains(sandbox.stateDirectory) && !parts[1].contains(" /sys/fs/cgroup") && !parts[1].contains("/.mnt/"), "\(parts[1])")
+        #expect(mounts.count < 25, "only the box's own mounts: \(parts[1])")
+        #expect(templates(sandbox) == [try #require(MountTemplates.key(rootfs))])
+    }
+
     @Test func gcRemovesTheTemplatesOfImagesThatAreGoneAndPoolDrainsThemAll() async throws {
         let sandbox = try await Fixture.shared.sandbox(state: "templates-gc")
         defer { _ = try? sandbox.gc(pool: true) }

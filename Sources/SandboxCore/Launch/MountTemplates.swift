@@ -29,7 +29,7 @@ final class MountTemplates: Sendable {
     /// Where a template's making binds the image before pivoting into it (its own namespace only).
     private let mountPoint: String
     /// Open templates of this process by image root; nil: it cannot be had here (do not try again).
-    private let open = Mutex<[String: (device: UInt64, inode: UInt64, fd: FileDescriptor?)]>([:])
+    private let open = Mutex<[String: (device: UInt64, inode: UInt64, fd: FileDescriptor?, hasTmp: Bool)]>([:])
     private let sys: any Syscalls
 
     init(stateDirectory: String, mountPoint: String, sys: any Syscalls = Kernel.live) {
@@ -41,16 +41,19 @@ final class MountTemplates: Sendable {
     /// The template of the image at `rootfs` (a descriptor this object
     /// keeps), made if there is none; nil when it cannot be had here (the box
     /// then copies the caller's mounts).
-    func descriptor(for rootfs: String) -> FileDescriptor? {
+    /// An overlay root is built on the box's scratch, mounted on the image's
+    /// /tmp: an image without one gets nil (`overlay`).
+    func descriptor(for rootfs: String, overlay: Bool = false) -> FileDescriptor? {
         guard let st = sys.status(rootfs) else { return nil }
         let device = st.device, inode = st.inode
         return open.withLock { table -> FileDescriptor? in
-            if let known = table[rootfs], known.device == device, known.inode == inode { return known.fd }
+            if let known = table[rootfs], known.device == device, known.inode == inode { return !overlay || known.hasTmp ? known.fd : nil }
             let fd = try? load(rootfs, device: device, inode: inode)
+            let hasTmp = sys.status(rootfs + "/tmp").map { $0.mode & UInt32(S_IFMT) == UInt32(S_IFDIR) } ?? false
             // The descriptor of a replaced image's template may be in a launch on
             // another thread right now: it is left open (one per replacement) rather than raced.
-            table[rootfs] = (device, inode, fd)
-            return fd
+            table[rootfs] = (device, inode, fd, hasTmp)
+            return !overlay || hasTmp ? fd : nil
         }
     }
 

@@ -62,9 +62,12 @@ package enum Planner {
         // A box copied from its image's mount template starts in the image
         // as its root: its paths are the box's own, and there is no pivot.
         // Its host binds are trees opened in the caller's namespace and
-        // attached by descriptor. A user namespace cannot enter root's
-        // template, and an overlay root is the box's own: those boxes copy
-        // the caller's mounts (every host mount, then detached).
+        // attached by descriptor. An overlay root is the box's own: made in
+        // the copy, on the scratch tmpfs, with the template's root (the
+        // image) as its lower layer, then pivoted into; what is detached is
+        // the template's few mounts. A user namespace cannot enter root's
+        // template: those boxes copy the caller's mounts (every host mount,
+        // then detached).
         let templated = mountTemplate && mayUseMountTemplate(spec, host: host)
         var flags = CloneFlags.newPID | CloneFlags.newIPC | CloneFlags.newUTS
         if !templated { flags |= CloneFlags.newNS }
@@ -72,7 +75,10 @@ package enum Planner {
         let newNetwork = spec.network == .none && !joinsNetwork
         if newNetwork { flags |= CloneFlags.newNet }
 
-        let root = templated ? "" : host.rootMountPoint
+        let overlay = spec.rootfs == .overlay
+        // Where the new root is built: nowhere for a templated read-only
+        // root (it is the template's); in the scratch for a templated overlay.
+        let root = templated ? (overlay ? Planner.templatedOverlayRoot : "") : host.rootMountPoint
         var ops: [MountOp] = []
         let nosuidNodev = MountFlags.noSuid | MountFlags.noDev
 
@@ -98,7 +104,6 @@ package enum Planner {
         //    writable layer lives on the scratch tmpfs.
         // Mount points the image lacks are made in an overlay's upper layer
         // (never in the image); a read-only root must have them.
-        let overlay = spec.rootfs == .overlay
         func mountPoint(_ path: String, _ purpose: String) {
             guard overlay else { return }
             var prefix = ""
@@ -115,8 +120,11 @@ package enum Planner {
         case .overlay:
             ops.append(MountOp(kind: .mkdir, target: scratch + "/upper"))
             ops.append(MountOp(kind: .mkdir, target: scratch + "/work"))
+            // In a template's copy the image is the root: "/" is the lower
+            // layer (an overlay does not cross into mounts on it, the scratch included).
+            if templated { ops.append(MountOp(kind: .mkdir, target: root)) }
             ops.append(MountOp(kind: .mount, source: "overlay", target: root, fstype: "overlay",
-                               data: "lowerdir=\(rootfs),upperdir=\(scratch)/upper,workdir=\(scratch)/work", flags: 0))
+                               data: "lowerdir=\(templated ? "/" : rootfs),upperdir=\(scratch)/upper,workdir=\(scratch)/work", flags: 0))
         }
 
         // 2. Writable scratch space: the working directory when it is not
@@ -138,7 +146,8 @@ package enum Planner {
         for m in spec.mounts {
             let purpose = "--mount \(m.source):\(m.target)"
             if templated {
-                ops.append(MountOp(kind: .attach, source: m.source, target: m.target,
+                mountPoint(m.target, purpose)
+                ops.append(MountOp(kind: .attach, source: m.source, target: root + m.target,
                                    flags: MountFlags.bind | MountFlags.rec | (m.writable ? 0 : MountFlags.readOnly), purpose: purpose))
                 continue
             }
@@ -155,7 +164,11 @@ package enum Planner {
         //    image template's /dev, read-only (see `mountTemplateOps`); others
         //    one on the scratch tmpfs.
         let dev = root + "/dev"
-        if !templated {
+        if templated && overlay {
+            // The template's /dev (read-only, its devices made once per image), bound into the overlay.
+            mountPoint("/dev", Planner.imageDirectory)
+            ops.append(MountOp(kind: .mount, source: "/dev", target: dev, flags: MountFlags.bind, purpose: Planner.imageDirectory))
+        } else if !templated {
             ops.append(MountOp(kind: .mkdir, target: scratch + "/dev"))
             mountPoint("/dev", Planner.imageDirectory)
             ops.append(MountOp(kind: .mount, source: scratch + "/dev", target: dev, flags: MountFlags.bind, purpose: Planner.imageDirectory))
@@ -212,7 +225,7 @@ package enum Planner {
         plan.gidMap = useUserNS ? "0 \(host.egid) 1\n" : nil
         plan.mountTemplate = templated ? rootfs : nil
         plan.ops = ops
-        plan.newRoot = templated ? nil : root
+        plan.newRoot = templated && !overlay ? nil : root
         plan.hostname = spec.hostname
         return plan
     }
@@ -333,8 +346,12 @@ package enum Planner {
         let userNamespace = spec.userNamespace == .always || (spec.userNamespace == .auto && !host.isRoot)
         // Each host bind's tree descriptor stays open in the init until
         // attached (the C core keeps at most 64 of them).
-        return !userNamespace && spec.rootfs == .bind && spec.mounts.count <= 32
+        return !userNamespace && spec.mounts.count <= 32
     }
+
+    /// Where a templated box builds its overlay root: in its scratch tmpfs
+    /// (mounted on the image's /tmp, which such a box needs), before pivoting into it.
+    package static let templatedOverlayRoot = "/tmp/root"
 
     /// Rejects specs no box can honour, before anything is created.
     package static func validate(_ spec: SandboxSpec) throws(SandboxError) {

@@ -38,7 +38,8 @@ extension Sandbox {
         step("runtime")
         let rootfs = try images.rootfsPath(spec.image)
         try runtime.checkMountSources(spec)
-        let template = Planner.mayUseMountTemplate(spec, host: runtime.host) ? runtime.templates?.descriptor(for: rootfs) : nil
+        let template = Planner.mayUseMountTemplate(spec, host: runtime.host)
+            ? runtime.templates?.descriptor(for: rootfs, overlay: spec.rootfs == .overlay) : nil
         // Planned (and so validated) before anything is made: a bad spec leaves nothing.
         let (plan, warmPlan) = try runtime.plan(spec, rootfs: rootfs,
                                                 joinsNetwork: spec.network == .none && (usePool || network != nil || member?.networkNamespace != nil),
