@@ -283,7 +283,7 @@ struct GradingJobTests {
         grader.finish()
         // This process's groups, in whichever hierarchy the host has (v1 or v2).
         let runtime = try Runtime.shared(grader.sandbox.stateDirectory)
-        let left = try #require(runtime.cgroups).leftovers().filter { $0.hasPrefix(runtime.groupPrefix + "-\(getpid())-") }
+        let left = try #require(runtime.cgroups, "\(runtime.cgroupProblem ?? "")").leftovers().filter { $0.hasPrefix(runtime.groupPrefix + "-\(getpid())-") }
         #expect(left.isEmpty, "cgroups left after the drain: \(left)")
         let folders = (try? FileManager.default.contentsOfDirectory(atPath: grader.workDirectory)) ?? ["unreadable"]
         #expect(folders.isEmpty, "job folders left: \(folders)")

@@ -307,6 +307,18 @@ extension PlannerTests {
         #expect(!plan.ops.contains { ($0.source ?? "").hasPrefix(root.rootMountPoint) || $0.target.hasPrefix(root.scratchMountPoint) })
     }
 
+    @Test func procEntriesTheKernelLacksAreNotMaskedButARestrictedProcHidesNothing() throws {
+        let missing: Set<String> = ["/proc/kcore", "/proc/scsi", "/proc/sched_debug"]
+        let absent = Planner.absentProcEntries { !missing.contains($0) }
+        #expect(absent == missing)
+        #expect(Planner.absentProcEntries { $0 != "/proc/meminfo" && !missing.contains($0) } == [], "subset=pid: say nothing")
+        var host = root
+        host.absentProcEntries = absent
+        let targets = try Planner.plan(spec(), rootfs: "/img", host: host).ops.map(\.target)
+        for gone in missing { #expect(!targets.contains(host.rootMountPoint + gone), "\(gone)") }
+        for kept in ["/proc/keys", "/proc/acpi", "/proc/sys"] { #expect(targets.contains(host.rootMountPoint + kept), "\(kept)") }
+    }
+
     @Test func boxesATemplateCannotServeCopyTheCallersMounts() throws {
         let cases: [(String, SandboxSpec, HostFacts)] = [
             ("rootless", spec(), user),

@@ -10,6 +10,9 @@ package struct HostFacts: Sendable, Equatable {
     package var userNamespacesAvailable: Bool
     /// What the host's cgroup hierarchy offers; nil: no hierarchy gradebox can write.
     package var cgroups: CgroupFeatures? = nil
+    /// The masked and read-only /proc entries this kernel does not have
+    /// (`Planner.absentProcEntries`): a box's init would try each and fail.
+    package var absentProcEntries: Set<String> = []
 
     package var isRoot: Bool { euid == 0 }
 }
@@ -26,6 +29,17 @@ package enum Planner {
     static let maskedProcDirectories = ["/proc/acpi", "/proc/scsi"]
     /// Read-only under /proc (runc's `readonlyPaths`).
     static let readOnlyProc = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"]
+    /// Which of the entries above this kernel lacks, from the caller's
+    /// /proc: a box's procfs is another instance of the same kernel's, with
+    /// the same entries. Here five of the eleven were missing, each a failed
+    /// mount in every box. Nothing is left out when the caller's /proc looks
+    /// restricted (no /proc/sys or /proc/meminfo: mounted with subset=pid,
+    /// say), where a missing entry says nothing of the box's.
+    package static func absentProcEntries(exists: (String) -> Bool) -> Set<String> {
+        guard exists("/proc/sys"), exists("/proc/meminfo") else { return [] }
+        return Set((maskedProcFiles + maskedProcDirectories + readOnlyProc).filter { !exists($0) })
+    }
+
     /// The box's devices and their numbers (major << 8 | minor), fixed by Linux's devices.txt.
     static let devices: [(name: String, number: UInt)] = [
         ("null", 1 << 8 | 3), ("zero", 1 << 8 | 5), ("full", 1 << 8 | 7),
@@ -186,16 +200,16 @@ package enum Planner {
         mountPoint("/proc", Planner.imageDirectory)
         ops.append(MountOp(kind: .mount, source: "proc", target: proc, fstype: "proc", flags: nosuidNodev | MountFlags.noExec,
                            purpose: Planner.imageDirectory))
-        for f in maskedProcFiles {
+        for f in maskedProcFiles where !host.absentProcEntries.contains(f) {
             ops.append(MountOp(kind: .mount, source: "/dev/null", target: root + f, flags: MountFlags.bind, optional: true))
         }
         ops.append(MountOp(kind: .mkdir, target: scratch + "/empty", flags: 0o555))
-        for d in maskedProcDirectories {
+        for d in maskedProcDirectories where !host.absentProcEntries.contains(d) {
             ops.append(MountOp(kind: .mount, source: scratch + "/empty", target: root + d, flags: MountFlags.bind, optional: true))
             ops.append(MountOp(kind: .mount, source: nil, target: root + d,
                                flags: MountFlags.bind | MountFlags.remount | MountFlags.readOnly | nosuidNodev | MountFlags.noExec, optional: true))
         }
-        for p in readOnlyProc {
+        for p in readOnlyProc where !host.absentProcEntries.contains(p) {
             ops.append(MountOp(kind: .mount, source: root + p, target: root + p, flags: MountFlags.bind | MountFlags.rec, optional: true))
             ops.append(MountOp(kind: .mount, source: nil, target: root + p,
                                flags: MountFlags.bind | MountFlags.remount | MountFlags.readOnly | nosuidNodev | MountFlags.noExec, optional: true))

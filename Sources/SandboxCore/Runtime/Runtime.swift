@@ -94,7 +94,8 @@ final class Runtime: Sendable {
         }
         host = HostFacts(
             euid: geteuid(), egid: getegid(), rootMountPoint: mnt + "/root", scratchMountPoint: mnt + "/scratch",
-            userNamespacesAvailable: Runtime.userNamespacesAvailable(), cgroups: cgroups?.features)
+            userNamespacesAvailable: Runtime.userNamespacesAvailable(), cgroups: cgroups?.features,
+            absentProcEntries: Planner.absentProcEntries { access($0, F_OK) == 0 })
         let sys = Kernel.live
         pool = SlotPool(directory: stateDirectory + "/pool", cgroups: cgroups, sys: sys)
         launcher = BoxLauncher(sys: sys, cgroups: cgroups, cgroupProblem: cgroupProblem, slots: pool)
