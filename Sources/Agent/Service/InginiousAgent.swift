@@ -183,7 +183,7 @@ public final class InginiousAgent: @unchecked Sendable {
             let start = Date()
             let result = await grader.grade(job, control: control)
             let ms = Date().timeIntervalSince(start) * 1000
-            log("job \(message.jobID) (\(message.courseID)/\(message.taskID)): \(result.result) in \(String(format: "%.1f", ms)) ms"
+            log("job \(message.jobID) (\(message.courseID)/\(message.taskID)): \(result.result) in \(Int((ms * 10).rounded()) / 10).\(Int((ms * 10).rounded()) % 10) ms"
                 + (result.result == "crash" ? ": \(result.text)" : ""))
             lock.withLock { _ = running.removeValue(forKey: message.jobID) }
             send(.jobDone(AgentJobDone(jobID: message.jobID, result)), generation: generation)

@@ -281,23 +281,33 @@ package enum ImageFS {
     /// left out. Each copy is given to `owner` (uid, gid) when one is named.
     package static func copyTree(_ source: FileDescriptor, into target: FileDescriptor, owner: (UInt32, UInt32)?,
                                  display: String) throws(SandboxError) {
-        for name in try entries(of: source, display: display) {
+        // What each entry is comes from its directory entry, its mode and
+        // size from fstat of the opened file: no path is looked up twice (a
+        // task's folder is copied for every job).
+        for (name, listed) in try listing(of: source, display: display) {
             let shown = display + "/" + name
-            guard let st = try stat(name, in: source, display: shown) else { continue }
-            switch st.kind {
-            case .directory:
-                if let e = mkdir(name, in: target, mode: st.mode & 0o7777) { throw .syscall("mkdirat(\(shown))", errno: e.rawValue) }
+            var kind = listed
+            if kind == nil {
+                guard let st = try stat(name, in: source, display: shown) else { continue }
+                kind = st.kind
+            }
+            switch kind {
+            case .directory?:
                 let from = try openDirectory(name, in: source, display: shown)
                 defer { close(from) }
+                let mode = try stat(from, display: shown).mode & 0o7777
+                if let e = mkdir(name, in: target, mode: mode) { throw .syscall("mkdirat(\(shown))", errno: e.rawValue) }
                 let to = try openDirectory(name, in: target, display: shown)
                 defer { close(to) }
                 // mkdirat's mode went through the umask: set it as it was.
-                try chmod(to, mode: st.mode & 0o7777, display: shown)
+                try chmod(to, mode: mode, display: shown)
                 if let (uid, gid) = owner { try chown(to, uid: uid, gid: gid, display: shown) }
                 try copyTree(from, into: to, owner: owner, display: shown)
-            case .regular:
+            case .regular?:
                 let from = try openFile(name, in: source, display: shown)
                 defer { close(from) }
+                let st = try stat(from, display: shown)
+                guard st.kind == .regular else { continue }   // replaced since the listing
                 let to: FileDescriptor
                 switch createFile(name, in: target) {
                 case .success(let fd): to = fd
@@ -307,7 +317,7 @@ package enum ImageFS {
                 try copyContents(from, to, size: st.size, display: shown)
                 try chmod(to, mode: st.mode & 0o7777, display: shown)
                 if let (uid, gid) = owner { try chown(to, uid: uid, gid: gid, display: shown) }
-            case .symlink:
+            case .symlink?:
                 let link = try readLink(name, in: source, display: shown)
                 if let e = symlink(link, name, in: target) { throw .syscall("symlinkat(\(shown))", errno: e.rawValue) }
                 if let (uid, gid) = owner { try chown(name, in: target, uid: uid, gid: gid, display: shown) }
@@ -335,11 +345,16 @@ package enum ImageFS {
             left -= Int64(n.result)
         }
         if size > 65536 && left <= 0 { return }   // copied in the kernel
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
+        // A small file's size is known: no read to find its end (a file that
+        // grew meanwhile is copied as it was when looked at).
+        var wanted = size <= 65536 ? Int(size) : Int.max
+        if wanted == 0 { return }
+        var buffer = [UInt8](repeating: 0, count: min(wanted, 65536))
+        while wanted > 0 {
             let n = try read(from, into: &buffer, display: display)
             if n == 0 { return }
             try writeAll(to, buffer, count: n, display: display)
+            wanted -= n
         }
     }
 
