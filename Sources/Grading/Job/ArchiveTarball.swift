@@ -1,6 +1,7 @@
 import CZlib
 import Foundation
 import SandboxCore
+import SystemPackage
 
 /// A job's /archive as INGInious sends it: a gzipped tar of its contents,
 /// made in this process (a /bin/tar process was 3-4 ms of every job here,
@@ -10,11 +11,14 @@ import SandboxCore
 /// headers with GNU long names past 100 bytes; regular files, folders and
 /// symlinks (a symlink is stored as one, never followed); anything else is
 /// left out, as it cannot be sent. The run script wrote the folder as the
-/// worker: it is read with O_NOFOLLOW, never through a link.
+/// worker: it is read relative to each folder's descriptor with O_NOFOLLOW,
+/// never through a link.
 enum ArchiveTarball {
     static func make(of directory: String) throws -> [UInt8] {
+        let dir = try ImageFS.openDirectory(directory)
+        defer { ImageFS.close(dir) }
         var tar: [UInt8] = []
-        try add(directory: directory, relative: "", into: &tar)
+        try add(dir, display: directory, relative: "", into: &tar)
         // Most run scripts leave /archive empty: its tarball is always the same.
         if tar.isEmpty, let empty = emptyTarball { return empty }
         tar.append(contentsOf: [UInt8](repeating: 0, count: 1024))
@@ -23,33 +27,29 @@ enum ArchiveTarball {
 
     private static let emptyTarball = try? gzip([UInt8](repeating: 0, count: 1024))
 
-    private static func add(directory: String, relative: String, into tar: inout [UInt8]) throws {
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
-        for name in names {
-            let path = directory + "/" + name
+    /// The entries of `dir`, by name, each relative to the folder it is in
+    /// (`ImageFS`: openat with O_NOFOLLOW, never a path looked up from the root again).
+    private static func add(_ dir: FileDescriptor, display: String, relative: String, into tar: inout [UInt8]) throws {
+        for name in try ImageFS.entries(of: dir, display: display).sorted() {
+            let shown = display + "/" + name
             let entry = relative.isEmpty ? name : relative + "/" + name
-            var st = stat()
-            guard lstat(path, &st) == 0 else { throw GradingError.sandbox("lstat(\(path)): \(errnoName(errno))") }
-            switch st.st_mode & S_IFMT {
-            case S_IFDIR:
+            // Gone, or a name that is not UTF-8 (it cannot be given by name here): left out.
+            guard let st = try ImageFS.stat(name, in: dir, display: shown) else { continue }
+            switch st.kind {
+            case .directory:
                 header(entry + "/", type: "5", size: 0, stat: st, into: &tar)
-                try add(directory: path, relative: entry, into: &tar)
-            case S_IFLNK:
-                var buffer = [CChar](repeating: 0, count: 4096)
-                let n = readlink(path, &buffer, buffer.count - 1)
-                guard n >= 0 else { throw GradingError.sandbox("readlink(\(path)): \(errnoName(errno))") }
-                let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                header(entry, type: "2", size: 0, stat: st, link: target, into: &tar)
-            case S_IFREG:
-                let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-                guard fd >= 0 else { throw GradingError.sandbox("open(\(path)): \(errnoName(errno))") }
-                defer { close(fd) }
+                let child = try ImageFS.openDirectory(name, in: dir, display: shown)
+                defer { ImageFS.close(child) }
+                try add(child, display: shown, relative: entry, into: &tar)
+            case .symlink:
+                header(entry, type: "2", size: 0, stat: st, link: try ImageFS.readLink(name, in: dir, display: shown), into: &tar)
+            case .regular:
+                let fd = try ImageFS.openFile(name, in: dir, display: shown)
+                defer { ImageFS.close(fd) }
                 var bytes: [UInt8] = []
-                var chunk = [UInt8](repeating: 0, count: 65536)
+                var chunk = [UInt8](repeating: 0, count: Int(min(max(st.size, 1), 65536)))
                 while true {
-                    let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                    if n < 0 && errno == EINTR { continue }
-                    guard n >= 0 else { throw GradingError.sandbox("read(\(path)): \(errnoName(errno))") }
+                    let n = try ImageFS.read(fd, into: &chunk, display: shown)
                     if n == 0 { break }
                     bytes.append(contentsOf: chunk[0..<n])
                 }
@@ -63,7 +63,7 @@ enum ArchiveTarball {
     }
 
     /// A ustar header (and a GNU long-name entry before it when a name is past 100 bytes).
-    private static func header(_ name: String, type: Character, size: Int, stat st: stat, link: String = "", into tar: inout [UInt8]) {
+    private static func header(_ name: String, type: Character, size: Int, stat st: ImageFS.Stat, link: String = "", into tar: inout [UInt8]) {
         let nameBytes = Array(name.utf8), linkBytes = Array(link.utf8)
         if nameBytes.count > 100 {
             longName(nameBytes, type: "L", into: &tar)
@@ -80,11 +80,11 @@ enum ArchiveTarball {
             put(Array((String(repeating: "0", count: max(0, width - 1 - text.count)) + text).utf8), at: offset, width: width - 1)
         }
         put(nameBytes, at: 0, width: 100)
-        octal(Int(st.st_mode & 0o7777), at: 100, width: 8)
-        octal(Int(st.st_uid), at: 108, width: 8)
-        octal(Int(st.st_gid), at: 116, width: 8)
+        octal(Int(st.mode), at: 100, width: 8)
+        octal(Int(st.owner), at: 108, width: 8)
+        octal(Int(st.group), at: 116, width: 8)
         octal(size, at: 124, width: 12)
-        octal(max(0, Int(st.st_mtim.tv_sec)), at: 136, width: 12)
+        octal(max(0, Int(st.modifiedSeconds)), at: 136, width: 12)
         block[156] = type.asciiValue ?? 48
         put(linkBytes, at: 157, width: 100)
         put(Array("ustar\u{0}00".utf8), at: 257, width: 8)

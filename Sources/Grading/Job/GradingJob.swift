@@ -1,5 +1,6 @@
 import Foundation
 import SandboxCore
+import Synchronization
 import SystemPackage
 
 /// One submission graded by one task: the grading box runs the task's run
@@ -106,7 +107,9 @@ public final class JobControl: @unchecked Sendable {
 /// Where environments come from: images whose `org.inginious.grading.name` label names them.
 public struct Environments: Sendable {
     public let images: ImageStore
-    private let cache = ListCache()
+    /// The store's images, read again only when its folder changed (an image
+    /// added, replaced or removed renames an entry in it).
+    private let listing = FileStampCache<Listing>(capacity: 1)
 
     public init(images: ImageStore) { self.images = images }
 
@@ -115,48 +118,34 @@ public struct Environments: Sendable {
         all().first { $0.labels?["org.inginious.grading.name"] == name }
     }
 
-    /// The store's images, read again only when its folder changed (an image
-    /// added, replaced or removed renames an entry in it): reading every
-    /// image.json was a tenth of an agent's CPU per job.
-    public func all() -> [ImageInfo] {
-        var st = stat()
-        let stamp = stat(images.directory, &st) == 0 ? [UInt64(st.st_mtim.tv_sec), UInt64(st.st_mtim.tv_nsec), UInt64(st.st_ino)] : []
-        return cache.read(stamp: stamp) { (try? images.list()) ?? [] }
-    }
+    public func all() -> [ImageInfo] { current().images }
 
     /// Whether `path` (absolute in the image) is a directory in `image`'s
     /// root, or a file when `directory` is false. Asked of every job's images
     /// (their mount points, their run_student); an image's root does not
-    /// change while it is in the store, so each answer is kept until the
-    /// store changes.
+    /// change while it is in the store, so each answer is kept as long as the
+    /// store's listing is.
     func has(_ path: String, in image: ImageInfo, directory: Bool) -> Bool {
-        _ = all()   // drops the answers when the store changed
-        return cache.fact(image.rootfs + path + (directory ? "/" : "")) {
+        current().fact(image.rootfs + path + (directory ? "/" : "")) {
             directory ? ImageFS.isDirectory(image.rootfs + path) : FileManager.default.fileExists(atPath: image.rootfs + path)
         }
     }
 
-    private final class ListCache: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stamp: [UInt64] = []
-        private var list: [ImageInfo]?
-        private var facts: [String: Bool] = [:]
+    private func current() -> Listing {
+        listing.value(at: images.directory) { Listing((try? images.list()) ?? []) }
+    }
 
-        func read(stamp now: [UInt64], _ load: () -> [ImageInfo]) -> [ImageInfo] {
-            lock.lock()
-            defer { lock.unlock() }
-            if let list, stamp == now, !now.isEmpty { return list }
-            let fresh = load()
-            stamp = now
-            list = fresh
-            facts = [:]
-            return fresh
-        }
+    /// One reading of the store, with what was asked of its images since.
+    private final class Listing: Sendable {
+        let images: [ImageInfo]
+        private let facts = Mutex<[String: Bool]>([:])
+
+        init(_ images: [ImageInfo]) { self.images = images }
 
         func fact(_ key: String, _ find: () -> Bool) -> Bool {
-            if let known = lock.withLock({ facts[key] }) { return known }
+            if let known = facts.withLock({ $0[key] }) { return known }
             let found = find()
-            lock.withLock { facts[key] = found }
+            facts.withLock { $0[key] = found }
             return found
         }
     }

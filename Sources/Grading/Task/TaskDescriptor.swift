@@ -189,29 +189,11 @@ struct FieldReader {
     }
 }
 
-/// Tasks read so far, each parsed again only when its task.yaml changed
-/// (another file, size, modification or change time): a grader grades the
-/// same tasks over and over, and parsing YAML was a tenth of its CPU per job.
+/// Tasks read so far, each parsed again only when its task.yaml changed.
 final class TaskCache: Sendable {
-    private struct Entry {
-        var stamp: [Int64]
-        var task: TaskDescriptor
-    }
-    private let entries = Mutex<[String: Entry]>([:])
-    /// Tasks kept at most; past that the table starts afresh (a course has tens of them).
-    static let capacity = 4096
+    private let files = FileStampCache<TaskDescriptor>()
 
     func load(_ path: String) throws(GradingError) -> TaskDescriptor {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return try TaskDescriptor.load(path) }
-        let stamp = [Int64(st.st_dev), Int64(st.st_ino), Int64(st.st_size), Int64(st.st_mtim.tv_sec), Int64(st.st_mtim.tv_nsec),
-                     Int64(st.st_ctim.tv_sec), Int64(st.st_ctim.tv_nsec)]
-        if let known = entries.withLock({ $0[path] }), known.stamp == stamp { return known.task }
-        let task = try TaskDescriptor.load(path)
-        entries.withLock { table in
-            if table.count >= Self.capacity { table.removeAll() }
-            table[path] = Entry(stamp: stamp, task: task)
-        }
-        return task
+        try files.value(at: path) { () throws(GradingError) in try TaskDescriptor.load(path) }
     }
 }

@@ -24,6 +24,9 @@ package enum ImageFS {
         package var device: UInt64
         package var inode: UInt64
         package var links: UInt64
+        package var owner: UInt32 = 0
+        package var group: UInt32 = 0
+        package var modifiedSeconds: Int64 = 0
     }
 
     /// `Kernel.retrying` for the Int32-returning *at() calls; errno is still theirs afterwards.
@@ -409,7 +412,8 @@ extension ImageFS.Stat {
         }
         self.init(
             kind: kind, mode: UInt32(st.st_mode & 0o7777), size: Int64(st.st_size), blocks: Int64(st.st_blocks),
-            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), links: UInt64(st.st_nlink))
+            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), links: UInt64(st.st_nlink),
+            owner: st.st_uid, group: st.st_gid, modifiedSeconds: Int64(st.st_mtim.tv_sec))
     }
 }
 
