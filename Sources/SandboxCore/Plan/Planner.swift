@@ -73,8 +73,9 @@ package enum Planner {
             throw .invalidRequest("the warm pool's network namespaces belong to root: a rootless box cannot join them")
         }
 
-        // A box copied from its image's mount template starts in the image
-        // as its root: its paths are the box's own, and there is no pivot.
+        // A box copied from its image's mount template with a read-only root
+        // starts in the image as its root: its paths are the box's own, and
+        // there is no pivot.
         // Its host binds are trees opened in the caller's namespace and
         // attached by descriptor. An overlay root is the box's own: made in
         // the copy, on the scratch tmpfs, with the template's root (the
