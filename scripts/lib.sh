@@ -29,16 +29,25 @@ install_packages() {
 
 SANDBOX_PACKAGES=(zlib1g-dev libzmq3-dev busybox-static debootstrap uidmap iproute2 iputils-ping crun runc bubblewrap hyperfine sqlite3 lighttpd)
 
+# The executables a release holds, installed side by side (`gradebox bench|grade|agent` exec their siblings).
+RELEASE_PRODUCTS=(gradebox gradebox-bench gradebox-grade gradebox-agent gradebox-inbox)
+
 build_release() {
-    step "building gradebox, gradebox-bench, gradebox-grade, gradebox-agent and gradebox-inbox (release, standard library linked statically)"
+    step "building ${RELEASE_PRODUCTS[*]} (release, standard library linked statically)"
     local product
-    for product in gradebox gradebox-bench gradebox-grade gradebox-agent gradebox-inbox; do
+    for product in "${RELEASE_PRODUCTS[@]}"; do
         swift build -c release --static-swift-stdlib --product "$product"
     done
     mkdir -p out
     local bin
     bin="$(swift build -c release --static-swift-stdlib --show-bin-path)"
-    for product in gradebox gradebox-bench gradebox-grade gradebox-agent gradebox-inbox; do
+    for product in "${RELEASE_PRODUCTS[@]}"; do
         ln -sf "$bin/$product" "out/$product"
     done
+}
+
+# Whether out/ holds every release executable.
+release_built() {
+    local product
+    for product in "${RELEASE_PRODUCTS[@]}"; do [ -x "out/$product" ] || return 1; done
 }

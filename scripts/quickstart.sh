@@ -20,9 +20,9 @@ OUT=${GRADEBOX_BENCH_OUT:-out/bench}
 # candidate up, only for the candidates it runs.
 install_packages "${SANDBOX_PACKAGES[@]}" iptables
 
-# GRADEBOX_PREBUILT=1 keeps the out/gradebox and out/gradebox-bench already there (a CI
-# job that built them in an earlier step); otherwise the incremental release build.
-if [ -n "${GRADEBOX_PREBUILT:-}" ] && [ -x out/gradebox ] && [ -x out/gradebox-bench ] && [ -x out/gradebox-grade ] && [ -x out/gradebox-inbox ]; then
+# GRADEBOX_PREBUILT=1 keeps the release executables already in out/ (a CI job that
+# built them in an earlier step); otherwise the incremental release build.
+if [ -n "${GRADEBOX_PREBUILT:-}" ] && release_built; then
     step "using the gradebox already in out/ (GRADEBOX_PREBUILT)"
 else
     build_release
