@@ -467,13 +467,6 @@ enum InputData {
 
     /// A new file `name` in `dir` holding `bytes` (0644: the run script reads it as the worker).
     static func create(_ name: String, in dir: FileDescriptor, bytes: [UInt8], display: String) throws {
-        let fd: FileDescriptor
-        switch ImageFS.createFile(name, in: dir) {
-        case .success(let made): fd = made
-        case .failure(let e): throw SandboxError.syscall("openat(O_CREAT|O_EXCL, \(display))", errno: e.rawValue)
-        }
-        defer { ImageFS.close(fd) }
-        if !bytes.isEmpty { try ImageFS.writeAll(fd, bytes, display: display) }
-        try ImageFS.chmod(fd, mode: 0o644, display: display)
+        try ImageFS.writeNewFile(name, in: dir, bytes: bytes, mode: 0o644, display: display)
     }
 }

@@ -122,7 +122,7 @@ public enum Feedback {
 }
 
 /// JSONSerialization gives `true` and `false` as NSNumbers too: of type "c" (char).
-private func isBoolean(_ n: NSNumber) -> Bool {
+func isBoolean(_ n: NSNumber) -> Bool {
     String(cString: n.objCType) == "c"
 }
 

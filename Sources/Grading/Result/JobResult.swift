@@ -38,7 +38,7 @@ public indirect enum JSONValue: Sendable, Equatable, Codable {
         case let s as String: self = .string(s)
         case let n as NSNumber:
             // JSONSerialization gives booleans as NSNumbers of type "c" (char); Yams gives Bool.
-            if value is Bool && String(cString: n.objCType) == "c" { self = .bool(n.boolValue) } else { self = .number(n.doubleValue) }
+            if value is Bool && isBoolean(n) { self = .bool(n.boolValue) } else { self = .number(n.doubleValue) }
         case let b as Bool: self = .bool(b)
         case let i as Int: self = .number(Double(i))
         case let d as Double: self = .number(d)

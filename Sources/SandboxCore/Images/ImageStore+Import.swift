@@ -143,14 +143,7 @@ extension ImageStore {
     static func writeInfo(_ info: ImageInfo, in dir: FileDescriptor, display: String) throws(SandboxError) {
         let data: Data
         do { data = try encoder.encode(info) } catch { throw .invalidRequest("cannot encode image.json: \(error)") }
-        let fd: FileDescriptor
-        switch ImageFS.createFile("image.json", in: dir) {
-        case .success(let f): fd = f
-        case .failure(let e): throw .syscall("openat(\(display)/image.json)", errno: e.rawValue)
-        }
-        defer { ImageFS.close(fd) }
-        try ImageFS.writeAll(fd, Array(data), display: "\(display)/image.json")
-        try ImageFS.chmod(fd, mode: 0o644, display: "\(display)/image.json")
+        try ImageFS.writeNewFile("image.json", in: dir, bytes: Array(data), mode: 0o644, display: "\(display)/image.json")
     }
 
     /// rename(2) of the finished staging directory to its name. Without `replace`

@@ -73,6 +73,18 @@ package enum ImageFS {
         return fd == -1 ? .failure(Errno(rawValue: errno)) : .success(FileDescriptor(rawValue: fd))
     }
 
+    /// A new file `name` in `dir` (`createFile`) holding `bytes`, with `mode` (past the umask).
+    package static func writeNewFile(_ name: String, in dir: FileDescriptor, bytes: [UInt8], mode: UInt32, display: String) throws(SandboxError) {
+        let fd: FileDescriptor
+        switch createFile(name, in: dir) {
+        case .success(let made): fd = made
+        case .failure(let e): throw .syscall("openat(O_CREAT|O_EXCL, \(display))", errno: e.rawValue)
+        }
+        defer { close(fd) }
+        if !bytes.isEmpty { try writeAll(fd, bytes, display: display) }
+        try chmod(fd, mode: mode, display: display)
+    }
+
     package static func close(_ fd: FileDescriptor) {
         _ = Glibc.close(fd.rawValue)
     }
@@ -208,7 +220,12 @@ package enum ImageFS {
     /// each is: nil where the filesystem does not say (DT_UNKNOWN), and the
     /// caller must stat. Spares a stat per entry where it does (tmpfs, ext4).
     package static func listing(of dir: FileDescriptor, display: String) throws(SandboxError) -> [(name: String, kind: Kind?)] {
-        try rawListing(of: dir, display: display).map { (String(decoding: $0.name.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self), $0.kind) }
+        try rawListing(of: dir, display: display).map { (text(of: $0.name), $0.kind) }
+    }
+
+    /// A raw (NUL-terminated) name as text; bytes that are not UTF-8 become U+FFFD.
+    static func text(of raw: [CChar]) -> String {
+        String(decoding: raw.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The same with each name as the kernel has it (NUL-terminated bytes,
@@ -335,7 +352,8 @@ package enum ImageFS {
         // A small file is one read and one write either way, and a task's
         // files (copied for every job) are small and usually on another
         // filesystem than the job's, where copy_file_range fails first.
-        var left = size > 65536 ? size : 0
+        let small = size <= 65536
+        var left = small ? 0 : size
         while left > 0 {
             let n = Kernel.retrying {
                 let r = cs_copy_file_range(from.rawValue, to.rawValue, Int(left))
@@ -347,10 +365,10 @@ package enum ImageFS {
             if n.result == 0 { return }   // the file shrank meanwhile
             left -= Int64(n.result)
         }
-        if size > 65536 && left <= 0 { return }   // copied in the kernel
+        if !small && left <= 0 { return }   // copied in the kernel
         // A small file's size is known: no read to find its end (a file that
         // grew meanwhile is copied as it was when looked at).
-        var wanted = size <= 65536 ? Int(size) : Int.max
+        var wanted = small ? Int(size) : Int.max
         if wanted == 0 { return }
         var buffer = [UInt8](repeating: 0, count: min(wanted, 65536))
         while wanted > 0 {
@@ -364,7 +382,7 @@ package enum ImageFS {
     /// Removes everything inside `dir`, keeping `dir` itself.
     package static func emptyDirectory(_ dir: FileDescriptor, display: String) throws(SandboxError) {
         for (name, kind) in try rawListing(of: dir, display: display) {
-            let shown = display + "/" + String(decoding: name.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let shown = display + "/" + text(of: name)
             try removeTree(name, kind: kind, in: dir, display: shown)
         }
     }
