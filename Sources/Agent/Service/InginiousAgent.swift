@@ -7,7 +7,7 @@ import SandboxCore
 /// agent is one, grading every job in gradebox boxes.
 ///
 /// One thread, the caller's, owns the ZeroMQ socket: it says hello, answers
-/// pings, starts jobs and sends what they give back. Jobs are graded as tasks
+/// pings, starts jobs and sends what they give back. Jobs are graded on threads
 /// of their own; their messages reach the socket through an outbox and a
 /// wake-up pipe. Every job it is given gets one `AgentJobStarted` and then
 /// exactly one `AgentJobDone`, whatever happens to it. When the back-end has
@@ -179,14 +179,22 @@ public final class InginiousAgent: @unchecked Sendable {
         }
         log("job \(message.jobID) (\(message.courseID)/\(message.taskID)): started")
         let grader = self.grader
-        Task.detached { [self] in
+        // A thread of its own per job (a parked one, mostly), which holds it
+        // from the start to the result: no hop between threads on its path.
+        let started = startThread("job \(message.jobID)") { [self] in
             let start = Date()
-            let result = await grader.grade(job, control: control)
+            let result = grader.gradeBlocking(job, control: control)
             let ms = Date().timeIntervalSince(start) * 1000
             log("job \(message.jobID) (\(message.courseID)/\(message.taskID)): \(result.result) in \(Int((ms * 10).rounded()) / 10).\(Int((ms * 10).rounded()) % 10) ms"
                 + (result.result == "crash" ? ": \(result.text)" : ""))
             lock.withLock { _ = running.removeValue(forKey: message.jobID) }
             send(.jobDone(AgentJobDone(jobID: message.jobID, result)), generation: generation)
+        }
+        if case .failure(let error) = started {
+            log("job \(message.jobID) (\(message.courseID)/\(message.taskID)): not started: \(error)")
+            lock.withLock { _ = running.removeValue(forKey: message.jobID) }
+            send(.jobDone(AgentJobDone(jobID: message.jobID, result: ResultText("crash", "gradebox agent could not start the job: \(error)"),
+                                       grade: 0, state: JobRequest.previousState(message))), generation: generation)
         }
     }
 

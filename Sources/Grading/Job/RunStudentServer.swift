@@ -49,11 +49,13 @@ final class RunStudentServer: @unchecked Sendable {
             throw GradingError.sandbox("bind/listen(\(path)) for run_student: \(errnoName(e))")
         }
         listener = fd
-        let thread = Thread { [self] in
+        if case .failure(let error) = startThread("run_student server", { [self] in
             self.serve(launch: launch, origin: origin)
             self.done.signal()
+        }) {
+            close(fd)
+            throw GradingError.sandbox("\(error)")
         }
-        thread.start()
     }
 
     /// Stops accepting and waits for the request being served, if any.

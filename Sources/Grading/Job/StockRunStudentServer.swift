@@ -52,10 +52,14 @@ final class StockRunStudentServer: @unchecked Sendable {
         }
         self.context = context
         self.socket = socket
-        Thread { [self] in
+        if case .failure(let error) = startThread("run_student server (stock)", { [self] in
             serve(launch: launch, origin: origin)
             done.signal()
-        }.start()
+        }) {
+            zmq_close(socket)
+            zmq_ctx_term(context)
+            throw Failure(description: "\(error) for run_student")
+        }
     }
 
     /// Stops serving (after the request being served, if any) and closes the socket.
@@ -197,7 +201,7 @@ private final class StockSignalRelay: @unchecked Sendable {
 
     init(connection: Int32, control: RunControl) {
         self.connection = connection
-        Thread { [self] in
+        let relay: @Sendable () -> Void = { [self] in
             var digits: [UInt8] = []
             var byte: UInt8 = 0
             while recv(connection, &byte, 1, 0) == 1 {
@@ -208,7 +212,9 @@ private final class StockSignalRelay: @unchecked Sendable {
                 digits = []
             }
             done.signal()
-        }.start()
+        }
+        // No thread, no relay: the program runs on, unsignalled.
+        if case .failure = startThread("run_student signal relay", relay) { done.signal() }
     }
 
     func stop() {

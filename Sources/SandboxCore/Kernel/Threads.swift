@@ -20,23 +20,118 @@ package func onOwnThread<T: Sendable, E: Error>(_ what: String = "box supervisor
     return try result.get()
 }
 
-/// Starts `work` on a new detached thread.
+/// Starts `work` on a thread of its own: a parked one when one waits (see
+/// `ParkedThreads`), else a new detached thread.
 @discardableResult
-func startThread(_ what: String, _ work: @escaping @Sendable () -> Void) -> Result<Void, SandboxError> {
-    let box = ThreadWork(work)
-    var thread = pthread_t()
-    let unmanaged = Unmanaged.passRetained(box)
-    let rc = pthread_create(&thread, nil, { arg in
-        let box = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue() as! ThreadWork
-        box.run()
-        return nil
-    }, unmanaged.toOpaque())
-    if rc != 0 {
-        unmanaged.release()
-        return .failure(.syscall("pthread_create(\(what))", errno: rc))
+package func startThread(_ what: String, _ work: @escaping @Sendable () -> Void) -> Result<Void, SandboxError> {
+    ParkedThreads.shared.start(what, work)
+}
+
+/// Threads that ended their work and wait a while for more. A grading job
+/// hands a box's watch and its run_student server to threads of their own;
+/// making each thread and ending it (clone3, the stack's madvise, exit, the
+/// first run's set-up) was about a twentieth of a long-lived grader's CPU.
+/// Whatever a piece of work leaves in its thread's state beyond what every
+/// caller restores (the signal mask around a spawn) must not matter: no
+/// caller here unshares or setns in these threads (the netns and mount
+/// template makers use threads of their own that end).
+final class ParkedThreads: @unchecked Sendable {
+    static let shared = ParkedThreads()
+
+    /// At most this many wait; one more ends.
+    let maxParked: Int
+    /// A thread parked this long with nothing to do ends.
+    let idleSeconds: Int
+
+    init(maxParked: Int = 16, idleSeconds: Int = 30) {
+        self.maxParked = maxParked
+        self.idleSeconds = idleSeconds
     }
-    pthread_detach(thread)
-    return .success(())
+
+    private final class Parked {
+        /// Allocated: a C condition must not move, and a Swift property's address is not stable.
+        let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        var next: (@Sendable () -> Void)?
+        init() {
+            var attributes = pthread_condattr_t()
+            pthread_condattr_init(&attributes)
+            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+            pthread_cond_init(condition, &attributes)
+            pthread_condattr_destroy(&attributes)
+        }
+        deinit {
+            pthread_cond_destroy(condition)
+            condition.deallocate()
+        }
+    }
+
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+    /// The most recently parked last: it is handed work first (its stack is warm).
+    private var parked: [Parked] = []
+
+    /// How many wait now (tests).
+    var parkedCount: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return parked.count
+    }
+
+    func start(_ what: String, _ work: @escaping @Sendable () -> Void) -> Result<Void, SandboxError> {
+        pthread_mutex_lock(mutex)
+        if let thread = parked.popLast() {
+            thread.next = work
+            pthread_cond_signal(thread.condition)
+            pthread_mutex_unlock(mutex)
+            return .success(())
+        }
+        pthread_mutex_unlock(mutex)
+        let box = ThreadWork { [self] in self.serve(first: work) }
+        var thread = pthread_t()
+        let unmanaged = Unmanaged.passRetained(box)
+        let rc = pthread_create(&thread, nil, { arg in
+            let box = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue() as! ThreadWork
+            box.run()
+            return nil
+        }, unmanaged.toOpaque())
+        if rc != 0 {
+            unmanaged.release()
+            return .failure(.syscall("pthread_create(\(what))", errno: rc))
+        }
+        pthread_detach(thread)
+        return .success(())
+    }
+
+    /// A thread's life: its work, then parked for the next until idle too long.
+    private func serve(first: @escaping @Sendable () -> Void) {
+        var work = first
+        let me = Parked()
+        while true {
+            work()
+            pthread_mutex_lock(mutex)
+            guard parked.count < maxParked else {
+                pthread_mutex_unlock(mutex)
+                return
+            }
+            parked.append(me)
+            var deadline = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &deadline)
+            deadline.tv_sec += idleSeconds
+            while me.next == nil {
+                if pthread_cond_timedwait(me.condition, mutex, &deadline) == ETIMEDOUT, me.next == nil {
+                    parked.removeAll { $0 === me }
+                    pthread_mutex_unlock(mutex)
+                    return
+                }
+            }
+            work = me.next!
+            me.next = nil
+            pthread_mutex_unlock(mutex)
+        }
+    }
 }
 
 private final class ThreadWork: @unchecked Sendable {
