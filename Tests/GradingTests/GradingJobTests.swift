@@ -245,6 +245,49 @@ struct GradingJobTests {
         #expect(r.result == "success" && r.text == "alice", "\(r.result): \(r.text)")
     }
 
+    /// The run script owns /task and /.__output; the grader works on both
+    /// as root on the host after the script has had its way with them. A
+    /// symlink it leaves is never followed there: not as the student box's
+    /// /task/student (that bound a host folder into the box), not as
+    /// __feedback.json (that put a host file in the result); a FIFO as
+    /// feedback does not hold the job; a missing /task/student is made again.
+    @Test func whatTheRunScriptLeftIsNeverFollowedOnTheHost() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        let secret = course.path + "/host-secret"
+        try FileManager.default.createDirectory(atPath: secret, withIntermediateDirectories: false)
+        try "{\"result\": \"success\", \"text\": \"HOST FILE\"}\n".write(toFile: secret + "/f.json", atomically: true, encoding: .utf8)
+        // A folder the image has too (/etc), with a file only the host's has:
+        // bound there, the student box would see it.
+        let marker = "gradebox-test-marker-\(getpid())"
+        FileManager.default.createFile(atPath: "/etc/" + marker, contents: Data())
+        defer { unlink("/etc/" + marker) }
+        try course.task("studentlink", run: """
+            #!/bin/bash
+            rm -rf /task/student; ln -s /etc /task/student
+            run_student ls /task/student/ > /tmp/out 2>&1; rc=$?
+            feedback-result success; feedback-msg -m "rc=$rc $(grep -c \(marker) /tmp/out)"
+            """)
+        try course.task("feedbacklink", run: "#!/bin/bash\nln -s \(secret)/f.json /.__output/__feedback.json\n")
+        try course.task("feedbackfifo", run: "#!/bin/bash\nmkfifo /.__output/__feedback.json\n")
+        try course.task("studentgone", run: """
+            #!/bin/bash
+            rm -rf /task/student
+            run_student touch /task/student/made; rc=$?
+            feedback-result success; feedback-msg -m "rc=$rc $(stat -c %U /task/student/made)"
+            """)
+        let g = try grader()
+        let link = await g.grade(GradingJob(course: course.path, task: "studentlink", inputs: [:]))
+        #expect(link.result == "success" && link.text == "rc=254 0", "a symlinked /task/student is refused: \(link.result): \(link.text)")
+        let feedbackLink = await g.grade(GradingJob(course: course.path, task: "feedbacklink", inputs: [:]))
+        #expect(feedbackLink.result == "crash" && !feedbackLink.text.contains("HOST FILE"), "\(feedbackLink.result): \(feedbackLink.text)")
+        #expect(feedbackLink.text.contains("symbolic link"), "\(feedbackLink.text)")
+        let fifo = await g.grade(GradingJob(course: course.path, task: "feedbackfifo", inputs: [:]))
+        #expect(fifo.result == "crash" && fifo.text.contains("not a regular file"), "\(fifo.result): \(fifo.text)")
+        let gone = await g.grade(GradingJob(course: course.path, task: "studentgone", inputs: [:]))
+        #expect(gone.result == "success" && gone.text == "rc=0 worker", "\(gone.result): \(gone.text)")
+    }
+
     /// A long-lived grader keeps each job's cgroups and namespaces for the
     /// next: hostile jobs (a fork bomb, an output flood, a memory hog) leave
     /// the next job nothing of theirs, and nothing is left once drained.

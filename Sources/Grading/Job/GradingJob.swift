@@ -364,7 +364,12 @@ public struct Grader: Sendable {
         case .XX: throw GradingError.sandbox("the grading box failed: \(run.failure?.description ?? "unknown step")")
         default: break
         }
-        let feedback = (try? Data(contentsOf: URL(fileURLWithPath: files.output + "/__feedback.json"))).map { [UInt8]($0) } ?? []
+        let feedback: [UInt8]
+        do {
+            feedback = try files.feedback()
+        } catch let unreadable as JobFiles.UnreadableFeedback {
+            return JobResult(result: "crash", text: Feedback.Text.exception(unreadable.why))
+        }
         let archive = try? files.archiveTarball()
         phase("feedback read")
         var result = Feedback.result(.ran, feedback: feedback, archive: archive, previousState: job.state, debug: job.debug,
@@ -419,7 +424,9 @@ extension Grader {
         spec.workingDirectory = request.working_dir.hasPrefix("/") ? request.working_dir : "/task"
         spec.workingDirectoryMode = .image
         spec.network = request.share_network && network ? .host : .none
-        spec.mounts = [BindMount(source: files.task + "/student", target: "/task/student", writable: true)]
+        guard let student = files.studentFolder() else { return (254, nil) }
+        defer { close(student) }
+        spec.mounts = [BindMount(source: "/proc/self/fd/\(student)", target: "/task/student", writable: true)]
         if let common, FileManager.default.fileExists(atPath: common + "/student") {
             spec.mounts.append(BindMount(source: common + "/student", target: "/course/common/student"))
         }

@@ -96,6 +96,72 @@ struct JobFiles {
         try? ImageFS.removeTree(name, in: dir, display: root)
     }
 
+    /// /task/student for a student box: a descriptor (O_PATH) of the folder
+    /// as the run script left it, its bind's source as /proc/self/fd/N. The
+    /// run script owns /task and may have put anything there: the grader
+    /// binds as root on the host, so a symlink is refused, never followed
+    /// (a link to / gave the student box the host's root), and the folder is
+    /// made again if it is gone (Docker makes a bind's missing source too).
+    /// nil when it is not a folder. The caller closes it after the launch.
+    func studentFolder() -> Int32? {
+        guard let task = try? ImageFS.openDirectory(self.task) else { return nil }
+        defer { ImageFS.close(task) }
+        func open() -> Int32 { ImageFS.retrying { openat(task.rawValue, "student", ImageFS.oPath | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) } }
+        var fd = open()
+        if fd < 0 && errno == ENOENT {
+            guard ImageFS.mkdir("student", in: task, mode: 0o755) == nil,
+                  (try? ImageFS.chown("student", in: task, uid: Self.worker.0, gid: Self.worker.1, display: self.task + "/student")) != nil
+            else { return nil }
+            fd = open()
+        }
+        return fd >= 0 ? fd : nil
+    }
+
+    /// The most of __feedback.json a result takes: INGInious keeps a
+    /// submission's result in one MongoDB document, at most 16 MiB.
+    static let feedbackLimit = 16 << 20
+
+    /// Why the feedback file could not be taken, in the words of the result's crash text.
+    struct UnreadableFeedback: Error {
+        var why: String
+    }
+
+    /// /.__output/__feedback.json as the run script left it; [] when there is
+    /// none. The grader reads it as root on the host, so a symlink the box
+    /// made there is refused, not followed (it would put a host file in the
+    /// result), and so is anything but a regular file (a FIFO would hold
+    /// the job) or a file past `feedbackLimit` (a sparse one costs the box nothing).
+    func feedback() throws -> [UInt8] {
+        let dir = try ImageFS.openDirectory(output)
+        defer { ImageFS.close(dir) }
+        let fd = ImageFS.retrying { openat(dir.rawValue, "__feedback.json", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+        if fd < 0 {
+            switch errno {
+            case ENOENT: return []
+            case ELOOP: throw UnreadableFeedback(why: "the feedback file is a symbolic link")
+            default: throw SandboxError.syscall("openat(\(output)/__feedback.json)", errno: errno)
+            }
+        }
+        let file = FileDescriptor(rawValue: fd)
+        defer { ImageFS.close(file) }
+        let st = try ImageFS.stat(file, display: output + "/__feedback.json")
+        guard st.kind == ImageFS.Kind.regular else { throw UnreadableFeedback(why: "the feedback file is not a regular file") }
+        guard st.size <= Self.feedbackLimit else { throw UnreadableFeedback(why: "the feedback file is larger than 16 MiB") }
+        // Its size as fstat gave it, and a byte more to see whether it grew since (a process left behind may still write).
+        var bytes = [UInt8](repeating: 0, count: Int(st.size) + 1)
+        var filled = 0
+        while filled < bytes.count {
+            let n = try bytes.withUnsafeMutableBytes { b in
+                try ImageFS.read(file, into: UnsafeMutableRawBufferPointer(rebasing: b[filled...]), display: output + "/__feedback.json")
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        guard filled <= Int(st.size) else { throw UnreadableFeedback(why: "the feedback file was still being written") }
+        bytes.removeLast(bytes.count - filled)
+        return bytes
+    }
+
     /// /archive as INGInious sends it: a gzipped tar of its contents.
     func archiveTarball() throws -> [UInt8] { try ArchiveTarball.make(of: archive) }
 }

@@ -31,7 +31,7 @@ package enum ImageFS {
 
     /// `Kernel.retrying` for the Int32-returning *at() calls; errno is still theirs afterwards.
     @inline(__always)
-    static func retrying(_ body: () -> Int32) -> Int32 {
+    package static func retrying(_ body: () -> Int32) -> Int32 {
         Int32(Kernel.retrying { Int(body()) }.result)
     }
 
@@ -413,7 +413,7 @@ package enum ImageFS {
     package static var isRoot: Bool { geteuid() == 0 }
 
     /// O_PATH (the same on x86_64 and arm64); Glibc hides it from Swift behind _GNU_SOURCE.
-    static let oPath: Int32 = 0o10000000
+    package static let oPath: Int32 = 0o10000000
 }
 
 extension ImageFS.Stat {
