@@ -263,6 +263,13 @@ ssize_t cs_copy_file_range(int from, int to, size_t len);
 // getdents64(2) from the descriptor's offset into buf: bytes filled (0 at the end), or -errno.
 // Each record is a struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
 ssize_t cs_getdents64(int fd, void *buf, size_t len);
+// epoll(7) with the descriptor itself as each event's data (struct epoll_event is packed on
+// x86-64, which Swift does not import): 0 or -errno.
+int cs_epoll_new(void);   // close-on-exec; or -errno
+int cs_epoll_watch(int epfd, int fd);
+int cs_epoll_unwatch(int epfd, int fd);
+// epoll_wait(2) of up to `max` descriptors that are ready: their number, or -errno (EINTR retried).
+int cs_epoll_ready(int epfd, int *fds, int max, int timeout_ms);
 // CLOCK_MONOTONIC in nanoseconds: the clock of cs_event.mono_ns.
 int64_t cs_monotonic_ns(void);
 // 1 when path is a network namespace (an nsfs bind mount), else 0.

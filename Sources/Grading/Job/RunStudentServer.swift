@@ -144,49 +144,99 @@ extension RunStudentServer.Request {
 }
 
 /// Reads `{"signal": N}` lines from a run_student connection while its
-/// student box runs, and passes each signal on: a read source on a queue of
-/// its own (a thread per run_student was a tenth of what serving it cost).
-private final class SignalRelay: @unchecked Sendable {
-    private static let queue = DispatchQueue(label: "gradebox.run_student.signals")
-    private let source: any DispatchSourceRead
-    private let done = DispatchSemaphore(value: 0)
-    private var pending: [UInt8] = []
-    private let control: RunControl
+/// student box runs, and passes each signal on. One thread serves every
+/// connection of the process (`SignalLines`), woken only when a line comes:
+/// a Dispatch read source per run_student woke Dispatch's threads four
+/// times or more to register and cancel it, for signals that seldom come.
+private final class SignalRelay {
+    private let connection: Int32
+    private let watched: Bool
 
     init(connection: Int32, control: RunControl, already: [UInt8]) {
-        self.control = control
-        source = DispatchSource.makeReadSource(fileDescriptor: connection, queue: Self.queue)
-        Self.queue.sync { take(already) }
-        source.setEventHandler { [self] in
-            var buffer = [UInt8](repeating: 0, count: 256)
-            let n = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
-            guard n > 0 else {
-                source.cancel()   // the caller closed its end, or stop() shut ours
-                return
-            }
-            take(Array(buffer[0..<n]))
-        }
-        source.setCancelHandler { [done] in done.signal() }
-        source.resume()
-    }
-
-    private func take(_ bytes: [UInt8]) {
-        pending.append(contentsOf: bytes)
-        while let end = pending.firstIndex(of: 10) {
-            let line = Data(pending[..<end])
-            pending.removeSubrange(...end)
-            if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
-               let sig = (object["signal"] as? NSNumber)?.int32Value, (1...64).contains(sig) {
-                control.signal(sig)
-            }
-        }
+        self.connection = connection
+        watched = SignalLines.shared?.watch(connection, control: control, already: already) ?? false
     }
 
     /// Ends the relay (the box has ended); the connection may be closed once this returns.
     func stop() {
-        source.cancel()
-        done.wait()
+        if watched { SignalLines.shared?.unwatch(connection) }
+    }
+}
+
+/// The thread that reads every run_student connection's signal lines
+/// (epoll). A line is handled with the lock held, so once `unwatch`
+/// returns no handler runs for that connection any more.
+private final class SignalLines: @unchecked Sendable {
+    /// nil where no epoll or thread could be had: signals are then not passed on.
+    static let shared: SignalLines? = SignalLines()
+
+    private let epoll: Int32
+    private let lock = NSLock()
+    private var watched: [Int32: (control: RunControl, pending: [UInt8])] = [:]
+
+    private init?() {
+        epoll = cs_epoll_new()
+        guard epoll >= 0 else { return nil }
+        guard case .success = startThread("run_student signal relay", { [self] in serve() }) else {
+            close(epoll)
+            return nil
+        }
+    }
+
+    /// Starts passing on `connection`'s signals (first those in `already`, read with the request).
+    func watch(_ connection: Int32, control: RunControl, already: [UInt8]) -> Bool {
+        lock.withLock {
+            watched[connection] = (control, [])
+            take(connection, already)
+        }
+        guard cs_epoll_watch(epoll, connection) == 0 else {
+            lock.withLock { _ = watched.removeValue(forKey: connection) }
+            return false
+        }
+        return true
+    }
+
+    func unwatch(_ connection: Int32) {
+        _ = cs_epoll_unwatch(epoll, connection)
+        lock.withLock { _ = watched.removeValue(forKey: connection) }
+    }
+
+    private func serve() {
+        var ready = [Int32](repeating: -1, count: 16)
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let n = ready.withUnsafeMutableBufferPointer { cs_epoll_ready(epoll, $0.baseAddress, 16, -1) }
+            guard n >= 0 else { return }
+            for fd in ready.prefix(Int(n)) {
+                lock.withLock {
+                    // Gone already (unwatched after epoll_wait returned): its number may be another's now.
+                    guard watched[fd] != nil else { return }
+                    let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                    if got < 0 && (errno == EAGAIN || errno == EINTR) { return }
+                    guard got > 0 else {
+                        // The caller closed its end: nothing more to read until the box ends.
+                        _ = cs_epoll_unwatch(epoll, fd)
+                        return
+                    }
+                    take(fd, Array(buffer[0..<got]))
+                }
+            }
+        }
+    }
+
+    /// Passes on each whole line's signal (the lock held).
+    private func take(_ connection: Int32, _ bytes: [UInt8]) {
+        guard var entry = watched[connection] else { return }
+        entry.pending.append(contentsOf: bytes)
+        while let end = entry.pending.firstIndex(of: 10) {
+            let line = Data(entry.pending[..<end])
+            entry.pending.removeSubrange(...end)
+            if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
+               let sig = (object["signal"] as? NSNumber)?.int32Value, (1...64).contains(sig) {
+                _ = entry.control.signal(sig)
+            }
+        }
+        watched[connection] = entry
     }
 }
 
