@@ -85,7 +85,8 @@ struct GradeBench: AsyncParsableCommand {
     }
 
     /// Grades `job` `times` times, `width` at once, each on a thread that
-    /// holds it from start to result (as `gradebox agent` grades); returns
+    /// holds it from start to result and does its clean-up after (as
+    /// `gradebox agent` grades); returns
     /// each result with its latency in ms, in the order they ended.
     static func grade(_ job: GradingJob, times: Int, width: Int, grader: Grader) -> [(JobResult, Double)] {
         final class Shared: @unchecked Sendable {
@@ -104,9 +105,10 @@ struct GradeBench: AsyncParsableCommand {
                 }
                 guard mine else { break }
                 let t = Date()
-                let result = grader.gradeBlocking(job)
-                let ms = Date().timeIntervalSince(t) * 1000
-                shared.lock.withLock { shared.results.append((result, ms)) }
+                grader.gradeBlocking(job) { result in
+                    let ms = Date().timeIntervalSince(t) * 1000
+                    shared.lock.withLock { shared.results.append((result, ms)) }
+                }
             }
             group.leave()
         }

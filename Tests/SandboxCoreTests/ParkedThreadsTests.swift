@@ -69,3 +69,51 @@ struct ParkedThreadsTests {
         #expect(threads.parkedCount == 2, "the two beyond maxParked ended")
     }
 }
+
+@Suite("Later work kept for the thread that answers")
+struct LaterWorkTests {
+    final class Log: @unchecked Sendable {
+        let lock = NSLock()
+        var entries: [String] = []
+        func add(_ s: String) { lock.withLock { entries.append(s) } }
+        var all: [String] { lock.withLock { entries } }
+    }
+
+    @Test func workGivenWhileCollectingWaitsForRunThenRunsInOrder() throws {
+        let queue = LaterQueue(label: "test.later")
+        let log = Log()
+        let later = LaterWork()
+        later.collecting {
+            queue.later { log.add("first") }
+            // Another thread collecting into the same work (as a run_student server does).
+            let done = DispatchSemaphore(value: 0)
+            _ = startThread("test") {
+                later.collecting { queue.later { log.add("second") } }
+                done.signal()
+            }
+            done.wait()
+        }
+        queue.later { log.add("not collected") }   // this thread collects no more: dispatched
+        queue.settle()
+        #expect(log.all == ["not collected"], "kept work waits for run()")
+        #expect(LaterWork.current == nil, "collecting ends with its body")
+        later.run()
+        #expect(log.all == ["not collected", "first", "second"])
+    }
+
+    @Test func settleWaitsForCountedWork() throws {
+        let queue = LaterQueue(label: "test.counting")
+        let log = Log()
+        let started = DispatchSemaphore(value: 0)
+        _ = startThread("test") {
+            queue.counting {
+                started.signal()
+                usleep(200_000)
+                log.add("counted")
+            }
+        }
+        started.wait()
+        queue.settle()
+        #expect(log.all == ["counted"], "settle returned before the counted work ended")
+    }
+}

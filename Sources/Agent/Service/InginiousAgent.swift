@@ -181,14 +181,16 @@ public final class InginiousAgent: @unchecked Sendable {
         let grader = self.grader
         // A thread of its own per job (a parked one, mostly), which holds it
         // from the start to the result: no hop between threads on its path.
+        // The job's clean-up follows its result on the same thread.
         let started = startThread("job \(message.jobID)") { [self] in
             let start = Date()
-            let result = grader.gradeBlocking(job, control: control)
-            let ms = Date().timeIntervalSince(start) * 1000
-            log("job \(message.jobID) (\(message.courseID)/\(message.taskID)): \(result.result) in \(Int((ms * 10).rounded()) / 10).\(Int((ms * 10).rounded()) % 10) ms"
-                + (result.result == "crash" ? ": \(result.text)" : ""))
-            lock.withLock { _ = running.removeValue(forKey: message.jobID) }
-            send(.jobDone(AgentJobDone(jobID: message.jobID, result)), generation: generation)
+            grader.gradeBlocking(job, control: control) { result in
+                let ms = Date().timeIntervalSince(start) * 1000
+                log("job \(message.jobID) (\(message.courseID)/\(message.taskID)): \(result.result) in \(Int((ms * 10).rounded()) / 10).\(Int((ms * 10).rounded()) % 10) ms"
+                    + (result.result == "crash" ? ": \(result.text)" : ""))
+                lock.withLock { _ = running.removeValue(forKey: message.jobID) }
+                send(.jobDone(AgentJobDone(jobID: message.jobID, result)), generation: generation)
+            }
         }
         if case .failure(let error) = started {
             log("job \(message.jobID) (\(message.courseID)/\(message.taskID)): not started: \(error)")

@@ -242,6 +242,19 @@ public struct Grader: Sendable {
         return result
     }
 
+    /// `gradeBlocking` that gives its result to `answer` as soon as it has
+    /// it, then does the job's clean-up itself on this thread (its boxes
+    /// released, its files removed, its group given back: for a grader
+    /// that `reusesGroups`, else before the answer as always) before it
+    /// returns. `finish` and `settle` wait for that clean-up too.
+    public func gradeBlocking(_ job: GradingJob, control: JobControl? = nil, answer: (JobResult) -> Void) {
+        cleanups.counting {
+            let later = LaterWork()
+            answer(later.collecting { gradeBlocking(job, control: control) })
+            later.run()
+        }
+    }
+
     private func run(_ job: GradingJob, control: JobControl?, phase: (String) -> Void, origin: Date,
                      programsCpuMs: inout Double?) throws -> JobResult {
         let descriptor: TaskSettings

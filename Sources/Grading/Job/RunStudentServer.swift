@@ -49,8 +49,10 @@ final class RunStudentServer: @unchecked Sendable {
             throw GradingError.sandbox("bind/listen(\(path)) for run_student: \(errnoName(e))")
         }
         listener = fd
+        // The student boxes' later work goes with the job's, when its thread collects it.
+        let collector = LaterWork.current
         if case .failure(let error) = startThread("run_student server", { [self] in
-            self.serve(launch: launch, origin: origin)
+            if let collector { collector.collecting { self.serve(launch: launch, origin: origin) } } else { self.serve(launch: launch, origin: origin) }
             self.done.signal()
         }) {
             close(fd)

@@ -52,8 +52,9 @@ final class StockRunStudentServer: @unchecked Sendable {
         }
         self.context = context
         self.socket = socket
+        let collector = LaterWork.current
         if case .failure(let error) = startThread("run_student server (stock)", { [self] in
-            serve(launch: launch, origin: origin)
+            if let collector { collector.collecting { serve(launch: launch, origin: origin) } } else { serve(launch: launch, origin: origin) }
             done.signal()
         }) {
             zmq_close(socket)

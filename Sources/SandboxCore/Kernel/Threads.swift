@@ -142,7 +142,9 @@ private final class ThreadWork: @unchecked Sendable {
 /// Work left for later, done one piece at a time in the order given, off
 /// the caller's path; `settle` waits for everything given so far. What a
 /// long-lived caller does after it has answered: a pooled group's box
-/// released (`Runtime.releases`), a grading job's clean-up.
+/// released (`Runtime.releases`), a grading job's clean-up. On a thread
+/// that collects its later work (`LaterWork.collecting`), it is kept there
+/// for that thread to do after its answer instead.
 package final class LaterQueue: Sendable {
     private let queue: DispatchQueue
     private let pending = DispatchGroup()
@@ -150,11 +152,81 @@ package final class LaterQueue: Sendable {
     package init(label: String) { queue = DispatchQueue(label: label) }
 
     package func later(_ work: @escaping @Sendable () -> Void) {
+        if let collector = LaterWork.current {
+            collector.add(work)
+            return
+        }
         queue.async(group: pending, execute: work)
+    }
+
+    /// Runs `body`, which `settle` waits for as it waits for work given
+    /// here: work a thread does itself after its answer (`LaterWork.run`).
+    package func counting<T>(_ body: () -> T) -> T {
+        pending.enter()
+        defer { pending.leave() }
+        return body()
     }
 
     /// Waits until everything given so far is done.
     package func settle() {
         pending.wait()
+    }
+}
+
+/// The later work of one answer, kept by the threads that made it for the
+/// thread that answers to do once it has: a grading job's boxes released,
+/// its files removed and its group given back, by the job's own thread
+/// after its result is sent. Handed to Dispatch's threads instead, each
+/// piece woke one, and a job had three.
+package final class LaterWork: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+    private var items: [@Sendable () -> Void] = []
+
+    package init() {}
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// The collector of the calling thread, if it collects.
+    package static var current: LaterWork? {
+        pthread_getspecific(key).map { Unmanaged<LaterWork>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// Runs `body` with the later work given on this thread kept here.
+    package func collecting<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        let previous = pthread_getspecific(Self.key)
+        pthread_setspecific(Self.key, Unmanaged.passUnretained(self).toOpaque())
+        defer { pthread_setspecific(Self.key, previous) }
+        return try body()
+    }
+
+    func add(_ work: @escaping @Sendable () -> Void) {
+        pthread_mutex_lock(mutex)
+        items.append(work)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Does what was kept, in the order it was given.
+    package func run() {
+        while true {
+            pthread_mutex_lock(mutex)
+            let batch = items
+            items.removeAll()
+            pthread_mutex_unlock(mutex)
+            if batch.isEmpty { return }
+            for work in batch { work() }
+        }
     }
 }
