@@ -36,16 +36,49 @@ func validateCgroupName(_ name: String) throws(SandboxError) {
 
 /// A file holding one number ("12345\n"); nil when it does not.
 func parseCgroupNumber(_ text: String) -> UInt64? {
-    UInt64(trimmed(text[...]))
+    var text = text
+    return text.withUTF8 { parseNumber($0[...]) }
 }
 
 /// The value of `key` in a flat-keyed file ("oom_kill 3\n", "usage_usec 42\n").
+/// On bytes, as parseCgroupNumber: these are read for every box, and
+/// Character-wise splitting and trimming cost more than the pread.
 func parseKeyedValue(_ text: String, key: String) -> UInt64? {
-    for line in text.split(separator: "\n") {
-        let parts = line.split(separator: " ", maxSplits: 1)
-        if parts.count == 2, parts[0] == key { return UInt64(trimmed(parts[1])) }
+    var text = text, key = key
+    return text.withUTF8 { bytes in
+        key.withUTF8 { key -> UInt64? in
+            var start = 0
+            while start < bytes.count {
+                let end = bytes[start...].firstIndex(of: 0x0a) ?? bytes.count
+                let line = bytes[start..<end]
+                if line.count > key.count, line[start + key.count] == 0x20, line.starts(with: key) {
+                    return parseNumber(line[(start + key.count + 1)...])
+                }
+                start = end + 1
+            }
+            return nil
+        }
     }
-    return nil
+}
+
+/// A decimal number with blanks around it; nil for anything else ("max", overflow).
+private func parseNumber(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> UInt64? {
+    func blank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0a || b == 0x09 }
+    var i = bytes.startIndex, end = bytes.endIndex
+    while i < end, blank(bytes[i]) { i += 1 }
+    while end > i, blank(bytes[end - 1]) { end -= 1 }
+    guard i < end else { return nil }
+    var value: UInt64 = 0
+    while i < end {
+        let d = bytes[i] &- 0x30
+        guard d < 10 else { return nil }
+        let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+        let (sum, o2) = times10.addingReportingOverflow(UInt64(d))
+        guard !o1, !o2 else { return nil }
+        value = sum
+        i += 1
+    }
+    return value
 }
 
 func parsePids(_ text: String) -> [Int32] {

@@ -92,6 +92,9 @@ extension Sandbox {
             runtime.groups.noteApplied(group.name, member.index, plan.cgroupWrites)
         }
         var supervisor = Self.supervisor(launched.process!, launched.io, group: launched.group, spec, runtime, since: tSpawned)
+        // The program alone goes in the group (cgroupByProgram), after tSpawned; and a
+        // group is new or zeroed when a box gets it.
+        supervisor.cpuUsageZeroAtStart = true
         input.attach(to: &supervisor, launched.io)
         supervisor.send(stdout: stdout, stderr: stderr)
         rollback.commit()

@@ -31,6 +31,11 @@ package struct Supervisor {
     /// retirement is the pool worker's job, off the run's path; a one-shot
     /// box's caller removes the cgroup while the init still tears down.
     package var doneAtExitEvent = false
+    /// The group held nothing of the box's usage at `startNs` (a group of
+    /// the program alone, made or zeroed before it): the CPU-limit watch
+    /// starts from 0 then, where it first read the usage (a pread and a
+    /// parse per box, for a limit seconds away).
+    package var cpuUsageZeroAtStart = false
     /// The program's input, relayed into `stdin` (the write end of its stdin
     /// pipe, closed through `closeInput` once the input ends or the program
     /// stops taking it). Written as the pipe takes it, read from a caller's
@@ -140,6 +145,7 @@ package struct Supervisor {
         if progress == nil {
             for fd in [events, stdout, stderr] where fd >= 0 { Kernel.setNonBlocking(fd) }
             var fresh = Progress(eventsOpen: events >= 0, stdoutOpen: stdout >= 0, stderrOpen: stderr >= 0)
+            if cpuUsageZeroAtStart { fresh.cpuRead = (startNs, 0) }
             if stdin >= 0 {
                 Kernel.setNonBlocking(stdin)
                 fresh.stdinOpen = true
