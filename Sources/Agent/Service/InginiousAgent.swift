@@ -80,10 +80,9 @@ public final class InginiousAgent: @unchecked Sendable {
         return found
     }
 
-    /// The Docker agent's share of memory per job slot: the host's memory divided by the slots.
-    var memoryPerSlotMB: Int {
-        Int(ProcessInfo.processInfo.physicalMemory / UInt64(options.concurrency) / 1024 / 1024)
-    }
+    /// The Docker agent's share of memory per job slot: the host's memory divided by the slots
+    /// (read once: it was a sysinfo(2) a job).
+    private(set) lazy var memoryPerSlotMB: Int = Int(ProcessInfo.processInfo.physicalMemory / UInt64(options.concurrency) / 1024 / 1024)
 
     /// Runs until `stop` (then ends the running jobs and returns).
     public func run() throws {

@@ -260,7 +260,7 @@ public struct Grader: Sendable {
         let descriptor: TaskSettings
         if let settings = job.settings {
             descriptor = settings
-            guard FileManager.default.fileExists(atPath: job.taskDirectory) else {
+            guard pathExists(job.taskDirectory) else {
                 throw GradingError.input("no task folder \(job.taskDirectory)")
             }
         } else {
@@ -312,10 +312,10 @@ public struct Grader: Sendable {
         phase("task view made")
 
         let common = job.course + "/$common"
-        let hasCommon = FileManager.default.fileExists(atPath: common)
+        let hasCommon = pathExists(common)
         let exists = { (path: String) -> Bool in
-            if path.hasPrefix("/task/") { return FileManager.default.fileExists(atPath: files.task + path.dropFirst(5)) }
-            if path.hasPrefix("/course/common/") { return hasCommon && FileManager.default.fileExists(atPath: common + path.dropFirst(14)) }
+            if path.hasPrefix("/task/") { return pathExists(files.task + path.dropFirst(5)) }
+            if path.hasPrefix("/course/common/") { return hasCommon && pathExists(common + path.dropFirst(14)) }
             return false
         }
         guard let argv = RunFile.command(runCommand: descriptor.runCommand, exists: exists) else {
@@ -440,7 +440,7 @@ extension Grader {
         guard let student = files.studentFolder() else { return (254, nil) }
         defer { close(student) }
         spec.mounts = [BindMount(source: "/proc/self/fd/\(student)", target: "/task/student", writable: true)]
-        if let common, FileManager.default.fileExists(atPath: common + "/student") {
+        if let common, pathExists(common + "/student") {
             spec.mounts.append(BindMount(source: common + "/student", target: "/course/common/student"))
         }
         spec.rootfs = environments.rootfsMode(studentImage, for: spec.mounts)
@@ -470,6 +470,10 @@ extension Grader {
         }
     }
 }
+
+/// Whether `path` names anything (access(2), following links as
+/// FileManager.fileExists does, without its NSString bridging on each job's path).
+private func pathExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
 /// /.__input/__inputdata.json as INGInious's container writes it: {"input": {id: value}, "@state": ...};
 /// a file input's bytes go to /.__input/__inputfile_N and its value becomes that path.
