@@ -27,10 +27,14 @@ final class RunStudentServer: @unchecked Sendable {
     typealias Launch = @Sendable (Request, [Int32], RunControl) -> (retval: Int32, readyMs: Double?)
 
     private let listener: Int32
+    /// Signalled when the request that `stop` waits for is done.
     private let done = DispatchSemaphore(value: 0)
     /// When each request was asked for, its box ready, and its program exited (ms since `origin`).
     private(set) var phases: [JobPhase] = []
     private let lock = NSLock()
+    /// Under `lock`: stop was called; a request is being served.
+    private var stopping = false
+    private var serving = false
 
     /// Listens at `path` (made connectable by the box's worker).
     init(path: String, launch: @escaping Launch, origin: Date) throws {
@@ -53,18 +57,23 @@ final class RunStudentServer: @unchecked Sendable {
         let collector = LaterWork.current
         if case .failure(let error) = startThread("run_student server", { [self] in
             if let collector { collector.collecting { self.serve(launch: launch, origin: origin) } } else { self.serve(launch: launch, origin: origin) }
-            self.done.signal()
+            close(listener)   // the serving thread's to close: stop does not wait for an idle one
         }) {
             close(fd)
             throw GradingError.sandbox("\(error)")
         }
     }
 
-    /// Stops accepting and waits for the request being served, if any.
+    /// Stops accepting and waits for the request being served, if any (not
+    /// for an idle server's thread to notice: that wait was a sleep and a
+    /// wake-up of the job's thread at the end of every job).
     func stop() {
+        let busy = lock.withLock { () -> Bool in
+            stopping = true
+            return serving
+        }
         shutdown(listener, Int32(SHUT_RDWR))
-        done.wait()
-        close(listener)
+        if busy { done.wait() }
     }
 
     /// Notes `name` now; returns when, in ms since `origin`.
@@ -84,39 +93,61 @@ final class RunStudentServer: @unchecked Sendable {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 return   // stopped
             }
-            defer { close(connection) }
-            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
-            var fds = [Int32](repeating: -1, count: 3)
-            var count: Int32 = 0
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            let n = buffer.withUnsafeMutableBytes { raw in
-                fds.withUnsafeMutableBufferPointer { cs_recv_with_fds(connection, raw.baseAddress, raw.count, $0.baseAddress, 3, &count) }
+            // Taken only while the job has not stopped the server: else it is not waited for.
+            guard lock.withLock({ () -> Bool in
+                if stopping { return false }
+                serving = true
+                return true
+            }) else {
+                close(connection)
+                return
             }
-            let received = Array(fds.prefix(Int(max(0, count))))
-            defer { received.forEach { close($0) } }
-            guard n > 0 else { continue }
-            var line = Array(buffer[0..<n])
-            while !line.contains(10) {
-                let more = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
-                if more <= 0 { break }
-                line.append(contentsOf: buffer[0..<more])
+            serveOne(connection, launch: launch, origin: origin)
+            close(connection)
+            let waited = lock.withLock { () -> Bool in
+                serving = false
+                return stopping
             }
-            let retval: Int32
-            if received.count == 3, let request = Request(json: Data(line.prefix { $0 != 10 })) {
-                let asked = note("run_student asked", origin)
-                let control = RunControl()
-                let relay = SignalRelay(connection: connection, control: control, already: Array(line.drop { $0 != 10 }.dropFirst()))
-                let launched = launch(request, received, control)
-                retval = launched.retval
-                relay.stop()
-                if let ready = launched.readyMs { note("run_student box ready", origin, at: asked + ready) }
-                note("run_student exited", origin)
-            } else {
-                retval = 254
+            if waited {
+                done.signal()
+                return
             }
-            let reply = Array("{\"retval\": \(retval)}\n".utf8)
-            _ = reply.withUnsafeBytes { cs_write_nosigpipe(connection, $0.baseAddress, $0.count) }
         }
+    }
+
+    /// One run_student request on `connection`: its student box, then the reply.
+    private func serveOne(_ connection: Int32, launch: Launch, origin: Date) {
+        _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+        var fds = [Int32](repeating: -1, count: 3)
+        var count: Int32 = 0
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let n = buffer.withUnsafeMutableBytes { raw in
+            fds.withUnsafeMutableBufferPointer { cs_recv_with_fds(connection, raw.baseAddress, raw.count, $0.baseAddress, 3, &count) }
+        }
+        let received = Array(fds.prefix(Int(max(0, count))))
+        defer { received.forEach { close($0) } }
+        guard n > 0 else { return }
+        var line = Array(buffer[0..<n])
+        while !line.contains(10) {
+            let more = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+            if more <= 0 { break }
+            line.append(contentsOf: buffer[0..<more])
+        }
+        let retval: Int32
+        if received.count == 3, let request = Request(json: Data(line.prefix { $0 != 10 })) {
+            let asked = note("run_student asked", origin)
+            let control = RunControl()
+            let relay = SignalRelay(connection: connection, control: control, already: Array(line.drop { $0 != 10 }.dropFirst()))
+            let launched = launch(request, received, control)
+            retval = launched.retval
+            relay.stop()
+            if let ready = launched.readyMs { note("run_student box ready", origin, at: asked + ready) }
+            note("run_student exited", origin)
+        } else {
+            retval = 254
+        }
+        let reply = Array("{\"retval\": \(retval)}\n".utf8)
+        _ = reply.withUnsafeBytes { cs_write_nosigpipe(connection, $0.baseAddress, $0.count) }
     }
 }
 
