@@ -123,7 +123,7 @@ final class StockRunStudentServer: @unchecked Sendable {
     /// descriptors and command from its socket, runs the student box with them.
     private func runStudent(_ request: MessagePackValue, launch: RunStudentServer.Launch) -> (retval: Int32, readyMs: Double?) {
         guard case .string(let id)? = request["socket_id"], !id.isEmpty, !id.contains("/"), !id.hasPrefix(".") else { return (254, nil) }
-        guard let (connection, fds, command) = handshake(sockets + "/\(id).sock") else { return (254, nil) }
+        guard let (connection, fds, command) = handshake("\(id).sock") else { return (254, nil) }
         defer {
             close(connection)
             fds.forEach { close($0) }
@@ -151,11 +151,32 @@ final class StockRunStudentServer: @unchecked Sendable {
         return retval
     }
 
+    /// The socket `name` in the sockets folder, opened without following a
+    /// link (O_PATH): the folder is the worker's, and the grader connects as
+    /// root on the host, where a symlink there would lead it to any host
+    /// socket. nil unless it is a socket.
+    private func socketFile(_ name: String) -> Int32? {
+        let dir = open(sockets, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { return nil }
+        defer { close(dir) }
+        let fd = openat(dir, name, ImageFS.oPath | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
     /// `H`, then `S` with three descriptors, then the msgpack command; nil when the caller is not there or says otherwise.
-    private func handshake(_ path: String) -> (Int32, [Int32], MessagePackValue)? {
+    private func handshake(_ name: String) -> (Int32, [Int32], MessagePackValue)? {
+        guard let file = socketFile(name) else { return nil }
+        defer { close(file) }
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return nil }
-        guard var address = unixAddress(path) else { close(fd); return nil }
+        // Through the descriptor's own name: the very socket checked above.
+        guard var address = unixAddress("/proc/self/fd/\(file)") else { close(fd); return nil }
         // The caller waits in accept(); a caller gone must not hold the grader.
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
