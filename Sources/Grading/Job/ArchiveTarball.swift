@@ -14,11 +14,20 @@ import SystemPackage
 /// worker: it is read relative to each folder's descriptor with O_NOFOLLOW,
 /// never through a link.
 enum ArchiveTarball {
-    static func make(of directory: String) throws -> [UInt8] {
+    /// The most a tarball may hold before compression, headers included. It
+    /// is made in the grader's memory on the host, and a sparse file (or a
+    /// million empty ones) costs the box next to nothing on tmpfs.
+    static let limit = 64 << 20
+
+    struct TooLarge: Error, CustomStringConvertible {
+        var description: String { "the archive is larger than \(ArchiveTarball.limit >> 20) MiB" }
+    }
+
+    static func make(of directory: String, limit: Int = ArchiveTarball.limit) throws -> [UInt8] {
         let dir = try ImageFS.openDirectory(directory)
         defer { ImageFS.close(dir) }
         var tar: [UInt8] = []
-        try add(dir, display: directory, relative: "", into: &tar)
+        try add(dir, display: directory, relative: "", limit: limit, into: &tar)
         // Most run scripts leave /archive empty: its tarball is always the same.
         if tar.isEmpty, let empty = emptyTarball { return empty }
         tar.append(contentsOf: [UInt8](repeating: 0, count: 1024))
@@ -29,8 +38,9 @@ enum ArchiveTarball {
 
     /// The entries of `dir`, by name, each relative to the folder it is in
     /// (`ImageFS`: openat with O_NOFOLLOW, never a path looked up from the root again).
-    private static func add(_ dir: FileDescriptor, display: String, relative: String, into tar: inout [UInt8]) throws {
+    private static func add(_ dir: FileDescriptor, display: String, relative: String, limit: Int, into tar: inout [UInt8]) throws {
         for name in try ImageFS.entries(of: dir, display: display).sorted() {
+            guard tar.count <= limit else { throw TooLarge() }
             let shown = display + "/" + name
             let entry = relative.isEmpty ? name : relative + "/" + name
             // Gone, or a name that is not UTF-8 (it cannot be given by name here): left out.
@@ -40,18 +50,26 @@ enum ArchiveTarball {
                 header(entry + "/", type: "5", size: 0, stat: st, into: &tar)
                 let child = try ImageFS.openDirectory(name, in: dir, display: shown)
                 defer { ImageFS.close(child) }
-                try add(child, display: shown, relative: entry, into: &tar)
+                try add(child, display: shown, relative: entry, limit: limit, into: &tar)
             case .symlink:
                 header(entry, type: "2", size: 0, stat: st, link: try ImageFS.readLink(name, in: dir, display: shown), into: &tar)
             case .regular:
-                let fd = try ImageFS.openFile(name, in: dir, display: shown)
+                // O_NONBLOCK, and what was opened checked again: a process the
+                // box left could have made it a FIFO since, whose open would wait for a writer.
+                let raw = ImageFS.retrying { openat(dir.rawValue, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+                guard raw >= 0 else { continue }
+                let fd = FileDescriptor(rawValue: raw)
                 defer { ImageFS.close(fd) }
+                let opened = try ImageFS.stat(fd, display: shown)
+                guard opened.kind == .regular else { continue }
+                guard tar.count + 1024 + Int(opened.size) <= limit else { throw TooLarge() }
+                // At most its size when opened: a file that grows since is cut there.
                 var bytes: [UInt8] = []
-                var chunk = [UInt8](repeating: 0, count: Int(min(max(st.size, 1), 65536)))
-                while true {
+                var chunk = [UInt8](repeating: 0, count: Int(min(max(opened.size, 1), 65536)))
+                while bytes.count < Int(opened.size) {
                     let n = try ImageFS.read(fd, into: &chunk, display: shown)
                     if n == 0 { break }
-                    bytes.append(contentsOf: chunk[0..<n])
+                    bytes.append(contentsOf: chunk[0..<min(n, Int(opened.size) - bytes.count)])
                 }
                 header(entry, type: "0", size: bytes.count, stat: st, into: &tar)
                 tar.append(contentsOf: bytes)

@@ -383,7 +383,14 @@ public struct Grader: Sendable {
         } catch let unreadable as JobFiles.UnreadableFeedback {
             return JobResult(result: "crash", text: Feedback.Text.exception(unreadable.why))
         }
-        let archive = try? files.archiveTarball()
+        let archive: [UInt8]?
+        do {
+            archive = try files.archiveTarball()
+        } catch let tooLarge as ArchiveTarball.TooLarge {
+            return JobResult(result: "crash", text: Feedback.Text.exception(tooLarge.description))
+        } catch {
+            archive = nil
+        }
         phase("feedback read")
         var result = Feedback.result(.ran, feedback: feedback, archive: archive, previousState: job.state, debug: job.debug,
                                      stdout: run.stdout, stderr: run.stderr)
