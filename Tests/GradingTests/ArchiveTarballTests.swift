@@ -76,4 +76,13 @@ struct ArchiveTarballTests {
         try Data(tgz).write(to: URL(fileURLWithPath: dir + "/f.tgz"))
         #expect(try tar(["-tzf", dir + "/f.tgz"]) == "kept.txt\n")
     }
+
+    @Test func foldersNestedTooDeepAreRefused() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/in/" + Array(repeating: "d", count: ArchiveTarball.depthLimit + 2).joined(separator: "/"),
+                                                withIntermediateDirectories: true)
+        #expect(throws: ArchiveTarball.TooLarge.self) { try ArchiveTarball.make(of: dir + "/in") }
+        do { _ = try ArchiveTarball.make(of: dir + "/in") } catch { #expect("\(error)".contains("nested")) }
+    }
 }

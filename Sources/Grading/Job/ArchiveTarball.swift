@@ -19,15 +19,19 @@ enum ArchiveTarball {
     /// million empty ones) costs the box next to nothing on tmpfs.
     static let limit = 64 << 20
 
+    /// Folders nested deeper than this are refused: the walk recurses.
+    static let depthLimit = 256
+
     struct TooLarge: Error, CustomStringConvertible {
-        var description: String { "the archive is larger than \(ArchiveTarball.limit >> 20) MiB" }
+        var description: String
+        init(_ description: String = "the archive is larger than \(ArchiveTarball.limit >> 20) MiB") { self.description = description }
     }
 
     static func make(of directory: String, limit: Int = ArchiveTarball.limit) throws -> [UInt8] {
         let dir = try ImageFS.openDirectory(directory)
         defer { ImageFS.close(dir) }
         var tar: [UInt8] = []
-        try add(dir, display: directory, relative: "", limit: limit, into: &tar)
+        try add(dir, display: directory, relative: "", depth: 0, limit: limit, into: &tar)
         // Most run scripts leave /archive empty: its tarball is always the same.
         if tar.isEmpty, let empty = emptyTarball { return empty }
         tar.append(contentsOf: [UInt8](repeating: 0, count: 1024))
@@ -38,7 +42,8 @@ enum ArchiveTarball {
 
     /// The entries of `dir`, by name, each relative to the folder it is in
     /// (`ImageFS`: openat with O_NOFOLLOW, never a path looked up from the root again).
-    private static func add(_ dir: FileDescriptor, display: String, relative: String, limit: Int, into tar: inout [UInt8]) throws {
+    private static func add(_ dir: FileDescriptor, display: String, relative: String, depth: Int, limit: Int, into tar: inout [UInt8]) throws {
+        guard depth <= depthLimit else { throw TooLarge("the archive's folders are nested more than \(depthLimit) deep") }
         for name in try ImageFS.entries(of: dir, display: display).sorted() {
             guard tar.count <= limit else { throw TooLarge() }
             let shown = display + "/" + name
@@ -50,7 +55,7 @@ enum ArchiveTarball {
                 header(entry + "/", type: "5", size: 0, stat: st, into: &tar)
                 let child = try ImageFS.openDirectory(name, in: dir, display: shown)
                 defer { ImageFS.close(child) }
-                try add(child, display: shown, relative: entry, limit: limit, into: &tar)
+                try add(child, display: shown, relative: entry, depth: depth + 1, limit: limit, into: &tar)
             case .symlink:
                 header(entry, type: "2", size: 0, stat: st, link: try ImageFS.readLink(name, in: dir, display: shown), into: &tar)
             case .regular:
