@@ -26,6 +26,9 @@ final class RunStudentServer: @unchecked Sendable {
     /// box's program started (ms after the call) if it did.
     typealias Launch = @Sendable (Request, [Int32], RunControl) -> (retval: Int32, readyMs: Double?)
 
+    /// The longest request line read.
+    static let requestLimit = 1 << 20
+
     private let listener: Int32
     /// Signalled when the request that `stop` waits for is done.
     private let done = DispatchSemaphore(value: 0)
@@ -128,7 +131,12 @@ final class RunStudentServer: @unchecked Sendable {
         defer { received.forEach { close($0) } }
         guard n > 0 else { return }
         var line = Array(buffer[0..<n])
-        while !line.contains(10) {
+        // A request is a line of a few hundred bytes: one that does not end
+        // within a MiB is refused, not held in the grader's memory.
+        var scanned = 0
+        while !line[scanned...].contains(10) {
+            scanned = line.count
+            guard line.count < Self.requestLimit else { break }
             let more = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
             if more <= 0 { break }
             line.append(contentsOf: buffer[0..<more])
@@ -261,6 +269,8 @@ private final class SignalLines: @unchecked Sendable {
     private func take(_ connection: Int32, _ bytes: [UInt8]) {
         guard var entry = watched[connection] else { return }
         entry.pending.append(contentsOf: bytes)
+        // Signal lines are a dozen bytes: a "line" past 4 KiB is dropped, not kept growing.
+        if entry.pending.count > 4096, !entry.pending.contains(10) { entry.pending.removeAll() }
         while let end = entry.pending.firstIndex(of: 10) {
             let line = Data(entry.pending[..<end])
             entry.pending.removeSubrange(...end)
