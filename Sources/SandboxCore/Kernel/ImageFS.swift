@@ -272,15 +272,8 @@ package enum ImageFS {
     /// `removeTree` of an entry by its raw name, of the kind its directory
     /// entry told (nil: stat it). Gone already is done.
     private static func removeTree(_ name: [CChar], kind known: Kind?, in dir: FileDescriptor, display: String) throws(SandboxError) {
-        var kind = known
-        if kind == nil {
-            var st = Glibc.stat()
-            if retrying({ fstatat(dir.rawValue, name, &st, AT_SYMLINK_NOFOLLOW) }) == -1 {
-                if errno == ENOENT { return }
-                throw .syscall("fstatat(\(display))", errno: errno)
-            }
-            kind = Stat(st).kind
-        }
+        let found = try known == nil ? kind(of: name, in: dir, display: display) : known
+        guard let kind = found else { return }
         if kind == .directory {
             let child = retrying { openat(dir.rawValue, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             if child == -1 {
@@ -293,6 +286,16 @@ package enum ImageFS {
         if retrying({ unlinkat(dir.rawValue, name, kind == .directory ? AT_REMOVEDIR : 0) }) == -1 && errno != ENOENT {
             throw .syscall("unlinkat(\(display))", errno: errno)
         }
+    }
+
+    /// What `name` below `dir` is, not following a link; nil when it is gone.
+    private static func kind(of name: [CChar], in dir: FileDescriptor, display: @autoclosure () -> String) throws(SandboxError) -> Kind? {
+        var st = Glibc.stat()
+        if retrying({ fstatat(dir.rawValue, name, &st, AT_SYMLINK_NOFOLLOW) }) == -1 {
+            if errno == ENOENT { return nil }
+            throw .syscall("fstatat(\(display()))", errno: errno)
+        }
+        return Stat(st).kind
     }
 
     /// Copies what is inside `source` into `target` (an empty directory):
@@ -397,15 +400,8 @@ package enum ImageFS {
             // Not shown(): that is as long as the path, and this is once a folder.
             let here = path.last.map { "\(display)/…/\(text(of: $0)) (\(path.count) deep)" } ?? display
             for (name, kind) in try rawListing(of: current, display: here) {
-                var kind = kind
-                if kind == nil {
-                    var st = Glibc.stat()
-                    if retrying({ fstatat(current.rawValue, name, &st, AT_SYMLINK_NOFOLLOW) }) == -1 {
-                        if errno == ENOENT { continue }
-                        throw .syscall("fstatat(\(shown(name)))", errno: errno)
-                    }
-                    kind = Stat(st).kind
-                }
+                let found = try kind == nil ? self.kind(of: name, in: current, display: shown(name)) : kind
+                guard let kind = found else { continue }
                 if kind == .directory {
                     let child = retrying { openat(current.rawValue, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
                     if child == -1 {
