@@ -21,7 +21,8 @@
 # it (re-run when the tar is missing, older than the rootfs or that script, or not the daemon's image); that tar is
 # `gradebox image import`ed into a store of its own (IMAGES) that gradebox agent gets with --images.
 #
-# Env (defaults): ROUNDS (3), DOCKER_JOBS (20), GRADEBOX_JOBS (40), WARMUP (2), CONCURRENCY (2),
+# Env (defaults): ROUNDS (3), DOCKER_JOBS (20), GRADEBOX_JOBS (200: the agent's CPU is counted in 10 ms clock
+#   ticks, so 40 jobs gave it in steps of 0.25 ms), WARMUP (2), CONCURRENCY (2),
 #   AGENT_PORT (53001), CLIENT_PORT (53000), TAR (/var/tmp/inginious-c-default-gradebox.tar),
 #   IMAGES (/var/lib/gradebox/side-by-side-images), GB_ROOT (/run/gradebox-side-by-side, gradebox agent's --root),
 #   OUT (out/inginious/side-by-side.md), JSONL (out/inginious/side-by-side.jsonl), LOGS (a new dir in /tmp),
@@ -37,7 +38,7 @@ source "$HERE/lib.sh"
 
 ROUNDS="${ROUNDS:-3}"
 DOCKER_JOBS="${DOCKER_JOBS:-20}"
-GRADEBOX_JOBS="${GRADEBOX_JOBS:-40}"
+GRADEBOX_JOBS="${GRADEBOX_JOBS:-200}"
 WARMUP="${WARMUP:-2}"
 CONCURRENCY="${CONCURRENCY:-2}"
 AGENT_PORT="${AGENT_PORT:-53001}"
