@@ -73,6 +73,11 @@ ssize_t cs_write_nosigpipe(int fd, const void *buf, size_t len) {
     return n < 0 ? -e : n;
 }
 
+int cs_accept_cloexec(int listener) {
+    int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
 // recvmsg(2) of one message and the descriptors it carries (SCM_RIGHTS),
 // received close-on-exec: up to `max_fds` land in `fds`, their number in
 // `*n_fds` (any beyond are closed). Returns the bytes read, or -errno.

@@ -87,4 +87,6 @@ struct AgentCommand: ParsableCommand {
     }
 }
 
+// Before any thread is started, so that every thread has it (see blockChildSignals).
+blockChildSignals()
 AgentCommand.main()

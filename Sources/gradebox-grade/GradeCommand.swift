@@ -10,6 +10,7 @@ import SandboxCore
 enum GradeMain {
     /// `gradebox grade bench ...` or `gradebox grade COURSE/TASK ...`: a task folder may not be named `bench`.
     static func main() async {
+        blockChildSignals()   // before the grader's threads start: they inherit it
         if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "bench" {
             await GradeCommand.run(GradeBench.self, Array(CommandLine.arguments.dropFirst(2)))
         }

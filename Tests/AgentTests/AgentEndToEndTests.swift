@@ -48,6 +48,19 @@ private final class Child {
 
     var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
+    /// The names of its threads that do not block `signal` (SigBlk in /proc/PID/task/TID/status).
+    func threadsNotBlocking(_ signal: Int32) -> [String] {
+        let tasks = "/proc/\(process.processIdentifier)/task"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []).compactMap { tid in
+            guard let status = try? String(contentsOfFile: "\(tasks)/\(tid)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigBlk:") }),
+                  let mask = UInt64(line.dropFirst("SigBlk:".count).trimmingCharacters(in: .whitespaces), radix: 16) else { return nil }
+            if mask & (1 << UInt64(signal - 1)) != 0 { return nil }
+            let name = (try? String(contentsOfFile: "\(tasks)/\(tid)/comm", encoding: .utf8)) ?? "?"
+            return "\(tid) \(name.trimmingCharacters(in: .whitespacesAndNewlines))"
+        }
+    }
+
     func kill9() {
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -104,8 +117,11 @@ private final class Deployment {
     @discardableResult
     func startAgent(_ name: String, concurrency: Int = 2) throws -> Child {
         let mark = backend.mark   // an earlier agent of the same name said hello too
-        let agent = try Child(Stock.agent, ["--backend", "tcp://127.0.0.1:\(agentPort)", "--tasks", tasks,
-                                            "--concurrency", "\(concurrency)", "--name", name],
+        // Started with no signal blocked, as from a shell or systemd: this
+        // test process's threads block some, and a child inherits its mask.
+        let unblocked = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])"
+        let agent = try Child(Stock.venv + "/bin/python3", ["-c", unblocked, Stock.agent, "--backend", "tcp://127.0.0.1:\(agentPort)",
+                                                            "--tasks", tasks, "--concurrency", "\(concurrency)", "--name", name],
                               log: dir + "/agent-\(name)-\(agents.count).log")
         agents.append(agent)
         #expect(backend.waitFor("(\(name)) said hello", after: mark), "the back-end heard agent \(name): \(backend.output)")
@@ -145,11 +161,14 @@ struct AgentEndToEndTests {
     @Test func theStockClientAndTaskTesterGradeThroughTheAgent() throws {
         let d = try Deployment()
         defer { d.stop() }
-        try d.startAgent("a")
+        let agent = try d.startAgent("a")
         let t1 = try d.submit("t1", ["--jobs", "3", "--expect", "success"])
         #expect(t1.status == 0 && t1.results.count == 3, "\(t1.results)")
         let t2 = try d.submit("t2", ["--input", "q1=print(6*7)", "--jobs", "2", "--in-flight", "2", "--expect", "success"])
         #expect(t2.status == 0 && t2.results.allSatisfy { $0["grade"] as? Double == 100 }, "\(t2.results)")
+        // No thread of the agent's, ZeroMQ's included, is woken by the SIGCHLD of a box's end (blockChildSignals).
+        let woken = agent.threadsNotBlocking(SIGCHLD)
+        #expect(woken.isEmpty, "threads that take SIGCHLD: \(woken)")
         let wrong = try d.submit("t2", ["--input", "q1=print(6*6)", "--expect", "failed"])
         #expect(wrong.status == 0, "\(wrong.results)")
         // The stock task tester, its test/*.test files, through the same back-end.

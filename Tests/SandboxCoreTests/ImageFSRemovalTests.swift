@@ -35,6 +35,26 @@ struct ImageFSRemovalTests {
         #expect(FileManager.default.fileExists(atPath: "/etc/passwd"), "the link was removed, not followed")
     }
 
+    /// Each folder is listed once, its subfolders' names kept while one is
+    /// emptied: a bushy tree (folders, files, links at every level) goes whole.
+    @Test func aBushyTreeIsRemovedWhole() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func grow(_ path: String, _ depth: Int) throws {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+            FileManager.default.createFile(atPath: path + "/f", contents: Data("x".utf8))
+            try FileManager.default.createSymbolicLink(atPath: path + "/l", withDestinationPath: "/etc")
+            guard depth > 0 else { return }
+            for name in ["a", "b", "c", "d"] { try grow(path + "/" + name, depth - 1) }
+        }
+        try grow(dir + "/tree", 4)   // 341 folders
+        let top = try ImageFS.openDirectory(dir)
+        defer { ImageFS.close(top) }
+        try ImageFS.removeTree("tree", in: top, display: dir + "/tree")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: "/etc/passwd"))
+    }
+
     @Test func emptyDirectoryKeepsTheFolderItself() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -6,10 +6,11 @@ import SandboxCore
 /// `gradebox agent`: an agent of INGInious 0.9.2's back-end, as its Docker
 /// agent is one, grading every job in gradebox boxes.
 ///
-/// One thread, the caller's, owns the ZeroMQ socket: it says hello, answers
-/// pings, starts jobs and sends what they give back. Jobs are graded on threads
-/// of their own; their messages reach the socket through an outbox and a
-/// wake-up pipe. Every job it is given gets one `AgentJobStarted` and then
+/// One thread, the caller's, listens on the ZeroMQ socket: it says hello,
+/// answers pings and starts jobs. Jobs are graded on threads of their own,
+/// which send their results themselves, the socket's lock held (handing each
+/// to the listening thread woke it once more a job); what cannot be sent then
+/// waits in an outbox for that thread. Every job it is given gets one `AgentJobStarted` and then
 /// exactly one `AgentJobDone`, whatever happens to it. When the back-end has
 /// been silent for `silenceLimit`, the agent ends what it runs (the back-end
 /// has crashed those jobs already when it dropped the agent), connects
@@ -39,6 +40,11 @@ public final class InginiousAgent: @unchecked Sendable {
     let log: @Sendable (String) -> Void
 
     private let lock = NSLock()
+    /// Held around every call on `socket`. Recursive: the listening thread,
+    /// holding it, may send a job's result itself (a job that cannot start).
+    private let socketLock = NSRecursiveLock()
+    /// The connection while `run` runs.
+    private var socket: DealerSocket?
     private var outbox: [(generation: Int, message: AgentMessage)] = []
     private var running: [String: JobControl] = [:]
     private var stopping = false
@@ -91,31 +97,48 @@ public final class InginiousAgent: @unchecked Sendable {
             log("removed what a grader killed mid-job left: \(left.jobFolders) job folder(s), \(left.cgroups) cgroup(s)")
         }
         let socket = try DealerSocket(connectingTo: options.backend)
-        defer { socket.close() }
         var offered = environments()
-        try hello(socket, offered)
+        var notices = try socketLock.withLock { () throws -> Int32 in
+            self.socket = socket
+            try hello(socket, offered)
+            return socket.descriptor
+        }
+        defer {
+            socketLock.withLock { self.socket = nil }
+            socket.close()
+        }
         var lastHeard = Date()
         while !isStopping {
-            let ready = socket.poll(wake: wake.read, timeoutMs: 1000)
-            if ready.wake { drainWake() }
-            if ready.message {
-                while let frames = try socket.receive() {
-                    lastHeard = Date()
-                    guard let frame = frames.first else { continue }
-                    do {
-                        try handle(try BackendMessage.decode(frame), socket: socket, offered: offered)
-                    } catch {
-                        log("a message from the back-end was not understood and is ignored: \(error)")
+            // ZeroMQ's notices and the wake-up pipe, polled outside the
+            // socket's lock: a job's thread may send meanwhile.
+            var fds = [pollfd(fd: notices, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+            _ = Glibc.poll(&fds, 2, 1000)
+            if fds[1].revents != 0 { drainWake() }
+            try socketLock.withLock { () throws in
+                // Until nothing waits: each call, a send included, may take
+                // the notice of a message that came meanwhile (see `descriptor`).
+                repeat {
+                    while let frames = try socket.receive() {
+                        lastHeard = Date()
+                        guard let frame = frames.first else { continue }
+                        do {
+                            try handle(try BackendMessage.decode(frame), socket: socket, offered: offered)
+                        } catch {
+                            log("a message from the back-end was not understood and is ignored: \(error)")
+                        }
                     }
-                }
+                    try flush(socket)
+                } while socket.hasIncoming
             }
-            try flush(socket)
             if Date().timeIntervalSince(lastHeard) > options.silenceLimit {
                 log("no word from the back-end for \(Int(options.silenceLimit)) s: ending running jobs, connecting again")
                 endRunningJobs(reason: "reconnection")
-                try socket.reconnect()
                 offered = environments()
-                try hello(socket, offered)
+                notices = try socketLock.withLock { () throws -> Int32 in
+                    try socket.reconnect()
+                    try hello(socket, offered)
+                    return socket.descriptor
+                }
                 lastHeard = Date()
             }
         }
@@ -199,8 +222,20 @@ public final class InginiousAgent: @unchecked Sendable {
         }
     }
 
-    /// Queues a message for the socket's thread.
+    /// Sends a message from any thread: at once, the socket's lock held; or,
+    /// when it cannot be sent now, through the outbox and the listening thread.
+    /// `generation`: the connection it is for (dropped if that one is gone).
     private func send(_ message: AgentMessage, generation: Int? = nil) {
+        let sent = socketLock.withLock { () -> Bool in
+            guard let socket else { return false }
+            let current = lock.withLock { self.generation }
+            if let generation, generation != current { return true }   // for a connection that is gone
+            do { try socket.send(message.encode()) } catch { return false }
+            // The send may have taken the notice of a message that came: the listening thread looks.
+            if socket.hasIncoming { notify() }
+            return true
+        }
+        if sent { return }
         lock.withLock {
             let current = self.generation
             if let generation, generation != current { return }   // for a connection that is gone

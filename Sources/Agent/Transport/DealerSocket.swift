@@ -5,7 +5,8 @@ import Foundation
 /// A ZeroMQ DEALER connected to INGInious's back-end (its ROUTER for
 /// agents), through Debian's libzmq: one frame per message, as INGInious's
 /// `ZMQUtils.send` and `recv` use them. Not thread-safe, as ZeroMQ sockets
-/// are not: one thread (the agent's loop) owns it.
+/// are not: one thread at a time uses it (the agent holds a lock around
+/// every call), and it may be a different one each time.
 final class DealerSocket {
     private let context: UnsafeMutableRawPointer
     private var socket: UnsafeMutableRawPointer?
@@ -86,14 +87,22 @@ final class DealerSocket {
         }
     }
 
-    /// Waits until a message is waiting, `wake` is readable, or `timeoutMs` passed.
-    func poll(wake: Int32, timeoutMs: Int) -> (message: Bool, wake: Bool) {
-        var items = [
-            zmq_pollitem_t(socket: socket, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0),
-            zmq_pollitem_t(socket: nil, fd: wake, events: Int16(ZMQ_POLLIN), revents: 0),
-        ]
-        let rc = zmq_poll(&items, 2, timeoutMs)
-        if rc <= 0 { return (false, false) }
-        return (items[0].revents & Int16(ZMQ_POLLIN) != 0, items[1].revents & Int16(ZMQ_POLLIN) != 0)
+    /// ZeroMQ's descriptor for the socket (ZMQ_FD): readable when the
+    /// socket's state may have changed, edge-triggered: any call on the
+    /// socket may take that notice, so whoever makes one then asks
+    /// `hasIncoming` before anyone sleeps on this descriptor again.
+    var descriptor: Int32 {
+        var fd: Int32 = -1
+        var size = MemoryLayout<Int32>.size
+        zmq_getsockopt(socket, ZMQ_FD, &fd, &size)
+        return fd
+    }
+
+    /// Whether a message is waiting (ZMQ_EVENTS), reading ZeroMQ's notices meanwhile.
+    var hasIncoming: Bool {
+        var events: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        guard zmq_getsockopt(socket, ZMQ_EVENTS, &events, &size) == 0 else { return false }
+        return events & Int32(ZMQ_POLLIN) != 0
     }
 }

@@ -256,6 +256,9 @@ int cs_pipe_cloexec(int fds[2]);
 // recvmsg(2) of one message and up to max_fds descriptors it carries (SCM_RIGHTS, received
 // close-on-exec; any beyond are closed): the bytes read, or -errno.
 ssize_t cs_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds, int *n_fds);
+
+// accept4(2) of a connection, close-on-exec; -errno on failure.
+int cs_accept_cloexec(int listener);
 // write(2) without SIGPIPE in the caller (EPIPE is returned as -EPIPE); -errno where it fails.
 ssize_t cs_write_nosigpipe(int fd, const void *buf, size_t len);
 // copy_file_range(2) from and to the descriptors' offsets (_GNU_SOURCE): bytes copied, or -errno.

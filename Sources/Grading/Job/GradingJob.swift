@@ -461,7 +461,10 @@ extension Grader {
         spec.limits.stderrBytes = nil
         let result: RunResult
         do {
-            result = try sandbox.runBlocking(spec, stdin: .descriptor(fds[0]), stdout: .descriptor(fds[1]), stderr: .descriptor(fds[2]),
+            // The caller's own streams, as INGInious's run_student gives them:
+            // nothing relayed through the grader (a pipe, two wake-ups and
+            // a copy of each write on its side).
+            result = try sandbox.runBlocking(spec, stdin: .handOver(fds[0]), stdout: .handOver(fds[1]), stderr: .handOver(fds[2]),
                                           control: control)
         } catch {
             return (254, nil)

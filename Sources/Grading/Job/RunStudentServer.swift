@@ -91,9 +91,9 @@ final class RunStudentServer: @unchecked Sendable {
 
     private func serve(launch: Launch, origin: Date) {
         while true {
-            let connection = accept(listener, nil, nil)
+            let connection = cs_accept_cloexec(listener)
             if connection < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
+                if connection == -EINTR || connection == -ECONNABORTED { continue }
                 return   // stopped
             }
             // Taken only while the job has not stopped the server: else it is not waited for.
@@ -120,7 +120,6 @@ final class RunStudentServer: @unchecked Sendable {
 
     /// One run_student request on `connection`: its student box, then the reply.
     private func serveOne(_ connection: Int32, launch: Launch, origin: Date) {
-        _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
         var fds = [Int32](repeating: -1, count: 3)
         var count: Int32 = 0
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -155,7 +154,8 @@ final class RunStudentServer: @unchecked Sendable {
             retval = 254
         }
         let reply = Array("{\"retval\": \(retval)}\n".utf8)
-        _ = reply.withUnsafeBytes { cs_write_nosigpipe(connection, $0.baseAddress, $0.count) }
+        // MSG_NOSIGNAL: a caller gone is EPIPE, not SIGPIPE (one call, where a write needs the signal mask changed around it).
+        _ = reply.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 }
 

@@ -186,6 +186,18 @@ package struct Kernel: Syscalls {
         return .other
     }
 
+    /// Whether a box may be given the caller's `fd` itself as a standard
+    /// stream: a pipe, FIFO, socket, regular file or character device. Not a
+    /// directory: from another mount namespace, its ".." leads out of the box's root.
+    package static func isStream(_ fd: Int32) -> Bool {
+        var st = stat()
+        guard retrying({ Int(fstat(fd, &st)) }).result == 0 else { return false }
+        switch st.st_mode & S_IFMT {
+        case S_IFIFO, S_IFSOCK, S_IFREG, S_IFCHR: return true
+        default: return false
+        }
+    }
+
     /// lseek(2) to nowhere: the descriptor's offset; nil where it has none (a pipe).
     package static func offset(of fd: Int32) -> Int64? {
         let at = lseek(fd, 0, SEEK_CUR)

@@ -20,6 +20,22 @@ package func onOwnThread<T: Sendable, E: Error>(_ what: String = "box supervisor
     return try result.get()
 }
 
+/// Blocks SIGCHLD in the calling thread, and so in every thread it starts
+/// from then on. For a process that runs boxes from many threads (the
+/// agent): each box's init is watched through its pidfd and reaped with
+/// wait4, and the SIGCHLD of its end, directed at the process, went to
+/// whichever thread did not block it: it woke the main thread asleep in
+/// ZeroMQ's poll, or a job's thread in its own, twice a grading job, for
+/// nothing. (Cloning the init with no exit signal does not help: its exec
+/// of the reaper resets that to SIGCHLD.) Call it first thing in main,
+/// before any thread is started; nothing of gradebox waits for the signal.
+package func blockChildSignals() {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGCHLD)
+    pthread_sigmask(SIG_BLOCK, &set, nil)
+}
+
 /// Starts `work` on a thread of its own: a parked one when one waits (see
 /// `ParkedThreads`), else a new detached thread.
 @discardableResult

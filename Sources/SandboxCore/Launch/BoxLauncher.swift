@@ -38,6 +38,9 @@ struct LaunchRequest {
         case files(stdout: String, stderr: String)
     }
     var output: Output = .pipes
+    /// With `.pipes`: a stream given the caller's descriptor here gets it
+    /// itself instead of a pipe (`OutputTarget.handOver`), not closed by the launch.
+    var handedOver: (stdout: FileDescriptor?, stderr: FileDescriptor?) = (nil, nil)
     /// The init's events go to this file instead of a pipe (a created box, whose events outlive this process).
     var eventsFile: String?
 
@@ -69,6 +72,8 @@ struct LaunchRequest {
         case madeBeside(NetworkNamespaceJob)
         /// The box joins the namespace bound at this path (a pooled group member's slot).
         case bound(String)
+        /// The box joins the namespace open at this descriptor, kept by its owner (a pooled group member's).
+        case held(FileDescriptor)
     }
     var network: Network = .plan
 
@@ -195,6 +200,8 @@ struct BoxLauncher {
             io.joinNetwork(madeBy: job)
         case .bound(let path):
             io.joinNetwork(try sys.open(path, O_RDONLY))
+        case .held(let fd):
+            io.descriptors.networkNamespace = fd
         }
         io.descriptors.mountTemplate = r.mountTemplate
         io.descriptors.reaper = r.reaper

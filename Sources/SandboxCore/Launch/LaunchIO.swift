@@ -41,10 +41,20 @@ final class LaunchIO: @unchecked Sendable {
         }
         switch r.output {
         case .pipes:
-            let out = try pipe("\(what) stdout")
-            let err = try pipe("\(what) stderr")
-            (stdout, stderr) = (out.read, err.read)
-            (descriptors.stdout, descriptors.stderr) = (out.write, err.write)
+            if let fd = r.handedOver.stdout {
+                descriptors.stdout = fd
+            } else {
+                let out = try pipe("\(what) stdout")
+                stdout = out.read
+                descriptors.stdout = out.write
+            }
+            if let fd = r.handedOver.stderr {
+                descriptors.stderr = fd
+            } else {
+                let err = try pipe("\(what) stderr")
+                stderr = err.read
+                descriptors.stderr = err.write
+            }
         case .files(let outPath, let errPath):
             let out = try sys.open(outPath, O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
             owned.append(out)

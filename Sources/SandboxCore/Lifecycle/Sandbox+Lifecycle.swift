@@ -115,7 +115,8 @@ extension Sandbox {
         var rollback = Rollback()
         defer { rollback.run() }
         let input = InputRoute(stdin)
-        let launched = try target.launch(output: .pipes, input: input.launch, rollback: &rollback)
+        let handedOver = (stdout: OutputRoute.handedOver(stdout), stderr: OutputRoute.handedOver(stderr))
+        let launched = try target.launch(output: .pipes, input: input.launch, handedOver: handedOver, rollback: &rollback)
         let tSpawned = Kernel.monotonicNs()
         defer { _ = try? target.runtime.launcher.release(launched, reaped: true) }
         guard let program = launched.process else {
@@ -142,6 +143,7 @@ extension Sandbox {
             startNs: tSpawned, statusFromEvent: false)
         input.attach(to: &supervisor, launched.io)
         supervisor.send(stdout: stdout, stderr: stderr)
+        supervisor.stderrUnseen = handedOver.stderr != nil
         let outcome = try supervisor.run()
         var phases = PhaseTimes()
         let started = outcome.startedNs ?? outcome.exitedNs
@@ -312,9 +314,11 @@ private struct ExecTarget {
     }
 
     /// The program, forked into the box and joined to its group.
-    func launch(output: LaunchRequest.Output, input: LaunchRequest.Input, rollback: inout Rollback) throws(SandboxError) -> LaunchedBox {
+    func launch(output: LaunchRequest.Output, input: LaunchRequest.Input, handedOver: (stdout: Int32?, stderr: Int32?) = (nil, nil),
+                rollback: inout Rollback) throws(SandboxError) -> LaunchedBox {
         var request = LaunchRequest(plan)
         request.stdin = input
+        request.handedOver = (handedOver.stdout.map(FileDescriptor.init), handedOver.stderr.map(FileDescriptor.init))
         request.into = initPidfd
         request.group = .joined(record.cgroup)
         request.output = output

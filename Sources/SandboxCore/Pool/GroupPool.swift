@@ -25,6 +25,8 @@ final class GroupPool: Sendable {
         /// Its cgroup.procs files, kept open while the driver's reset keeps
         /// the group (v1): a box joins without opening five files in cgroupfs.
         var procs: [FileDescriptor]?
+        /// Its slot's network namespace, kept open: a box joins it without opening it.
+        var network: FileDescriptor?
         /// The limit writes it holds, while the driver's reset keeps them:
         /// a box with the same limits does not write them again.
         var applied: [CgroupWrite]?
@@ -36,6 +38,8 @@ final class GroupPool: Sendable {
         var cgroup: CgroupHandle
         /// The network namespace the box joins, when it asked for one and a slot could be had.
         var networkNamespace: String?
+        /// That namespace, open (the member's: not to be closed by the box).
+        var network: FileDescriptor?
         var procs: [FileDescriptor]?
         var applied: [CgroupWrite]?
     }
@@ -118,6 +122,10 @@ final class GroupPool: Sendable {
             member.slot = slot
             changed = true
         }
+        if network, member.network == nil, let slot = member.slot, let fd = try? sys.open(slot.networkNamespace, O_RDONLY) {
+            member.network = fd
+            changed = true
+        }
         if member.procs == nil, driver.resetKeepsGroup {
             var opened: [FileDescriptor] = []
             for path in member.cgroup.procsFiles {
@@ -136,7 +144,7 @@ final class GroupPool: Sendable {
             state.withLock { $0.taken[name]?.members[index] = kept }
         }
         return Taken(index: index, cgroup: member.cgroup, networkNamespace: network ? member.slot?.networkNamespace : nil,
-                     procs: member.procs, applied: member.applied)
+                     network: network ? member.network : nil, procs: member.procs, applied: member.applied)
     }
 
     /// The limits a box wrote to its member (see `Member.applied`).
@@ -208,6 +216,7 @@ final class GroupPool: Sendable {
         for member in kept.members {
             if let slot = member.slot { slotPoolRelease(slot) }
             member.procs?.forEach(sys.close)
+            if let network = member.network { sys.close(network) }
         }
         try? driver.remove(kept.group)
     }

@@ -89,7 +89,7 @@ struct RunningBox: @unchecked Sendable {
     private func measure(_ group: CgroupHandle, _ outcome: Supervisor.Outcome) -> CgroupStats? {
         guard let driver = runtime.cgroups, var stats = try? driver.stats(group) else { return nil }
         if spec.limits.pids != nil, outcome.waitStatus != 0 || outcome.killedFor != nil || !outcome.stderr.isEmpty
-            || outcome.stderrTally.keptBytes > 0 {
+            || outcome.stderrTally.keptBytes > 0 || supervisor.stderrUnseen {
             stats.forkFailures = (try? driver.forkFailures(group)) ?? 0
         }
         return stats

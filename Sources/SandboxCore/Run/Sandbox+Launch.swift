@@ -48,7 +48,9 @@ extension Sandbox {
         // A pooled run takes a warm box of its shape when one is ready, and
         // leaves one made for the next run; a program too large for the gate runs cold.
         let warmShape = warmPlan?.message == nil ? nil : warmPlan?.shape
-        if let warmShape, let message = warmPlan?.message, stdin == .none,
+        // A stream handed over is the box's own descriptor: a warm box's were made before its run.
+        let handedOver = (stdout: OutputRoute.handedOver(stdout), stderr: OutputRoute.handedOver(stderr))
+        if let warmShape, let message = warmPlan?.message, stdin == .none, handedOver == (nil, nil),
            var running = try launchWarm(spec, plan, message: message, shape: warmShape, runtime: runtime, since: t0, steps: steps) {
             running.supervisor.send(stdout: stdout, stderr: stderr)
             return running
@@ -59,7 +61,7 @@ extension Sandbox {
             request.group = .reused(member.cgroup)
             request.limitsInPlace = member.applied == plan.cgroupWrites
             request.procs = member.procs
-            if let namespace = member.networkNamespace { request.network = .bound(namespace) }
+            if let namespace = member.networkNamespace { request.network = member.network.map { .held($0) } ?? .bound(namespace) }
             request.giveBack = giveBack
             memberHeld = nil
         } else if let group = spec.group {
@@ -78,6 +80,7 @@ extension Sandbox {
         if plan.mountTemplate != nil { request.mountTemplate = template }
         let input = InputRoute(stdin)
         request.stdin = input.launch
+        request.handedOver = (handedOver.stdout.map(FileDescriptor.init), handedOver.stderr.map(FileDescriptor.init))
 
         var rollback = Rollback()
         defer { rollback.run() }
@@ -92,6 +95,8 @@ extension Sandbox {
             runtime.groups.noteApplied(group.name, member.index, plan.cgroupWrites)
         }
         var supervisor = Self.supervisor(launched.process!, launched.io, group: launched.group, spec, runtime, since: tSpawned)
+        // Whatever went to a handed-over stderr was not seen here.
+        supervisor.stderrUnseen = handedOver.stderr != nil
         // The program alone goes in the group (cgroupByProgram), after tSpawned; and a
         // group is new or zeroed when a box gets it.
         supervisor.cpuUsageZeroAtStart = true
@@ -156,7 +161,9 @@ struct InputRoute {
         case .bytes(let bytes):
             launch = .pipe
             relay = .bytes(bytes)
-        case .descriptor(let fd):
+        case .handOver(let fd) where Kernel.isStream(fd):
+            launch = .inherit(FileDescriptor(rawValue: fd))
+        case .descriptor(let fd), .handOver(let fd):
             switch Kernel.kind(of: fd) {
             case .regular?:
                 launch = .inherit(FileDescriptor(rawValue: fd))
@@ -180,5 +187,15 @@ struct InputRoute {
         if let relayed = outcome.stdinBytes { return relayed }
         if let file, let now = Kernel.offset(of: file.fd) { return Int(max(0, now - file.start)) }
         return 0
+    }
+}
+
+/// Which output streams a box is given the caller's descriptor for
+/// (`OutputTarget.handOver`); one that cannot be is written to as `.descriptor` is.
+enum OutputRoute {
+    /// The descriptor the box gets as its stream, if any.
+    static func handedOver(_ target: OutputTarget) -> Int32? {
+        if case .handOver(let fd) = target, Kernel.isStream(fd) { return fd }
+        return nil
     }
 }

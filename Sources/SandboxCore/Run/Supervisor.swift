@@ -52,11 +52,15 @@ package struct Supervisor {
     /// Where kept output goes: nil keeps it in the outcome, else the caller's descriptor.
     package var stdoutSink: Int32?
     package var stderrSink: Int32?
+    /// The program's stderr was the caller's descriptor itself: what it wrote there is not known.
+    package var stderrUnseen = false
 
     /// Where the kept output goes.
     package mutating func send(stdout: OutputTarget, stderr: OutputTarget) {
-        if case .descriptor(let fd) = stdout { stdoutSink = fd }
-        if case .descriptor(let fd) = stderr { stderrSink = fd }
+        // A stream handed over has no pipe here (`LaunchIO`): its sink is
+        // used only when the descriptor could not be handed over.
+        switch stdout { case .descriptor(let fd), .handOver(let fd): stdoutSink = fd; case .capture: break }
+        switch stderr { case .descriptor(let fd), .handOver(let fd): stderrSink = fd; case .capture: break }
     }
 
     /// Relays `input` into the program's stdin pipe `fd`; `close` closes that pipe's write end.
@@ -143,7 +147,9 @@ package struct Supervisor {
     /// it comes first: then nil, and a later call carries on where this one stopped.
     package mutating func run(until deadline: Int64?) throws(SandboxError) -> Outcome? {
         if progress == nil {
-            for fd in [events, stdout, stderr] where fd >= 0 { Kernel.setNonBlocking(fd) }
+            // The read ends stay blocking: each is read once a poll says it
+            // has data or its end, and a pipe's only reader then never waits
+            // (making them non-blocking was two fcntl each, a box).
             var fresh = Progress(eventsOpen: events >= 0, stdoutOpen: stdout >= 0, stderrOpen: stderr >= 0)
             if cpuUsageZeroAtStart { fresh.cpuRead = (startNs, 0) }
             if stdin >= 0 {

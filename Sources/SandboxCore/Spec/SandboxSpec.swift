@@ -136,6 +136,12 @@ public enum OutputTarget: Sendable, Equatable {
     case capture
     /// Written to the caller's open descriptor as it comes (within the limits); the descriptor stays the caller's.
     case descriptor(Int32)
+    /// The caller's open descriptor itself is the program's: it writes there
+    /// directly, nothing passes through gradebox, and no byte limit applies to
+    /// the stream (as INGInious's run_student gives its caller's streams). For
+    /// a pipe, socket, FIFO, regular file or character device; anything else
+    /// is written to as `descriptor` does. The descriptor stays the caller's.
+    case handOver(Int32)
 }
 
 /// Resource limits of one box. `nil` means unlimited.
