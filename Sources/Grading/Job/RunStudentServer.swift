@@ -141,7 +141,7 @@ final class RunStudentServer: @unchecked Sendable {
             line.append(contentsOf: buffer[0..<more])
         }
         let retval: Int32
-        if received.count == 3, let request = Request(json: Data(line.prefix { $0 != 10 })) {
+        if received.count == 3, let request = Request(json: Array(line.prefix { $0 != 10 })) {
             let asked = note("run_student asked", origin)
             let control = RunControl()
             let relay = SignalRelay(connection: connection, control: control, already: Array(line.drop { $0 != 10 }.dropFirst()))
@@ -174,13 +174,29 @@ func unixAddress(_ path: String) -> sockaddr_un? {
 
 extension RunStudentServer.Request {
     /// The request line gradebox's run_student sends; nil when it is not one.
-    init?(json: Data) {
-        guard let o = try? JSONSerialization.jsonObject(with: json) as? [String: Any], let cmd = o["cmd"] as? String else { return nil }
-        func int(_ key: String) -> Int { (o[key] as? NSNumber)?.intValue ?? 0 }
-        self.init(cmd: cmd, environment: o["environment"] as? String, time_limit: int("time_limit"),
+    init?(json: [UInt8]) {
+        guard case .object(let o)? = JSONReader.value(json), case .string(let cmd)? = o["cmd"] else { return nil }
+        // As numbers were read before (NSNumber's intValue): a bool is 0 or 1, a fraction is cut.
+        func int(_ key: String) -> Int {
+            switch o[key] {
+            case .number(let d)?: return Int(exactly: d.rounded(.towardZero)) ?? (d < 0 ? Int.min : Int.max)
+            case .bool(let b)?: return b ? 1 : 0
+            default: return 0
+            }
+        }
+        func string(_ key: String) -> String? {
+            if case .string(let s)? = o[key] { return s }
+            return nil
+        }
+        let shareNetwork: Bool
+        switch o["share_network"] {
+        case .bool(let b)?: shareNetwork = b
+        case .number(let d)?: shareNetwork = d != 0
+        default: shareNetwork = false
+        }
+        self.init(cmd: cmd, environment: string("environment"), time_limit: int("time_limit"),
                   hard_time_limit: int("hard_time_limit"), memory_limit: int("memory_limit"),
-                  share_network: (o["share_network"] as? NSNumber)?.boolValue ?? false,
-                  working_dir: o["working_dir"] as? String ?? "/task")
+                  share_network: shareNetwork, working_dir: string("working_dir") ?? "/task")
     }
 }
 
