@@ -12,6 +12,30 @@ struct PlannerTests {
         return s
     }
 
+    /// A plan is remembered by its spec's shape, its mounts' sources left
+    /// out: each use gets its own spec's sources back, in every op that
+    /// names one (its bind or attach, and the purpose its errors show),
+    /// exactly as planning that spec gives them.
+    @Test(arguments: [false, true])
+    func aRememberedPlanGetsItsOwnMountSources(templated: Bool) throws {
+        let memo = PlanMemo()
+        func mounts(_ prefix: String) -> [BindMount] {
+            (0..<12).map { BindMount(source: "\(prefix)/\($0)", target: "/m\($0)", writable: $0 % 3 == 0) }
+        }
+        for prefix in ["/job-1", "/job-2", "/a"] {
+            let s = spec { $0.mounts = mounts(prefix) }
+            let remembered = try memo.plan(s, rootfs: "/img", host: root, seccomp: [], joinsNetwork: false, pooled: false, mountTemplate: templated)
+            let planned = try Planner.plan(s, rootfs: "/img", host: root, joinsNetwork: false, seccomp: [], mountTemplate: templated)
+            #expect(remembered.plan == planned)
+            #expect(!remembered.plan.ops.contains { ($0.source ?? "").contains("\u{1}") || ($0.purpose ?? "").contains("\u{1}") })
+        }
+        // A relative source is refused, remembered shape or not.
+        #expect(throws: SandboxError.self) {
+            _ = try memo.plan(spec { $0.mounts = [BindMount(source: "relative", target: "/m0")] }, rootfs: "/img", host: root, seccomp: [],
+                              joinsNetwork: false, pooled: false, mountTemplate: templated)
+        }
+    }
+
     @Test func rootGetsEveryNamespaceButUser() throws {
         let plan = try Planner.plan(spec(), rootfs: "/img", host: root)
         #expect(plan.cloneFlags & CloneFlags.newUser == 0)
