@@ -17,8 +17,28 @@ final class PlanMemo: Sendable {
         var mountTemplate: Bool
         var plan: LaunchPlan
         var warm: WarmPlan?
-        /// The ops that name a mount's source (by its stand-in): op index, mount index.
-        var named: [(op: Int, mount: Int)] = []
+        /// The ops that name a mount's source (by its stand-in).
+        var named: [Named] = []
+    }
+
+    /// An op naming mount `mount`'s source: as its source, and in its
+    /// purpose, kept as the text before and after it (put together again
+    /// on each use: a search and replace there cost more than planning).
+    private struct Named {
+        var op: Int
+        var mount: Int
+        var source: Bool
+        var purpose: (before: String, after: String)?
+    }
+
+    /// `text` cut around its first `part`; nil when it has none.
+    private static func split(_ text: String, at part: String) -> (before: String, after: String)? {
+        let t = Array(text.utf8), p = Array(part.utf8)
+        guard !p.isEmpty, t.count >= p.count else { return nil }
+        for i in 0...(t.count - p.count) where t[i..<(i + p.count)].elementsEqual(p) {
+            return (String(decoding: t[..<i], as: UTF8.self), String(decoding: t[(i + p.count)...], as: UTF8.self))
+        }
+        return nil
     }
 
     /// What a pooled run of a plan needs besides it: the shape of warm box it
@@ -64,11 +84,13 @@ final class PlanMemo: Sendable {
         } else {
             let plan = try Planner.plan(shape, rootfs: rootfs, host: host, joinsNetwork: joinsNetwork, seccomp: seccomp,
                                         mountTemplate: mountTemplate)
-            var named: [(op: Int, mount: Int)] = []
+            var named: [Named] = []
             // Its bind (or attach) names it as source, it and its mount point in their purpose.
             for (o, op) in plan.ops.enumerated() {
-                for m in shape.mounts.indices where op.source == shape.mounts[m].source || op.purpose?.contains(shape.mounts[m].source) == true {
-                    named.append((o, m))
+                for m in shape.mounts.indices {
+                    let standIn = shape.mounts[m].source
+                    let around = op.purpose.flatMap { Self.split($0, at: standIn) }
+                    if op.source == standIn || around != nil { named.append(Named(op: o, mount: m, source: op.source == standIn, purpose: around)) }
                 }
             }
             entry = KnownPlan(spec: shape, rootfs: rootfs, joinsNetwork: joinsNetwork, mountTemplate: mountTemplate, plan: plan,
@@ -80,10 +102,10 @@ final class PlanMemo: Sendable {
             }
         }
         var plan = entry.plan
-        for (o, m) in entry.named {
-            let standIn = Self.standIn(m), source = spec.mounts[m].source
-            if plan.ops[o].source == standIn { plan.ops[o].source = source }
-            if let purpose = plan.ops[o].purpose { plan.ops[o].purpose = purpose.replacing(standIn, with: source) }
+        for n in entry.named {
+            let source = spec.mounts[n.mount].source
+            if n.source { plan.ops[n.op].source = source }
+            if let (before, after) = n.purpose { plan.ops[n.op].purpose = before + source + after }
         }
         // A warm box's message holds the sources: made for this spec, not remembered.
         let warm = pooled ? (spec.mounts.isEmpty ? entry.warm : WarmPlan(plan, spec)) : nil
