@@ -54,6 +54,18 @@ struct FeedbackTests {
     @Test func notJSONIsACrashToo() {
         let r = feedback("{not json")
         #expect(r.result == "crash" && r.text.hasPrefix("Exception occured in container"))
+        // As Python's json reads the file: no trailing comma, UTF-8 only.
+        #expect(feedback(#"{"result": "success",}"#).result == "crash")
+        let latin1 = Feedback.result(.ran, feedback: Array(#"{"result": "success", "text": "caf"#.utf8) + [0xE9] + Array(#""}"#.utf8),
+                                     archive: nil)
+        #expect(latin1.result == "crash" && latin1.text.hasPrefix("Exception occured in container"))
+        #expect(feedback(#"{"result": "success", "text": "caf\u00e9 ☕"}"#).text == "café ☕")
+    }
+
+    /// Problems' values are shown as they were read through Foundation before (INGInious's own are strings).
+    @Test func problemValuesOfOtherTypesBecomeText() {
+        let r = feedback(#"{"result": "failed", "problems": {"q1": [1, 2.5, true, null], "q2": 3}}"#)
+        #expect(r.problems == ["q1": ["1", "2.5", "1", "<null>"], "q2": ["3"]])
     }
 
     @Test func aStoppedJobKeepsItsPreviousStateAndReadsNoFeedback() {

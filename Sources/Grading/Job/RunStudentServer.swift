@@ -288,11 +288,10 @@ private final class SignalLines: @unchecked Sendable {
         // Signal lines are a dozen bytes: a "line" past 4 KiB is dropped, not kept growing.
         if entry.pending.count > 4096, !entry.pending.contains(10) { entry.pending.removeAll() }
         while let end = entry.pending.firstIndex(of: 10) {
-            let line = Data(entry.pending[..<end])
+            let line = Array(entry.pending[..<end])
             entry.pending.removeSubrange(...end)
-            if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
-               let sig = (object["signal"] as? NSNumber)?.int32Value, (1...64).contains(sig) {
-                _ = entry.control.signal(sig)
+            if case .object(let object)? = JSONReader.value(line), case .number(let n)? = object["signal"], n >= 1, n <= 64 {
+                _ = entry.control.signal(Int32(n))
             }
         }
         watched[connection] = entry

@@ -46,11 +46,14 @@ public enum Feedback {
         case .ran:
             break
         }
-        let object: [String: Any]
+        let object: [String: JSONValue]
         if feedback.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x09 || $0 == 0x0d }) {
             object = [:]
         } else {
-            guard let parsed = try? JSONSerialization.jsonObject(with: Data(feedback)), let dict = parsed as? [String: Any] else {
+            // UTF-8 as Python reads the file, and JSON as its json module
+            // does (by JSONReader: JSONSerialization, its NSNumbers and
+            // bridging, was a twentieth of the grader's user time a job).
+            guard String(validating: feedback, as: UTF8.self) != nil, case .object(let dict)? = JSONReader.value(feedback) else {
                 return JobResult(result: "crash", text: Text.exception("the feedback file is not a JSON object"))
             }
             object = dict
@@ -77,29 +80,32 @@ public enum Feedback {
 
     /// The Docker agent's check of the returned fields: known keys, their
     /// types, and the ids of problems and tests.
-    private static func validated(_ object: [String: Any]) throws -> JobResult {
+    private static func validated(_ object: [String: JSONValue]) throws -> JobResult {
         let known: Set<String> = ["stdout", "stderr", "result", "text", "grade", "problems", "custom", "tests", "state", "archive"]
         for key in object.keys where !known.contains(key) {
             throw Unreadable(message: "'\(key)'")   // Python's KeyError, as str()
         }
         func string(_ key: String) throws -> String? {
             guard let v = object[key] else { return nil }
-            guard let s = v as? String else { throw Unreadable(message: Text.badlyFormatted) }
+            guard case .string(let s) = v else { throw Unreadable(message: Text.badlyFormatted) }
             return s
         }
-        func map(_ key: String, ids: (String) -> Bool, checked: Bool) throws -> [String: Any] {
+        func map(_ key: String, ids: (String) -> Bool, checked: Bool) throws -> [String: JSONValue] {
             guard let v = object[key] else { return [:] }
-            guard let m = v as? [String: Any] else { throw Unreadable(message: Text.badlyFormatted) }
+            guard case .object(let m) = v else { throw Unreadable(message: Text.badlyFormatted) }
             if checked {
-                for (id, item) in m where !ids(id) || item is [String: Any] { throw Unreadable(message: Text.badlyFormatted) }
+                for (id, item) in m {
+                    if !ids(id) { throw Unreadable(message: Text.badlyFormatted) }
+                    if case .object = item { throw Unreadable(message: Text.badlyFormatted) }
+                }
             }
             return m
         }
         var grade: Double?
         if let g = object["grade"] {
             // JSON has one number type; a bool is not a grade.
-            guard let n = g as? NSNumber, !isBoolean(n) else { throw Unreadable(message: Text.badlyFormatted) }
-            grade = n.doubleValue
+            guard case .number(let n) = g else { throw Unreadable(message: Text.badlyFormatted) }
+            grade = n
         }
         _ = try string("stdout")
         _ = try string("stderr")
@@ -107,17 +113,27 @@ public enum Feedback {
         let problemsRaw = try map("problems", ids: InginiousIDs.isValid, checked: true)
         var problems: [String: [String]] = [:]
         for (id, value) in problemsRaw {
-            if let pair = value as? [Any] { problems[id] = pair.map { "\($0)" } } else { problems[id] = ["\(value)"] }
+            if case .array(let pair) = value { problems[id] = pair.map(\.problemText) } else { problems[id] = [value.problemText] }
         }
         let tests = try map("tests", ids: InginiousIDs.isValidTest, checked: true)
         let custom = try map("custom", ids: InginiousIDs.isValid, checked: false)
         return JobResult(result: try string("result") ?? "error", text: try string("text") ?? "", grade: grade, problems: problems,
-                         tests: json(tests), custom: json(custom), state: try string("state") ?? "")
+                         tests: tests, custom: custom, state: try string("state") ?? "")
     }
+}
 
-    private static func json(_ object: [String: Any]) -> [String: JSONValue] {
-        guard !object.isEmpty, case .object(let fields)? = JSONValue(foundation: object) else { return [:] }
-        return fields
+private extension JSONValue {
+    /// A problem's status or text as it was shown when read through
+    /// Foundation (a string as it is, 1 for 1.0, true as 1, null as
+    /// "<null>"); INGInious's own are strings.
+    var problemText: String {
+        switch self {
+        case .string(let s): return s
+        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : "\(d)"
+        case .bool(let b): return b ? "1" : "0"
+        case .null: return "<null>"
+        case .array, .object: return jsonText
+        }
     }
 }
 
