@@ -41,20 +41,14 @@ final class LaunchIO: @unchecked Sendable {
         }
         switch r.output {
         case .pipes:
-            if let fd = r.handedOver.stdout {
-                descriptors.stdout = fd
-            } else {
-                let out = try pipe("\(what) stdout")
-                stdout = out.read
-                descriptors.stdout = out.write
+            // A stream handed over is the caller's descriptor itself; else a pipe we read.
+            func stream(_ handed: FileDescriptor?, _ name: String) throws(SandboxError) -> (ours: FileDescriptor?, child: FileDescriptor) {
+                if let handed { return (nil, handed) }
+                let p = try pipe("\(what) \(name)")
+                return (p.read, p.write)
             }
-            if let fd = r.handedOver.stderr {
-                descriptors.stderr = fd
-            } else {
-                let err = try pipe("\(what) stderr")
-                stderr = err.read
-                descriptors.stderr = err.write
-            }
+            (stdout, descriptors.stdout) = try stream(r.handedOver.stdout, "stdout")
+            (stderr, descriptors.stderr) = try stream(r.handedOver.stderr, "stderr")
         case .files(let outPath, let errPath):
             let out = try sys.open(outPath, O_WRONLY | O_CREAT | O_APPEND, mode: 0o600)
             owned.append(out)
