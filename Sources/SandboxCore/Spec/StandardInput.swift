@@ -12,8 +12,8 @@ public enum StandardInput: Sendable, Equatable {
     /// written. The descriptor stays the caller's: gradebox never closes it.
     case descriptor(Int32)
     /// The caller's open descriptor itself is the program's stdin: nothing is
-    /// relayed, nor counted (`stdinBytes` is 0 unless it is a regular file),
-    /// as INGInious's run_student gives its caller's. For a pipe, socket,
+    /// relayed, nor counted (`stdinBytes` is 0), as INGInious's run_student
+    /// gives its caller's. For a pipe, socket,
     /// FIFO, regular file or character device; anything else is relayed as
     /// `descriptor` does. The descriptor stays the caller's.
     case handOver(Int32)
