@@ -123,6 +123,33 @@ struct GradingJobTests {
             Array(student[$0..<$0 + 3]) == ["run_student asked", "run_student box ready", "run_student exited"] }, "\(student)")
     }
 
+    /// The student's program gets the run script's streams themselves, as
+    /// INGInious's student container does on a shared kernel (its descriptors
+    /// passed over a socket): 300 kB through a pipe whole, stdin from a pipe
+    /// and from a file, and a reader that stops early is the program's to see.
+    @Test func runStudentsStreamsAreTheCallersOwn() async throws {
+        let course = try Course()
+        defer { course.remove() }
+        try course.task("streams", yaml: "environment_parameters:\n  limits: {time: 10, memory: 200}\n", run: """
+            #!/bin/bash
+            cd /task/student
+            echo "print('x' * 300000)" > big.py
+            echo 'import sys; print(sys.stdin.read().strip())' > echo.py
+            printf 'import sys\nfor i in range(100000):\n    sys.stdout.write("y" * 1000)\n' > endless.py
+            n=$(run_student python3 big.py | wc -c)
+            m=$(echo hello | run_student python3 echo.py)
+            k=$(run_student python3 echo.py < /task/task.yaml | wc -c)
+            run_student python3 endless.py | head -c 10 > /dev/null; early=${PIPESTATUS[0]}
+            feedback-msg -m "n=$n m=$m k=$k early=$early"
+            feedback-result success
+            """)
+        let r = await try grader().grade(GradingJob(course: course.path, task: "streams", inputs: [:]))
+        let size = try String(contentsOfFile: course.path + "/streams/task.yaml", encoding: .utf8).utf8.count
+        #expect(r.text.contains("n=300001 m=hello k=\(size) "), "\(r.text)")
+        // Its writes failed once head was gone (EPIPE: Python's BrokenPipeError, 1): it did not run to its limit.
+        #expect(r.text.contains("early=1"), "\(r.text)")
+    }
+
     /// gradebox's in-box commands against INGInious's own (kept in the image at
     /// /usr/lib/inginious/bin): the same calls leave the same feedback file,
     /// byte for byte, and getinput prints the same bytes.
