@@ -173,8 +173,7 @@ enum JSONReader {
             at += 1
             var out: [UInt8] = []
             func scalar(_ v: UInt32) {
-                let s = Unicode.Scalar(v) ?? "\u{FFFD}"
-                out.append(contentsOf: Array(String(Character(s)).utf8))
+                UTF8.encode(Unicode.Scalar(v) ?? "\u{FFFD}") { out.append($0) }
             }
             while let b = next {
                 at += 1

@@ -115,8 +115,8 @@ extension Sandbox {
         var rollback = Rollback()
         defer { rollback.run() }
         let input = InputRoute(stdin)
-        let handedOver = (stdout: OutputRoute.handedOver(stdout), stderr: OutputRoute.handedOver(stderr))
-        let launched = try target.launch(output: .pipes, input: input.launch, handedOver: handedOver, rollback: &rollback)
+        let launched = try target.launch(output: .pipes, input: input.launch, handedOver: OutputRoute.handedOver(stdout: stdout, stderr: stderr),
+                                         rollback: &rollback)
         let tSpawned = Kernel.monotonicNs()
         defer { _ = try? target.runtime.launcher.release(launched, reaped: true) }
         guard let program = launched.process else {
@@ -143,7 +143,6 @@ extension Sandbox {
             startNs: tSpawned, statusFromEvent: false)
         input.attach(to: &supervisor, launched.io)
         supervisor.send(stdout: stdout, stderr: stderr)
-        supervisor.stderrUnseen = handedOver.stderr != nil
         let outcome = try supervisor.run()
         var phases = PhaseTimes()
         let started = outcome.startedNs ?? outcome.exitedNs
@@ -314,11 +313,11 @@ private struct ExecTarget {
     }
 
     /// The program, forked into the box and joined to its group.
-    func launch(output: LaunchRequest.Output, input: LaunchRequest.Input, handedOver: (stdout: Int32?, stderr: Int32?) = (nil, nil),
-                rollback: inout Rollback) throws(SandboxError) -> LaunchedBox {
+    func launch(output: LaunchRequest.Output, input: LaunchRequest.Input,
+                handedOver: (stdout: FileDescriptor?, stderr: FileDescriptor?) = (nil, nil), rollback: inout Rollback) throws(SandboxError) -> LaunchedBox {
         var request = LaunchRequest(plan)
         request.stdin = input
-        request.handedOver = (handedOver.stdout.map(FileDescriptor.init), handedOver.stderr.map(FileDescriptor.init))
+        request.handedOver = handedOver
         request.into = initPidfd
         request.group = .joined(record.cgroup)
         request.output = output

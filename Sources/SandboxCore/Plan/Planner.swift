@@ -368,6 +368,13 @@ package enum Planner {
     /// (mounted on the image's /tmp, which such a box needs), before pivoting into it.
     package static let templatedOverlayRoot = "/tmp/root"
 
+    /// A mount's paths: absolute, and its target inside the box.
+    static func checkPaths(_ m: BindMount) throws(SandboxError) {
+        guard m.source.hasPrefix("/"), m.target.hasPrefix("/"), !m.target.split(separator: "/").contains("..") else {
+            throw .invalidRequest("mount paths must be absolute and stay inside the box: \(m.source):\(m.target)")
+        }
+    }
+
     /// Rejects specs no box can honour, before anything is created.
     package static func validate(_ spec: SandboxSpec) throws(SandboxError) {
         guard let first = spec.command.first, !first.isEmpty else {
@@ -379,11 +386,7 @@ package enum Planner {
         guard !spec.hostname.isEmpty, spec.hostname.utf8.count <= 64 else {
             throw .invalidRequest("hostname must have 1 to 64 characters")
         }
-        for m in spec.mounts {
-            guard m.source.hasPrefix("/"), m.target.hasPrefix("/"), !m.target.split(separator: "/").contains("..") else {
-                throw .invalidRequest("mount paths must be absolute and stay inside the box: \(m.source):\(m.target)")
-            }
-        }
+        for m in spec.mounts { try checkPaths(m) }
         let l = spec.limits
         try CgroupPlanner.validate(l)
         if let m = l.memoryBytes, m < 1 << 20 { throw .invalidRequest("--memory must be at least 1M, got \(m) bytes") }

@@ -49,7 +49,7 @@ extension Sandbox {
         // leaves one made for the next run; a program too large for the gate runs cold.
         let warmShape = warmPlan?.message == nil ? nil : warmPlan?.shape
         // A stream handed over is the box's own descriptor: a warm box's were made before its run.
-        let handedOver = (stdout: OutputRoute.handedOver(stdout), stderr: OutputRoute.handedOver(stderr))
+        let handedOver = OutputRoute.handedOver(stdout: stdout, stderr: stderr)
         if let warmShape, let message = warmPlan?.message, stdin == .none, handedOver == (nil, nil),
            var running = try launchWarm(spec, plan, message: message, shape: warmShape, runtime: runtime, since: t0, steps: steps) {
             running.supervisor.send(stdout: stdout, stderr: stderr)
@@ -80,7 +80,7 @@ extension Sandbox {
         if plan.mountTemplate != nil { request.mountTemplate = template }
         let input = InputRoute(stdin)
         request.stdin = input.launch
-        request.handedOver = (handedOver.stdout.map(FileDescriptor.init), handedOver.stderr.map(FileDescriptor.init))
+        request.handedOver = handedOver
 
         var rollback = Rollback()
         defer { rollback.run() }
@@ -95,8 +95,6 @@ extension Sandbox {
             runtime.groups.noteApplied(group.name, member.index, plan.cgroupWrites)
         }
         var supervisor = Self.supervisor(launched.process!, launched.io, group: launched.group, spec, runtime, since: tSpawned)
-        // Whatever went to a handed-over stderr was not seen here.
-        supervisor.stderrUnseen = handedOver.stderr != nil
         // The program alone goes in the group (cgroupByProgram), after tSpawned; and a
         // group is new or zeroed when a box gets it.
         supervisor.cpuUsageZeroAtStart = true
@@ -193,9 +191,12 @@ struct InputRoute {
 /// Which output streams a box is given the caller's descriptor for
 /// (`OutputTarget.handOver`); one that cannot be is written to as `.descriptor` is.
 enum OutputRoute {
-    /// The descriptor the box gets as its stream, if any.
-    static func handedOver(_ target: OutputTarget) -> Int32? {
-        if case .handOver(let fd) = target, Kernel.isStream(fd) { return fd }
-        return nil
+    /// The descriptors the box gets as its streams, where it gets one.
+    static func handedOver(stdout: OutputTarget, stderr: OutputTarget) -> (stdout: FileDescriptor?, stderr: FileDescriptor?) {
+        func handed(_ target: OutputTarget) -> FileDescriptor? {
+            if case .handOver(let fd) = target, Kernel.isStream(fd) { return FileDescriptor(rawValue: fd) }
+            return nil
+        }
+        return (handed(stdout), handed(stderr))
     }
 }

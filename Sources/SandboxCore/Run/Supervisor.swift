@@ -53,7 +53,7 @@ package struct Supervisor {
     package var stdoutSink: Int32?
     package var stderrSink: Int32?
     /// The program's stderr was the caller's descriptor itself: what it wrote there is not known.
-    package var stderrUnseen = false
+    package private(set) var stderrUnseen = false
 
     /// Where the kept output goes.
     package mutating func send(stdout: OutputTarget, stderr: OutputTarget) {
@@ -61,6 +61,8 @@ package struct Supervisor {
         // used only when the descriptor could not be handed over.
         switch stdout { case .descriptor(let fd), .handOver(let fd): stdoutSink = fd; case .capture: break }
         switch stderr { case .descriptor(let fd), .handOver(let fd): stderrSink = fd; case .capture: break }
+        // Handed over (no pipe of ours for it): what the program wrote there went by unseen.
+        if case .handOver = stderr, self.stderr < 0 { stderrUnseen = true }
     }
 
     /// Relays `input` into the program's stdin pipe `fd`; `close` closes that pipe's write end.

@@ -31,14 +31,10 @@ final class PlanMemo: Sendable {
         var purpose: (before: String, after: String)?
     }
 
-    /// `text` cut around its first `part`; nil when it has none.
+    /// `text` cut around its first `part`; nil when it has none (on a memo miss only).
     private static func split(_ text: String, at part: String) -> (before: String, after: String)? {
-        let t = Array(text.utf8), p = Array(part.utf8)
-        guard !p.isEmpty, t.count >= p.count else { return nil }
-        for i in 0...(t.count - p.count) where t[i..<(i + p.count)].elementsEqual(p) {
-            return (String(decoding: t[..<i], as: UTF8.self), String(decoding: t[(i + p.count)...], as: UTF8.self))
-        }
-        return nil
+        guard let range = text.firstRange(of: part) else { return nil }
+        return (String(text[..<range.lowerBound]), String(text[range.upperBound...]))
     }
 
     /// What a pooled run of a plan needs besides it: the shape of warm box it
@@ -63,10 +59,8 @@ final class PlanMemo: Sendable {
     /// was new (the planner was a tenth of the agent's user time).
     func plan(_ spec: SandboxSpec, rootfs: String, host: HostFacts, seccomp: [SockFilter], joinsNetwork: Bool, pooled: Bool,
               mountTemplate: Bool) throws(SandboxError) -> (plan: LaunchPlan, warm: WarmPlan?) {
-        // The sources are checked here, as the planner checks them: the shape's stand-ins pass its check.
-        for m in spec.mounts where !m.source.hasPrefix("/") {
-            throw .invalidRequest("mount paths must be absolute and stay inside the box: \(m.source):\(m.target)")
-        }
+        // The real paths are checked here: the shape's stand-ins pass the planner's check.
+        for m in spec.mounts { try Planner.checkPaths(m) }
         var shape = spec
         for i in shape.mounts.indices { shape.mounts[i].source = Self.standIn(i) }
         let known = plans.withLock { list -> KnownPlan? in
@@ -89,8 +83,8 @@ final class PlanMemo: Sendable {
             for (o, op) in plan.ops.enumerated() {
                 for m in shape.mounts.indices {
                     let standIn = shape.mounts[m].source
-                    let around = op.purpose.flatMap { Self.split($0, at: standIn) }
-                    if op.source == standIn || around != nil { named.append(Named(op: o, mount: m, source: op.source == standIn, purpose: around)) }
+                    let found = Named(op: o, mount: m, source: op.source == standIn, purpose: op.purpose.flatMap { Self.split($0, at: standIn) })
+                    if found.source || found.purpose != nil { named.append(found) }
                 }
             }
             entry = KnownPlan(spec: shape, rootfs: rootfs, joinsNetwork: joinsNetwork, mountTemplate: mountTemplate, plan: plan,
