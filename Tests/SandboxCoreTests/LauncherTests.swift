@@ -182,6 +182,13 @@ struct LauncherTests {
 
 @Suite("the warm pool's slots, through the recording door")
 struct SlotPoolTests {
+    /// The counters a v1 reset reads, in slot `index`'s group: without them the reset fails.
+    private func counters(_ sys: RecordingSyscalls, _ pool: SlotPool, _ index: Int) {
+        let group = "/cg/memory/gradebox/\(pool.groupName(index))"
+        sys.setFile(group + "/memory.oom_control", "oom_kill 0\n")
+        sys.setFile(group + "/memory.max_usage_in_bytes", "4096\n")
+    }
+
     @Test func slotsAreMadeOnceSharedByLockAndDrained() throws {
         let (sys, driver) = v1Host()
         sys.addDirectory("/state")
@@ -192,6 +199,8 @@ struct SlotPoolTests {
         #expect(sys.isNamespaceFile("/state/pool/net-0") && sys.isNamespaceFile("/state/pool/net-1"))
         #expect(sys.exists("/state/pool/slot-0.ready"))
         #expect(SlotFile.decode(sys.file("/state/pool/slot-0.cgroup") ?? "")?.name == pool.groupName(0))
+        counters(sys, pool, 0)
+        counters(sys, pool, 1)
 
         pool.release(first)
         sys.clearOperations()
@@ -207,14 +216,56 @@ struct SlotPoolTests {
         #expect(sys.openDescriptors.isEmpty)
     }
 
-    @Test func aSlotWhoseNamespaceWasTakenAwayIsMadeAgain() throws {
+    /// A slot given back stays locked by this process: a child cloned by
+    /// another thread meanwhile could hold an unlocked slot's lock through
+    /// its copy of the descriptor, and the next box here would make a slot.
+    @Test func aSlotGivenBackStaysThisProcesssForItsNextBox() throws {
         let (sys, driver) = v1Host()
         sys.addDirectory("/state")
         let pool = SlotPool(directory: "/state/pool", cgroups: driver, sys: sys)
-        pool.release(try pool.acquire())
+        let slot = try pool.acquire()
+        counters(sys, pool, 0)
+        pool.release(slot)
+        #expect(sys.changes.contains(.write("/cg/memory/gradebox/\(pool.groupName(0))/memory.max_usage_in_bytes", "0")), "reset when given back")
+
+        // Another process on the same directory finds it busy: its lock is held.
+        let other = SlotPool(directory: "/state/pool", cgroups: driver, sys: sys)
+        #expect(try other.acquire().index == 1)
+
+        // This process takes it back without opening, locking or making anything.
+        sys.clearOperations()
+        let again = try pool.acquire()
+        #expect(again.index == 0 && again.networkNamespace == "/state/pool/net-0")
+        #expect(!sys.changes.contains { if case .open = $0 { true } else if case .lock = $0 { true } else { false } }, "\(sys.changes)")
+
+        // Drained, it is unlocked and removed; the other process's slot is left alone.
+        pool.release(again)
+        #expect(pool.drain() == 1)
+        #expect(!sys.exists("/state/pool/slot-0.ready") && sys.exists("/state/pool/slot-1.ready"))
+    }
+
+    @Test func aSlotWhoseResetFailsIsUnlockedForTheNextTakerToCheck() throws {
+        let (sys, driver) = v1Host()
+        sys.addDirectory("/state")
+        let pool = SlotPool(directory: "/state/pool", cgroups: driver, sys: sys)
+        pool.release(try pool.acquire())  // no counters: the reset fails
+        #expect(sys.openDescriptors.isEmpty)
+        #expect(try SlotPool(directory: "/state/pool", cgroups: driver, sys: sys).acquire().index == 0)
+    }
+
+    @Test(arguments: [false, true])
+    func aSlotWhoseNamespaceWasTakenAwayIsMadeAgain(_ idle: Bool) throws {
+        let (sys, driver) = v1Host()
+        sys.addDirectory("/state")
+        let pool = SlotPool(directory: "/state/pool", cgroups: driver, sys: sys)
+        let slot = try pool.acquire()
+        if idle { counters(sys, pool, 0) }
+        pool.release(slot)
         sys.detach("/state/pool/net-0")
         sys.clearOperations()
-        pool.release(try pool.acquire())
+        let again = try pool.acquire()
+        #expect(again.index == 0)
         #expect(sys.changes.contains(.makeNetworkNamespace("/state/pool/net-0")))
+        #expect(sys.isNamespaceFile("/state/pool/net-0"))
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import SystemPackage
+import Synchronization
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -28,10 +29,20 @@ package struct PoolSlot: Sendable {
 /// Slots live under `directory` as files, so separate `gradebox run --pool`
 /// processes share them: a slot is taken by an exclusive flock on its lock
 /// file, which the kernel releases even when its holder is killed.
+///
+/// A slot given back stays locked, idle in this process, for its next box
+/// here: unlocking it would let any child cloned or spawned meanwhile by
+/// another thread (a box's init before it closes what it does not keep, a
+/// posix_spawn before its exec) hold the lock through its copy of the
+/// descriptor, and this process's next box would find its slot busy and
+/// make another. Other processes get the idle slots when this one drains
+/// its pool (`gc --pool`) or ends.
 package final class SlotPool: Sendable {
     package let directory: String
     let cgroups: (any CgroupDriver)?
     let sys: any Syscalls
+    /// Slots this process has given back, reset, still locked: taken first, newest first.
+    private let idle = Mutex<[PoolSlot]>([])
     /// The error of a pool on a host with no cgroup hierarchy gradebox can write.
     static let noCgroups = SandboxError.hostUnsupported("the warm pool holds cgroups, and no writable cgroup hierarchy was found")
     /// Slots beyond this are not made: a box then waits for nothing, it gets a cold start instead.
@@ -46,6 +57,17 @@ package final class SlotPool: Sendable {
     /// Takes a free slot, making one when every existing slot is busy.
     package func acquire() throws(SandboxError) -> PoolSlot {
         let cgroups = try requireCgroups()
+        if let slot = idle.withLock({ $0.popLast() }) {
+            // Held all along, so no other gradebox touched it; something else
+            // (an unmount of /run, a hand-removed group) still may have.
+            if sys.isNamespaceFile(slot.networkNamespace), slot.cgroup.procsFiles.allSatisfy({ sys.exists($0) }) { return slot }
+            do throws(SandboxError) {
+                return try prepare(index: slot.index, lock: slot.lock, cgroups: cgroups)
+            } catch {
+                sys.close(slot.lock)
+                throw error
+            }
+        }
         try ensureDirectory()
         for index in 0..<Self.maximumSlots {
             let lock = try sys.open("\(directory)/slot-\(index).lock", O_RDWR | O_CREAT, mode: 0o600)
@@ -63,17 +85,28 @@ package final class SlotPool: Sendable {
         throw .hostUnsupported("all \(Self.maximumSlots) warm-pool slots are busy")
     }
 
-    /// Resets the slot's cgroup for its next user and unlocks it.
+    /// Resets the slot's cgroup for its next user and keeps it, idle, for
+    /// this process's next box.
     package func release(_ slot: PoolSlot) {
+        var slot = slot
         if let cgroups {
             // Anything still in the group would leak into the next box.
             try? cgroups.killAll(slot.cgroup)
             var group = slot.cgroup
             // The reset moves the OOM and CPU baselines; the next user, maybe
             // another process, reads them from the saved handle.
-            if (try? cgroups.reset(&group)) != nil, group != slot.cgroup { try? saveGroup(slot.index, group) }
+            guard (try? cgroups.reset(&group)) != nil else {
+                // A group that cannot be reset is not trusted to the next box
+                // here: unlocked, the next taker checks it and makes it again.
+                sys.close(slot.lock)
+                return
+            }
+            if group != slot.cgroup {
+                slot.cgroup = group
+                try? saveGroup(slot.index, group)
+            }
         }
-        sys.close(slot.lock)
+        idle.withLock { $0.append(slot) }
     }
 
     /// Makes sure slots 0..<count exist, so the next `count` boxes start warm.
@@ -94,6 +127,7 @@ package final class SlotPool: Sendable {
     /// Removes every idle slot: unmounts its namespace, removes its cgroup.
     /// Returns how many were removed; busy slots are left alone.
     package func drain() -> Int {
+        for slot in idle.withLock({ list in defer { list.removeAll() }; return list }) { sys.close(slot.lock) }
         var removed = 0
         for index in 0..<Self.maximumSlots {
             let lockPath = "\(directory)/slot-\(index).lock"
