@@ -96,8 +96,9 @@ package final class SlotPool: Sendable {
             // The reset moves the OOM and CPU baselines; the next user, maybe
             // another process, reads them from the saved handle.
             guard (try? cgroups.reset(&group)) != nil else {
-                // A group that cannot be reset is not trusted to the next box
-                // here: unlocked, the next taker checks it and makes it again.
+                // Its counters would carry this box's usage into the next:
+                // without its marker, the slot is made again by its next taker.
+                sys.unlink("\(directory)/slot-\(slot.index).ready")
                 sys.close(slot.lock)
                 return
             }
