@@ -35,6 +35,13 @@ private func launch(_ launcher: BoxLauncher, _ request: LaunchRequest, keep: Boo
     return box
 }
 
+/// The counters a v1 reset reads, in pool slot `index`'s group: without them the reset fails.
+private func counters(_ sys: RecordingSyscalls, _ pool: SlotPool, _ index: Int) {
+    let group = "/cg/memory/gradebox/\(pool.groupName(index))"
+    sys.setFile(group + "/memory.oom_control", "oom_kill 0\n")
+    sys.setFile(group + "/memory.max_usage_in_bytes", "4096\n")
+}
+
 /// Position of the first call for which `matches` holds, for order checks.
 private func index(_ calls: [KernelCall], _ matches: (KernelCall) -> Bool) -> Int? { calls.firstIndex(where: matches) }
 
@@ -166,8 +173,7 @@ struct LauncherTests {
         request.group = .slot
         request.network = .slot
         // The counters the slot's reset reads, when the failed launch gives it back.
-        sys.setFile("/cg/memory/gradebox/\(pool.groupName(0))/memory.oom_control", "oom_kill 0\n")
-        sys.setFile("/cg/memory/gradebox/\(pool.groupName(0))/memory.max_usage_in_bytes", "0\n")
+        counters(sys, pool, 0)
         sys.fail("spawn", "/bin/echo", errno: ENOMEM)
         #expect(throws: SandboxError.self) { _ = try launch(launcher, request) }
         // Open still: the slot's lock (idle, this process's) and the group's counters, kept open for every box.
@@ -187,13 +193,6 @@ struct LauncherTests {
 
 @Suite("the warm pool's slots, through the recording door")
 struct SlotPoolTests {
-    /// The counters a v1 reset reads, in slot `index`'s group: without them the reset fails.
-    private func counters(_ sys: RecordingSyscalls, _ pool: SlotPool, _ index: Int) {
-        let group = "/cg/memory/gradebox/\(pool.groupName(index))"
-        sys.setFile(group + "/memory.oom_control", "oom_kill 0\n")
-        sys.setFile(group + "/memory.max_usage_in_bytes", "4096\n")
-    }
-
     @Test func slotsAreMadeOnceSharedByLockAndDrained() throws {
         let (sys, driver) = v1Host()
         sys.addDirectory("/state")

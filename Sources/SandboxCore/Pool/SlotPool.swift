@@ -60,7 +60,7 @@ package final class SlotPool: Sendable {
         if let slot = idle.withLock({ $0.popLast() }) {
             // Held all along, so no other gradebox touched it; something else
             // (an unmount of /run, a hand-removed group) still may have.
-            if sys.isNamespaceFile(slot.networkNamespace), slot.cgroup.procsFiles.allSatisfy({ sys.exists($0) }) { return slot }
+            if partsArePresent(slot.cgroup, slot.networkNamespace) { return slot }
             do throws(SandboxError) {
                 return try prepare(index: slot.index, lock: slot.lock, cgroups: cgroups)
             } catch {
@@ -160,8 +160,7 @@ package final class SlotPool: Sendable {
         let name = groupName(index)
         // Trust a ready slot only while its parts are still there: a gc, a
         // reboot of /run or another tool may have taken them away.
-        if sys.exists(marker), let handle = groupHandle(index), sys.isNamespaceFile(net),
-           handle.procsFiles.allSatisfy({ sys.exists($0) }) {
+        if sys.exists(marker), let handle = groupHandle(index), partsArePresent(handle, net) {
             return PoolSlot(index: index, cgroup: handle, networkNamespace: net, lock: lock)
         }
         sys.unlink(marker)
@@ -184,6 +183,11 @@ package final class SlotPool: Sendable {
         try saveGroup(index, handle)
         sys.close(try sys.open(marker, O_WRONLY | O_CREAT, mode: 0o600))
         return PoolSlot(index: index, cgroup: handle, networkNamespace: net, lock: lock)
+    }
+
+    /// A slot's namespace is still bound and its group's directories are still there.
+    private func partsArePresent(_ group: CgroupHandle, _ net: String) -> Bool {
+        sys.isNamespaceFile(net) && group.procsFiles.allSatisfy { sys.exists($0) }
     }
 
     /// Group names carry a hash of the pool's directory: two pools (two state
